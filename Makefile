@@ -1,0 +1,37 @@
+# mfgp developer targets. `make test` and `make demo` create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test demo lint bench-architectures bench-featurize bench-calibration docs-figures clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(PY) -m mfgp demo
+
+lint: $(STAMP)
+	$(PY) -m ruff check mfgp tests benchmarks examples
+
+bench-featurize: $(STAMP)
+	$(PY) benchmarks/bench_featurize.py
+
+bench-architectures: $(STAMP)
+	$(PY) benchmarks/bench_architectures.py
+
+bench-calibration: $(STAMP)
+	$(PY) benchmarks/bench_calibration.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

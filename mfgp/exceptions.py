@@ -1,0 +1,74 @@
+"""Exceptions raised by mfgp.
+
+Every mfgp error derives from :class:`MfgpError` and also from the builtin exception that matches
+its meaning, so ``except ValueError`` keeps working in user code. Messages name the offending row
+and value and say how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MfgpError",
+    "InputDataError",
+    "InvalidFormulaError",
+    "UnknownElementError",
+    "NonFiniteValueError",
+    "UnknownFidelityError",
+    "EmptyDataError",
+    "MissingFidelityError",
+    "ConflictingDuplicatesError",
+    "ShapeError",
+    "NotFittedError",
+    "NumericalError",
+]
+
+
+class MfgpError(Exception):
+    """Base class of every error raised by mfgp."""
+
+
+class InputDataError(MfgpError, ValueError):
+    """User data that cannot be used as given (the message names the row and the value)."""
+
+
+class InvalidFormulaError(InputDataError):
+    """A chemical formula that cannot be parsed."""
+
+
+class UnknownElementError(InvalidFormulaError):
+    """A formula that names a symbol that is not a chemical element."""
+
+
+class NonFiniteValueError(InputDataError):
+    """A NaN or infinite target value or noise level."""
+
+
+class UnknownFidelityError(InputDataError, KeyError):
+    """A fidelity name that is not among the declared fidelities."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EmptyDataError(InputDataError):
+    """No rows where rows are needed."""
+
+
+class MissingFidelityError(InputDataError):
+    """A declared fidelity that has no observation."""
+
+
+class ConflictingDuplicatesError(InputDataError):
+    """Repeated (composition, fidelity) rows whose values disagree beyond the tolerance."""
+
+
+class ShapeError(MfgpError, ValueError):
+    """Tensors whose shapes break the mfgp tensor contract (see ``docs/design.md``)."""
+
+
+class NotFittedError(MfgpError, AttributeError):
+    """A method that needs a fitted estimator was called before ``fit``."""
+
+
+class NumericalError(MfgpError, RuntimeError):
+    """A numerical failure (e.g. Cholesky) that retries with more jitter could not fix."""

@@ -1,0 +1,70 @@
+"""A feature cache keyed by (featurizer version, formula), in memory and optionally on disk."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mfgp._io import atomic_write
+
+__all__ = ["FeatureCache"]
+
+
+class FeatureCache:
+    """Feature rows keyed by featurizer version and formula string.
+
+    On disk each version is one ``<version>.npz`` file (formulas and a float64 matrix), rewritten
+    atomically on each :meth:`put` so that an interrupted run never corrupts it.
+
+    Args:
+        directory: where to keep the ``.npz`` files; ``None`` keeps the cache in memory only.
+
+    Example:
+        >>> cache = FeatureCache()
+        >>> cache.put("magpie-v1", ["NaCl"], np.ones((1, 3)))
+        >>> cache.get("magpie-v1", "NaCl")
+        array([1., 1., 1.])
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+        self.directory = Path(directory) if directory is not None else None
+        self._rows: dict[str, dict[str, np.ndarray]] = {}
+
+    def _table(self, version: str) -> dict[str, np.ndarray]:
+        if version not in self._rows:
+            table: dict[str, np.ndarray] = {}
+            path = self._path(version)
+            if path is not None and path.exists():
+                with np.load(path, allow_pickle=False) as data:
+                    for key, row in zip(data["formulas"].tolist(), data["X"]):
+                        table[key] = row
+            self._rows[version] = table
+        return self._rows[version]
+
+    def _path(self, version: str) -> Path | None:
+        return None if self.directory is None else self.directory / f"{version}.npz"
+
+    def get(self, version: str, formula: str) -> np.ndarray | None:
+        """The cached row, or ``None``."""
+        return self._table(version).get(formula)
+
+    def put(self, version: str, formulas: Sequence[str], X: np.ndarray) -> None:
+        """Store rows (and rewrite the version's file when the cache has a directory)."""
+        table = self._table(version)
+        for key, row in zip(formulas, np.asarray(X, dtype=np.float64)):
+            table[key] = row.copy()
+        path = self._path(version)
+        if path is not None and table:
+            keys = list(table)
+            with atomic_write(path, "wb") as fh:
+                np.savez(fh, formulas=np.array(keys, dtype=str), X=np.stack([table[k] for k in keys]))
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._rows.values())
+
+    def clear(self) -> None:
+        """Forget the in-memory rows (files on disk stay)."""
+        self._rows.clear()

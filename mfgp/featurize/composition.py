@@ -1,0 +1,190 @@
+"""Parsing chemical formulas into element amounts, with per-row error reporting.
+
+pymatgen does the parsing; this module adds what pymatgen leaves to the caller: rejecting dummy
+species (``Composition("Fe2Xx3")`` parses, with a fake element ``Xx``), empty compositions
+(``"Fe0"``), non-string input, and reporting each failure by row instead of raising midway.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from pymatgen.core import Composition, Element
+
+from mfgp.exceptions import InvalidFormulaError, UnknownElementError
+
+__all__ = [
+    "ParsedFormula",
+    "ParseResult",
+    "parse_formula",
+    "parse_formulas",
+    "reduced_composition",
+    "chemical_system",
+]
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """One parsed formula.
+
+    Attributes:
+        formula: the formula as given.
+        reduced: pymatgen's reduced formula, the key used to join data sets (``"Fe2O3"``).
+        amounts: element symbol -> amount, as written in the formula (not normalised).
+        chemsys: the sorted element symbols joined by ``-`` (``"Fe-O"``).
+    """
+
+    formula: str
+    reduced: str
+    amounts: tuple[tuple[str, float], ...]
+    chemsys: str
+
+
+@dataclass
+class ParseResult:
+    """Parsed formulas with a per-row failure report.
+
+    Attributes:
+        parsed: one entry per input row, ``None`` where parsing failed.
+        errors: row index -> reason, for the failed rows only.
+    """
+
+    parsed: list[ParsedFormula | None]
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> list[bool]:
+        """Mask of the rows that parsed."""
+        return [p is not None for p in self.parsed]
+
+    def raise_first(self) -> None:
+        """Raise the error of the first failed row, if any (the message names row and value)."""
+        if not self.errors:
+            return
+        row = min(self.errors)
+        reason = self.errors[row]
+        more = f" ({len(self.errors) - 1} more rows failed)" if len(self.errors) > 1 else ""
+        cls = UnknownElementError if "unknown element" in reason else InvalidFormulaError
+        raise cls(f"row {row}: {reason}{more}")
+
+
+def _parse_uncached(formula: str) -> ParsedFormula:
+    try:
+        with warnings.catch_warnings():
+            # pymatgen warns about missing electronegativities (noble gases) while ordering formulas
+            warnings.simplefilter("ignore")
+            comp = Composition(formula)
+            reduced = comp.reduced_formula
+    except Exception as err:  # pymatgen raises ValueError, KeyError, ... for bad strings
+        msg = str(err).strip() or type(err).__name__
+        raise InvalidFormulaError(
+            f"formula {formula!r} cannot be parsed ({msg}); write it like 'Fe2O3' or 'Ca(OH)2'"
+        ) from None
+    amounts: list[tuple[str, float]] = []
+    for species, amount in comp.items():
+        symbol = getattr(species, "symbol", str(species))
+        if not isinstance(species, Element):
+            element = getattr(species, "element", None)
+            if isinstance(element, Element):  # an ionic species such as Fe3+: keep the element
+                symbol = element.symbol
+            else:
+                raise UnknownElementError(
+                    f"formula {formula!r} has unknown element {symbol!r}; "
+                    "use element symbols from H to Og"
+                )
+        if not math.isfinite(amount):
+            raise InvalidFormulaError(f"formula {formula!r} has a non-finite amount {amount!r}")
+        amounts.append((symbol, float(amount)))
+    if not amounts or sum(a for _, a in amounts) <= 0:
+        raise InvalidFormulaError(f"formula {formula!r} contains no atoms")
+    merged: dict[str, float] = {}
+    for symbol, amount in amounts:
+        merged[symbol] = merged.get(symbol, 0.0) + amount
+    chemsys = "-".join(sorted(merged))
+    return ParsedFormula(formula, reduced, tuple(merged.items()), chemsys)
+
+
+@lru_cache(maxsize=500_000)
+def _parse_cached(formula: str) -> ParsedFormula | str:
+    try:
+        return _parse_uncached(formula)
+    except InvalidFormulaError as err:
+        return str(err)
+
+
+def parse_formula(formula: object) -> ParsedFormula:
+    """Parse one formula.
+
+    Args:
+        formula: a chemical formula such as ``"Fe2O3"``.
+
+    Returns:
+        The parsed formula.
+
+    Raises:
+        InvalidFormulaError: the formula cannot be parsed (``UnknownElementError`` for a symbol
+            that is no element).
+
+    Example:
+        >>> parse_formula("O3Fe2").reduced
+        'Fe2O3'
+    """
+    if not isinstance(formula, str):
+        raise InvalidFormulaError(
+            f"formula {formula!r} is a {type(formula).__name__}, not a string; "
+            "read CSV files with keep_default_na=False so that 'NaN' (NaN, sodium nitride) "
+            "stays a formula"
+        )
+    result = _parse_cached(formula.strip())
+    if isinstance(result, str):
+        cls = UnknownElementError if "unknown element" in result else InvalidFormulaError
+        raise cls(result)
+    return result
+
+
+def parse_formulas(formulas: Iterable[object]) -> ParseResult:
+    """Parse many formulas, collecting failures per row instead of stopping at the first.
+
+    Args:
+        formulas: formulas, one per row.
+
+    Returns:
+        A :class:`ParseResult`; ``result.raise_first()`` turns the first failure into an error.
+
+    Example:
+        >>> res = parse_formulas(["NaCl", "Fe2Xx3"])
+        >>> res.valid, res.errors[1][:24]
+        ([True, False], "formula 'Fe2Xx3' has unk")
+    """
+    parsed: list[ParsedFormula | None] = []
+    errors: dict[int, str] = {}
+    for i, f in enumerate(formulas):
+        try:
+            parsed.append(parse_formula(f))
+        except InvalidFormulaError as err:
+            parsed.append(None)
+            errors[i] = str(err)
+    return ParseResult(parsed, errors)
+
+
+def reduced_composition(formulas: Sequence[object]) -> list[str]:
+    """Reduced formulas (the join key), raising on the first row that cannot be parsed.
+
+    Example:
+        >>> reduced_composition(["Fe4O6", "NaCl"])
+        ['Fe2O3', 'NaCl']
+    """
+    res = parse_formulas(formulas)
+    res.raise_first()
+    return [p.reduced for p in res.parsed]  # type: ignore[union-attr]
+
+
+def chemical_system(formulas: Sequence[object]) -> list[str]:
+    """Chemical systems (``"Fe-O"``), raising on the first row that cannot be parsed."""
+    res = parse_formulas(formulas)
+    res.raise_first()
+    return [p.chemsys for p in res.parsed]  # type: ignore[union-attr]
