@@ -60,7 +60,9 @@ class FeatureCache:
         if path is not None and table:
             keys = list(table)
             with atomic_write(path, "wb") as fh:
-                np.savez(fh, formulas=np.array(keys, dtype=str), X=np.stack([table[k] for k in keys]))
+                np.savez(
+                    fh, formulas=np.array(keys, dtype=str), X=np.stack([table[k] for k in keys])
+                )
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._rows.values())

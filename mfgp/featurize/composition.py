@@ -61,15 +61,20 @@ class ParseResult:
         """Mask of the rows that parsed."""
         return [p is not None for p in self.parsed]
 
-    def raise_first(self) -> None:
-        """Raise the error of the first failed row, if any (the message names row and value)."""
+    def raise_first(self, labels: Sequence[object] | None = None) -> None:
+        """Raise the error of the first failed row, if any (the message names row and value).
+
+        Args:
+            labels: how to name rows (e.g. a DataFrame's index); default their position.
+        """
         if not self.errors:
             return
         row = min(self.errors)
         reason = self.errors[row]
+        name = row if labels is None else labels[row]
         more = f" ({len(self.errors) - 1} more rows failed)" if len(self.errors) > 1 else ""
         cls = UnknownElementError if "unknown element" in reason else InvalidFormulaError
-        raise cls(f"row {row}: {reason}{more}")
+        raise cls(f"row {name}: {reason}{more}")
 
 
 def _parse_uncached(formula: str) -> ParsedFormula:

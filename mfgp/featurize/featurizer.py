@@ -19,7 +19,7 @@ import pandas as pd
 
 from mfgp.exceptions import InputDataError
 from mfgp.featurize.cache import FeatureCache
-from mfgp.featurize.composition import ParsedFormula, parse_formulas
+from mfgp.featurize.composition import ParsedFormula, ParseResult, parse_formulas
 
 __all__ = ["CompositionFeaturizer", "FeaturizeResult", "PRESETS", "MAGPIE_PROPERTIES"]
 
@@ -206,8 +206,6 @@ class CompositionFeaturizer:
         """
         res = self.featurize(formulas)
         if res.errors:
-            from mfgp.featurize.composition import ParseResult
-
             ParseResult([None] * len(res.valid), res.errors).raise_first()
         return res.X
 
@@ -290,8 +288,8 @@ class CompositionFeaturizer:
         if col_id not in df.columns:
             raise InputDataError(f"column {col_id!r} not in the frame; columns: {list(df.columns)}")
         res = self.featurize(df[col_id].tolist())
-        if errors == "raise" and res.errors:
-            self.transform([df[col_id].iloc[min(res.errors)]])
+        if errors == "raise":
+            ParseResult([None] * len(df), res.errors).raise_first(list(df.index))
         out = pd.concat([df, res.to_frame(index=df.index)], axis=1)
         if errors == "mask":
             out["featurized"] = res.valid

@@ -1,0 +1,379 @@
+"""The multi-fidelity data container: validated long-format data -> tensors of the mfgp contract.
+
+The tensor contract (``docs/design.md``): inputs are ``n x (d + 1)`` float tensors whose last
+column is the 0-based fidelity index (the highest index is the target fidelity); targets are
+``n x 1``; known noise variances, when given, are ``n x 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mfgp.exceptions import (
+    ConflictingDuplicatesError,
+    EmptyDataError,
+    InputDataError,
+    MissingFidelityError,
+    NonFiniteValueError,
+    UnknownFidelityError,
+)
+from mfgp.featurize.composition import parse_formulas
+from mfgp.featurize.featurizer import CompositionFeaturizer
+
+__all__ = ["MultiFidelityDataset", "DUPLICATE_POLICIES"]
+
+DUPLICATE_POLICIES = ("mean", "median", "first", "error")
+
+
+def _as_featurizer(featurizer: str | CompositionFeaturizer) -> CompositionFeaturizer:
+    if isinstance(featurizer, str):
+        return CompositionFeaturizer(featurizer)
+    return featurizer
+
+
+@dataclass
+class MultiFidelityDataset:
+    """Observations of one property at several ordered fidelities, one row per composition/fidelity.
+
+    Build it with :meth:`from_frame` (the long format of :mod:`mfgp.datasets`) or
+    :meth:`from_arrays`. Rows are validated (formula, value, fidelity), repeated
+    (composition, fidelity) rows are aggregated by the ``duplicates`` policy with their count
+    kept in ``n_obs``, and each distinct composition is featurized once.
+
+    Attributes:
+        frame: the cleaned rows: ``composition``, ``formula`` (first seen), ``fidelity``,
+            ``fidelity_index``, ``value``, ``n_obs``, ``noise`` (variance, NaN if unknown).
+        fidelities: fidelity names, low to high; the last one is the target.
+        compositions: the distinct compositions, in the order of the rows of :attr:`features`.
+        features: ``n_compositions x d`` float64 array of composition features.
+        feature_labels: the ``d`` feature names.
+
+    Example:
+        >>> from mfgp.datasets import load_bandgap_ladder
+        >>> ds = MultiFidelityDataset.from_frame(load_bandgap_ladder(["pbe", "expt"]))
+        >>> ds.train_X.shape[-1] == ds.features.shape[1] + 1
+        True
+    """
+
+    frame: pd.DataFrame
+    fidelities: tuple[str, ...]
+    compositions: np.ndarray
+    features: np.ndarray
+    feature_labels: list[str]
+    featurizer: CompositionFeaturizer = field(repr=False)
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_frame(
+        cls,
+        df: pd.DataFrame,
+        fidelities: Sequence[str] | None = None,
+        *,
+        formula_col: str = "formula",
+        fidelity_col: str = "fidelity",
+        value_col: str = "value",
+        noise_col: str | None = None,
+        featurizer: str | CompositionFeaturizer = "magpie",
+        duplicates: str = "mean",
+        conflict_tol: float | None = None,
+    ) -> MultiFidelityDataset:
+        """Validate a long-format frame and build the dataset.
+
+        Args:
+            df: one row per observation.
+            fidelities: fidelity names low to high (the last is the target). ``None`` takes the
+                order in which the names first appear in ``df``.
+            formula_col: column of chemical formulas.
+            fidelity_col: column of fidelity names.
+            value_col: column of observed values.
+            noise_col: optional column of known noise variances (same units as value squared).
+            featurizer: a preset name or a :class:`CompositionFeaturizer`.
+            duplicates: what to do with repeated (composition, fidelity) rows: ``"mean"``,
+                ``"median"``, ``"first"`` (each keeps the count in ``n_obs``) or ``"error"``.
+            conflict_tol: if set, repeated rows whose values span more than this raise
+                :class:`ConflictingDuplicatesError` whatever the policy.
+
+        Raises:
+            InputDataError: (a subclass naming the row and value) for a bad formula, a NaN/inf
+                value or noise, an unknown fidelity, no rows, a fidelity with no rows, or
+                conflicting duplicates.
+        """
+        for col in (formula_col, fidelity_col, value_col) + ((noise_col,) if noise_col else ()):
+            if col not in df.columns:
+                raise InputDataError(f"column {col!r} not found; the frame has {list(df.columns)}")
+        return cls.from_arrays(
+            df[formula_col].tolist(),
+            df[fidelity_col].tolist(),
+            df[value_col].to_numpy(),
+            fidelities=fidelities,
+            noise=None if noise_col is None else df[noise_col].to_numpy(),
+            featurizer=featurizer,
+            duplicates=duplicates,
+            conflict_tol=conflict_tol,
+            row_labels=list(df.index),
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        formulas: Sequence[object],
+        fidelity: Sequence[object],
+        values: Sequence[float] | np.ndarray,
+        fidelities: Sequence[str] | None = None,
+        *,
+        noise: Sequence[float] | np.ndarray | None = None,
+        featurizer: str | CompositionFeaturizer = "magpie",
+        duplicates: str = "mean",
+        conflict_tol: float | None = None,
+        row_labels: Sequence[object] | None = None,
+    ) -> MultiFidelityDataset:
+        """Build from parallel sequences (see :meth:`from_frame` for the arguments)."""
+        n = len(formulas)
+        labels = list(row_labels) if row_labels is not None else list(range(n))
+        if n == 0:
+            raise EmptyDataError("no rows: the dataset needs at least one observation")
+        if len(fidelity) != n or len(values) != n or (noise is not None and len(noise) != n):
+            raise InputDataError(
+                f"formulas, fidelity, values (and noise) must have one entry per row; got "
+                f"{n}, {len(fidelity)}, {len(values)}"
+                + ("" if noise is None else f", {len(noise)}")
+            )
+        if duplicates not in DUPLICATE_POLICIES:
+            raise InputDataError(
+                f"duplicates={duplicates!r} is not a policy; choose one of {DUPLICATE_POLICIES}"
+            )
+        # fidelities
+        if fidelities is None:
+            fidelities = list(dict.fromkeys(str(f) for f in fidelity))
+        fidelities = tuple(str(f) for f in fidelities)
+        if len(set(fidelities)) != len(fidelities) or not fidelities:
+            raise InputDataError(f"fidelities must be distinct names, got {list(fidelities)}")
+        index_of = {name: i for i, name in enumerate(fidelities)}
+        fid_idx = np.empty(n, dtype=np.int64)
+        for i, f in enumerate(fidelity):
+            if not isinstance(f, str) or f not in index_of:
+                raise UnknownFidelityError(
+                    f"row {labels[i]}: fidelity {f!r} is not one of {list(fidelities)}; "
+                    "pass fidelities=[...] listing every level, low to high"
+                )
+            fid_idx[i] = index_of[f]
+        # values and noise
+        vals = cls._finite(values, "value", labels)
+        var = None if noise is None else cls._finite(noise, "noise variance", labels)
+        if var is not None and (var < 0).any():
+            i = int(np.argmax(var < 0))
+            raise NonFiniteValueError(
+                f"row {labels[i]}: noise variance {float(var[i])!r} is negative; "
+                "give variances >= 0"
+            )
+        # formulas
+        parsed = parse_formulas(formulas)
+        parsed.raise_first(labels)
+        comps = [p.reduced for p in parsed.parsed]  # type: ignore[union-attr]
+        raw = pd.DataFrame(
+            {
+                "row": labels,
+                "composition": comps,
+                "formula": [str(f) for f in formulas],
+                "fidelity": [fidelities[i] for i in fid_idx],
+                "fidelity_index": fid_idx,
+                "value": vals,
+                "noise": np.nan if var is None else var,
+            }
+        )
+        frame = cls._aggregate(raw, duplicates, conflict_tol)
+        counts = frame.groupby("fidelity_index").size()
+        for i, name in enumerate(fidelities):
+            if counts.get(i, 0) == 0:
+                raise MissingFidelityError(
+                    f"fidelity {name!r} has no rows; drop it from fidelities={list(fidelities)} "
+                    "or add observations"
+                )
+        fz = _as_featurizer(featurizer)
+        compositions = frame["composition"].drop_duplicates().to_numpy()
+        features = fz.transform(list(compositions))
+        return cls(frame, fidelities, compositions, features, fz.feature_labels(), fz)
+
+    @staticmethod
+    def _finite(values: Sequence[float] | np.ndarray, what: str, labels: list) -> np.ndarray:
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            for i, v in enumerate(values):
+                try:
+                    float(v)  # type: ignore[arg-type]
+                except (TypeError, ValueError):
+                    raise NonFiniteValueError(
+                        f"row {labels[i]}: {what} {v!r} is not a number"
+                    ) from None
+            raise
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise NonFiniteValueError(
+                f"row {labels[i]}: {what} {float(arr[i])!r} is not finite; "
+                "drop the row or fill the value"
+            )
+        return arr
+
+    @staticmethod
+    def _aggregate(raw: pd.DataFrame, policy: str, tol: float | None) -> pd.DataFrame:
+        key = ["composition", "fidelity_index"]
+        dup = raw.duplicated(key, keep=False)
+        if dup.any():
+            groups = raw[dup].groupby(key, sort=False)
+            spread = groups["value"].agg(lambda v: v.max() - v.min())
+            worst = spread.idxmax()
+            rows = raw[dup].set_index(key).loc[[worst]]
+            if policy == "error" or (tol is not None and spread.max() > tol):
+                raise ConflictingDuplicatesError(
+                    f"rows {rows['row'].tolist()}: composition {worst[0]!r} at fidelity "
+                    f"{rows['fidelity'].iloc[0]!r} repeats with values {rows['value'].tolist()}"
+                    + (
+                        f" (spread {spread.max():.4g} > conflict_tol={tol})"
+                        if tol is not None
+                        else ""
+                    )
+                    + "; aggregate them (duplicates='mean') or clean the data"
+                )
+        agg = {
+            "mean": "mean",
+            "median": "median",
+            "first": "first",
+            "error": "first",
+        }[policy]
+        grouped = raw.groupby(key, sort=False)
+        frame = grouped.agg(
+            formula=("formula", "first"),
+            fidelity=("fidelity", "first"),
+            value=("value", agg),
+            n_obs=("value", "size"),
+            noise=("noise", "mean"),
+            first_row=("row", "first"),
+        ).reset_index()
+        # the mean of k observations with noise s has variance s / k
+        if policy == "mean":
+            frame["noise"] = frame["noise"] / frame["n_obs"]
+        return frame[
+            ["composition", "formula", "fidelity", "fidelity_index", "value", "n_obs", "noise",
+             "first_row"]
+        ]  # fmt: skip
+
+    # -- views ---------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        """Number of (composition, fidelity) observations."""
+        return len(self.frame)
+
+    @property
+    def target(self) -> str:
+        """The target (highest) fidelity."""
+        return self.fidelities[-1]
+
+    @property
+    def composition_index(self) -> np.ndarray:
+        """For each row, the index of its composition in :attr:`compositions`."""
+        pos = {c: i for i, c in enumerate(self.compositions)}
+        return np.array([pos[c] for c in self.frame["composition"]], dtype=np.int64)
+
+    def counts(self) -> pd.Series:
+        """Observations per fidelity, low to high."""
+        return self.frame.groupby("fidelity").size().reindex(list(self.fidelities))
+
+    def tensors(
+        self,
+        rows: np.ndarray | Sequence[int] | None = None,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``(X, Y, Yvar)`` for the chosen rows, following the tensor contract.
+
+        Returns:
+            ``X``: ``n x (d + 1)``, the features then the fidelity index as the last column;
+            ``Y``: ``n x 1``; ``Yvar``: ``n x 1`` known noise variances, or ``None`` if unknown.
+        """
+        sel = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
+        feats = self.features[self.composition_index[sel]]
+        fid = self.frame["fidelity_index"].to_numpy()[sel].astype(np.float64)[:, None]
+        X = torch.as_tensor(np.concatenate([feats, fid], axis=1), dtype=dtype, device=device)
+        Y = torch.as_tensor(self.frame["value"].to_numpy()[sel, None], dtype=dtype, device=device)
+        noise = self.frame["noise"].to_numpy()[sel, None]
+        Yvar = None if np.isnan(noise).all() else torch.as_tensor(noise, dtype=dtype, device=device)
+        if Yvar is not None and torch.isnan(Yvar).any():
+            raise InputDataError(
+                "known noise is given for some rows but not others; give it for all or none"
+            )
+        return X, Y, Yvar
+
+    @property
+    def train_X(self) -> torch.Tensor:
+        """All inputs, ``n x (d + 1)`` float64 (features, then fidelity index)."""
+        return self.tensors()[0]
+
+    @property
+    def train_Y(self) -> torch.Tensor:
+        """All targets, ``n x 1`` float64."""
+        return self.tensors()[1]
+
+    def inputs_for(
+        self,
+        formulas: Sequence[object],
+        fidelity: str | None = None,
+        *,
+        dtype: torch.dtype = torch.float64,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """Model inputs for new formulas at one fidelity (default: the target).
+
+        Returns:
+            ``m x (d + 1)`` tensor, featurized with this dataset's featurizer.
+        """
+        name = self.target if fidelity is None else fidelity
+        if name not in self.fidelities:
+            raise UnknownFidelityError(f"fidelity {name!r} is not one of {list(self.fidelities)}")
+        feats = self.featurizer.transform(list(formulas))
+        col = np.full((len(feats), 1), float(self.fidelities.index(name)))
+        return torch.as_tensor(np.concatenate([feats, col], axis=1), dtype=dtype, device=device)
+
+    def subset(self, rows: np.ndarray | Sequence[int]) -> MultiFidelityDataset:
+        """A dataset of the chosen rows (features are reused, not recomputed)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        frame = self.frame.iloc[rows].reset_index(drop=True)
+        keep = frame["composition"].drop_duplicates().to_numpy()
+        pos = {c: i for i, c in enumerate(self.compositions)}
+        feats = self.features[[pos[c] for c in keep]]
+        return MultiFidelityDataset(
+            frame, self.fidelities, keep, feats, self.feature_labels, self.featurizer
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per fidelity: rows, distinct compositions, mean/std/min/max of the value."""
+        g = self.frame.groupby("fidelity")["value"]
+        out = pd.DataFrame(
+            {
+                "rows": g.size(),
+                "mean": g.mean(),
+                "std": g.std(),
+                "min": g.min(),
+                "max": g.max(),
+                "zeros": g.agg(lambda v: int((v == 0).sum())),
+            }
+        ).reindex(list(self.fidelities))
+        out.index.name = "fidelity"
+        return out
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
+        return (
+            f"MultiFidelityDataset({counts}; {len(self.compositions)} compositions, "
+            f"{self.features.shape[1]} features, target={self.target!r})"
+        )
+
+    def __len__(self) -> int:
+        return self.n

@@ -1,0 +1,204 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold
+from mfgp.exceptions import (
+    ConflictingDuplicatesError,
+    EmptyDataError,
+    InvalidFormulaError,
+    MfgpError,
+    MissingFidelityError,
+    NonFiniteValueError,
+    UnknownElementError,
+    UnknownFidelityError,
+)
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["formula", "fidelity", "value"])
+
+
+BASIC = [
+    ("NaCl", "pbe", 5.0), ("MgO", "pbe", 4.5), ("Fe2O3", "pbe", 0.5), ("Si", "pbe", 0.6),
+    ("NaCl", "expt", 8.5), ("Si", "expt", 1.1),
+]  # fmt: skip
+
+
+def test_tensor_contract(device):
+    ds = MultiFidelityDataset.from_frame(frame(BASIC), ["pbe", "expt"])
+    X, Y, Yvar = ds.tensors(device=device)
+    assert X.shape == (6, 133) and Y.shape == (6, 1) and Yvar is None
+    assert X.dtype == torch.float64 and X.device.type == device.type
+    assert X[:, -1].tolist() == [0, 0, 0, 0, 1, 1]  # fidelity index last, target highest
+    # features of one composition are shared across fidelities
+    assert torch.equal(X[0, :-1], X[4, :-1])
+    assert ds.target == "expt" and ds.counts().tolist() == [4, 2]
+    Xn = ds.inputs_for(["GaAs", "ZnO"], "pbe")
+    assert Xn.shape == (2, 133) and Xn[:, -1].eq(0).all()
+
+
+def test_known_noise_is_carried():
+    df = frame(BASIC).assign(noise=0.01)
+    _, _, Yvar = MultiFidelityDataset.from_frame(df, noise_col="noise").tensors()
+    assert Yvar.shape == (6, 1) and torch.allclose(Yvar, torch.full_like(Yvar, 0.01))
+
+
+@pytest.mark.parametrize(
+    "rows, error, match",
+    [
+        ([("NaCl", "pbe", 1.0), ("Fe2Xx3", "pbe", 1.0)], UnknownElementError, r"row 1: .*'Xx'"),
+        ([("NaCl", "pbe", 1.0), ("((", "pbe", 1.0)], InvalidFormulaError, r"row 1: .*'\(\('"),
+        (
+            [("NaCl", "pbe", 1.0), ("MgO", "pbe", float("nan"))],
+            NonFiniteValueError,
+            r"row 1: value nan",
+        ),
+        ([("NaCl", "pbe", np.inf)], NonFiniteValueError, "row 0: value inf"),
+        (
+            [("NaCl", "pbe", 1.0), ("MgO", "hse", 1.0)],
+            UnknownFidelityError,
+            r"row 1: fidelity 'hse'",
+        ),
+        ([("NaCl", "pbe", "abc")], NonFiniteValueError, r"row 0: value 'abc' is not a number"),
+    ],
+)
+def test_validation_names_row_and_value(rows, error, match):
+    with pytest.raises(error, match=match):
+        MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"])
+
+
+def test_empty_and_missing_fidelity():
+    with pytest.raises(EmptyDataError):
+        MultiFidelityDataset.from_frame(frame([]))
+    with pytest.raises(MissingFidelityError, match="'expt' has no rows"):
+        MultiFidelityDataset.from_frame(frame([("NaCl", "pbe", 1.0)]), ["pbe", "expt"])
+
+
+def test_duplicates_policy():
+    rows = BASIC + [("ClNa", "expt", 8.7), ("Na2Cl2", "expt", 8.6)]  # same composition, 3 rows
+    ds = MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"])
+    nacl = ds.frame[(ds.frame.composition == "NaCl") & (ds.frame.fidelity == "expt")]
+    assert nacl.value.item() == pytest.approx(8.6) and nacl.n_obs.item() == 3
+    assert len(ds) == 6
+    first = MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"], duplicates="first")
+    assert first.frame.value[first.frame.n_obs == 3].item() == 8.5
+    with pytest.raises(
+        ConflictingDuplicatesError, match=r"rows \[4, 6, 7\].*'NaCl'.*\[8.5, 8.7, 8.6\]"
+    ):
+        MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"], duplicates="error")
+    with pytest.raises(ConflictingDuplicatesError, match="conflict_tol=0.1"):
+        MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"], conflict_tol=0.1)
+    ok = MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"], conflict_tol=0.5)
+    assert len(ok) == 6
+
+
+def test_noise_of_a_mean_shrinks():
+    rows = pd.DataFrame(
+        {
+            "formula": ["Si", "Si", "NaCl"],
+            "fidelity": "expt",
+            "value": [1.0, 1.2, 8.5],
+            "noise": 0.04,
+        }
+    )
+    ds = MultiFidelityDataset.from_frame(rows, noise_col="noise")
+    assert ds.frame.noise.tolist() == pytest.approx([0.02, 0.04])
+
+
+def test_subset_reuses_features():
+    ds = MultiFidelityDataset.from_frame(frame(BASIC), ["pbe", "expt"])
+    sub = ds.subset([0, 4])
+    assert len(sub) == 2 and list(sub.compositions) == ["NaCl"]
+    assert np.array_equal(sub.features[0], ds.features[0])
+
+
+def test_kfold_reusable_and_disjoint(tmp_path):
+    comps = [f"Na{i}Cl" for i in range(1, 21)] + [f"K{i}Br" for i in range(1, 11)]
+    rows = [(c, "pbe", 1.0) for c in comps] + [(c, "expt", 2.0) for c in comps[::2]]
+    ds = MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"])
+    folds = kfold(ds, n_splits=3, seed=7)
+    assert folds == kfold(ds, n_splits=3, seed=7) and folds != kfold(ds, n_splits=3, seed=8)
+    held = [c for f in folds.test_compositions for c in f]
+    assert sorted(held) == sorted(set(ds.frame.composition[ds.frame.fidelity == "expt"]))
+    for train, test in folds.split(ds):
+        assert set(train).isdisjoint(test)
+        assert (ds.frame.fidelity.iloc[test] == "expt").all()
+        # the low fidelity of a held-out composition stays in training by default
+        held_comps = set(ds.frame.composition.iloc[test])
+        assert held_comps <= set(ds.frame.composition.iloc[train])
+    for train, test in folds.split(ds, hold_out_lower=True):
+        assert set(ds.frame.composition.iloc[test]).isdisjoint(ds.frame.composition.iloc[train])
+    folds.to_json(tmp_path / "folds.json")
+    assert type(folds).from_json(tmp_path / "folds.json") == folds
+
+
+def test_grouped_kfold_keeps_chemical_systems_together():
+    comps = ["Fe2O3", "Fe3O4", "FeO", "NaCl", "Na3Cl", "MgO", "Mg2O", "SiO2", "Si", "GaAs", "KBr"]
+    folds = grouped_kfold(comps, n_splits=3, seed=0)
+    where = {c: k for k, f in enumerate(folds.test_compositions) for c in f}
+    assert where["Fe2O3"] == where["Fe3O4"] == where["FeO"]
+    assert where["NaCl"] == where["Na3Cl"] and where["MgO"] == where["Mg2O"]
+    assert sorted(where) == sorted(comps)
+    sizes = sorted(len(f) for f in folds.test_compositions)
+    assert sizes[-1] - sizes[0] <= 3
+
+
+def test_bandgap_ladder_dataset():
+    from mfgp.datasets import load_bandgap_ladder
+
+    df = load_bandgap_ladder(["pbe", "expt"])
+    ds = MultiFidelityDataset.from_frame(df)
+    assert ds.fidelities == ("pbe", "expt") and ds.counts()["expt"] == 4604
+    assert np.isfinite(ds.features).all()
+
+
+# --- hypothesis: only mfgp errors may come out ------------------------------------------------
+_text = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)
+_formulaish = st.one_of(
+    _text,
+    st.from_regex(
+        r"[A-Z][a-z]?[0-9]{0,2}(\([A-Z][a-z]?[0-9]?\)[0-9])?[A-Z]?[a-z]?[0-9.]{0,3}", fullmatch=True
+    ),
+    st.sampled_from(["NaCl", "Fe2O3", "Xx2", "Fe0", "", "NaN", "H2O)", "Og"]),
+    st.none(),
+    st.floats(),
+    st.integers(),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_formulaish)
+def test_parser_raises_only_mfgp_errors(value):
+    from mfgp.featurize import parse_formula
+
+    try:
+        parsed = parse_formula(value)
+    except MfgpError:
+        return
+    assert parsed.reduced and parsed.amounts
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            _formulaish,
+            st.sampled_from(["lo", "hi", "other", None]),
+            st.one_of(st.floats(), st.integers(), st.sampled_from(["x", None])),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from(["mean", "median", "first", "error"]),
+)
+def test_container_raises_only_mfgp_errors(rows, policy):
+    df = pd.DataFrame(rows, columns=["formula", "fidelity", "value"])
+    try:
+        ds = MultiFidelityDataset.from_frame(df, ["lo", "hi"], duplicates=policy)
+    except MfgpError:
+        return
+    X, Y, _ = ds.tensors()
+    assert torch.isfinite(Y).all() and X.shape[0] == Y.shape[0]

@@ -1,0 +1,118 @@
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from mfgp.datasets import load_raw
+from mfgp.exceptions import InvalidFormulaError, UnknownElementError
+from mfgp.featurize import CompositionFeaturizer, FeatureCache, parse_formula, parse_formulas
+
+
+@pytest.fixture(scope="module")
+def real_formulas():
+    df = load_raw("matbench_expt_gap.csv")
+    picks = df["formula"].sample(250, random_state=1).tolist()
+    # edge cases: noble gases (NaN electronegativity), parentheses, fractions, heavy elements
+    return picks + ["He", "NeXe", "Ca(OH)2", "Fe2O3", "Og2", "Li0.5CoO2", "NaN", "U3O8"]
+
+
+def _matminer(formulas, preset):
+    from matminer.featurizers.composition import (
+        ElementFraction,
+        ElementProperty,
+        Stoichiometry,
+        ValenceOrbital,
+    )
+    from pymatgen.core import Composition
+
+    feats = [ElementProperty.from_preset("magpie")]
+    if preset == "extended":
+        feats += [Stoichiometry(), ValenceOrbital(), ElementFraction()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = [sum((list(f.featurize(Composition(x))) for f in feats), []) for x in formulas]
+    return np.array(rows, dtype=float), sum((f.feature_labels() for f in feats), [])
+
+
+@pytest.mark.parametrize("preset", ["magpie", "extended"])
+def test_agrees_with_matminer(real_formulas, preset):
+    ref, labels = _matminer(real_formulas, preset)
+    fz = CompositionFeaturizer(preset)
+    X = fz.transform(real_formulas)
+    assert fz.feature_labels() == labels
+    assert X.shape == ref.shape and X.dtype == np.float64
+    np.testing.assert_allclose(X, ref, rtol=0, atol=1e-8, equal_nan=True)
+
+
+def test_no_imputation_gives_nan_like_matminer():
+    fz = CompositionFeaturizer("magpie", impute_nan=False)
+    X = fz.transform(["He", "NaCl"])
+    # He lacks some Magpie properties: those statistics are NaN, NaCl's are not
+    assert np.isnan(X[0]).any() and not np.isnan(X[1]).any()
+
+
+def test_bad_rows_are_masked_with_reasons():
+    fz = CompositionFeaturizer("magpie")
+    res = fz.featurize(["NaCl", "Fe2Xx3", "((", None, "Fe0", "MgO"])
+    assert res.valid.tolist() == [True, False, False, False, False, True]
+    assert "unknown element 'Xx'" in res.errors[1]
+    assert "'(('" in res.errors[2]
+    assert "not a string" in res.errors[3]
+    assert "no atoms" in res.errors[4]
+    assert np.isnan(res.X[1]).all() and not np.isnan(res.X[5]).any()
+    with pytest.raises(UnknownElementError, match=r"row 1: .*'Fe2Xx3'.*3 more rows failed"):
+        fz.transform(["NaCl", "Fe2Xx3", "((", None, "Fe0", "MgO"])
+
+
+def test_featurize_dataframe_names_the_index():
+    import pandas as pd
+
+    df = pd.DataFrame({"formula": ["NaCl", "Qq2"]}, index=["a", "b"])
+    fz = CompositionFeaturizer("magpie")
+    with pytest.raises(UnknownElementError, match="row b"):
+        fz.featurize_dataframe(df)
+    out = fz.featurize_dataframe(df, errors="mask")
+    assert out["featurized"].tolist() == [True, False]
+    assert out.shape[1] == 1 + 132 + 2
+
+
+def test_parse_formula_contract():
+    assert parse_formula("O3Fe2").reduced == "Fe2O3"
+    assert parse_formula("Fe3O4").chemsys == "Fe-O"
+    assert parse_formula("NaN").reduced == "NaN"  # sodium nitride, not a missing value
+    with pytest.raises(InvalidFormulaError, match="keep_default_na"):
+        parse_formula(float("nan"))
+    with pytest.raises(ValueError):  # mfgp errors subclass the matching builtin
+        parse_formula("fe2o3")
+    assert parse_formulas(["", "Si"]).valid == [False, True]
+
+
+def test_cache_memory_and_disk(tmp_path):
+    fz = CompositionFeaturizer("magpie", cache=tmp_path)
+    X1 = fz.transform(["NaCl", "MgO"])
+    files = list(tmp_path.glob("*.npz"))
+    assert len(files) == 1 and "magpie-v1" in files[0].name
+    # a fresh featurizer over the same directory reads the rows back without recomputing
+    fz2 = CompositionFeaturizer("magpie", cache=tmp_path)
+    cache = fz2._cache()
+    assert cache.get(fz2.version, "NaCl") is not None
+    np.testing.assert_array_equal(fz2.transform(["MgO", "NaCl"]), X1[::-1])
+    shared = FeatureCache()
+    CompositionFeaturizer("extended", cache=shared).transform(["NaCl"])
+    assert len(shared) == 1
+
+
+def test_unknown_preset_names_choices():
+    with pytest.raises(ValueError, match="choose one of"):
+        CompositionFeaturizer("nope").transform(["NaCl"])
+
+
+@pytest.mark.slow
+def test_pbe_pool_featurizes_fast():
+    pool = load_raw("mp2018_pbe_gaps.csv.gz")["formula"].unique()
+    t0 = time.perf_counter()
+    X = CompositionFeaturizer("extended", cache=False).transform(pool)
+    elapsed = time.perf_counter() - t0
+    assert X.shape == (len(pool), 264) and np.isfinite(X).all()
+    assert elapsed < 45, f"featurizing {len(pool)} formulas took {elapsed:.1f} s"
