@@ -18,7 +18,7 @@ derived are in ``mfgp/datasets/_data/ATTRIBUTION.md`` (:func:`attribution`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 
 import numpy as np

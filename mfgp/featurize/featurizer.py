@@ -34,7 +34,8 @@ STOICHIOMETRY_P: tuple[int, ...] = (0, 2, 3, 5, 7, 10)
 ORBITALS: tuple[str, ...] = ("s", "p", "d", "f")
 N_ELEMENTS = 118
 
-#: preset name -> (blocks, version). Bump the version when a preset's numbers change: it keys caches.
+#: preset name -> (blocks, version). Bump the version when a preset's numbers change:
+#: it is part of every cache key.
 PRESETS: dict[str, tuple[tuple[str, ...], int]] = {
     "magpie": (("element_property",), 1),
     "extended": (("element_property", "stoichiometry", "valence_orbital", "element_fraction"), 1),
