@@ -1,0 +1,33 @@
+"""Calibrated uncertainty: predictive distributions, proper scores, recalibration, CV, plots.
+
+``mfgp.calibration.arviz`` and ``mfgp.calibration.plots`` import ArviZ and matplotlib lazily.
+"""
+
+from mfgp.calibration.cv import CVResult, cross_validate
+from mfgp.calibration.metrics import evaluate, summary, summary_mixture, summary_samples
+from mfgp.calibration.predictive import (
+    GaussianPredictive,
+    LogNormalPredictive,
+    PointMassMixture,
+    Predictive,
+    SamplePredictive,
+    as_predictive,
+)
+from mfgp.calibration.recalibrate import IsotonicRecalibration, VarianceScaling
+
+__all__ = [
+    "CVResult",
+    "GaussianPredictive",
+    "IsotonicRecalibration",
+    "LogNormalPredictive",
+    "PointMassMixture",
+    "Predictive",
+    "SamplePredictive",
+    "VarianceScaling",
+    "as_predictive",
+    "cross_validate",
+    "evaluate",
+    "summary",
+    "summary_mixture",
+    "summary_samples",
+]
