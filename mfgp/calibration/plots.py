@@ -80,7 +80,7 @@ def calibration_curve(
     ax=None,
     label: str | None = None,
 ):
-    """Observed coverage of central intervals against their nominal level (diagonal = calibrated)."""
+    """Observed coverage of central intervals against nominal level (diagonal: calibrated)."""
     p = _pred(pred, mean, std)
     y = _arr(y)
     fig, ax = _axes(ax)

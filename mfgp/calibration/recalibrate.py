@@ -79,8 +79,9 @@ class VarianceScaling:
 
 
 class RecalibratedPredictive(Predictive):
-    """``base`` with its CDF passed through a monotone map per point (see
-    :class:`IsotonicRecalibration`).
+    """``base`` with its CDF passed through a monotone map per point.
+
+    Built by :meth:`IsotonicRecalibration.transform`.
     """
 
     def __init__(self, base: Predictive, knots_x: list[np.ndarray], knots_y: list[np.ndarray],
