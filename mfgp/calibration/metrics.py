@@ -88,10 +88,13 @@ def crps(y: object, pred: Predictive) -> float:
 
 
 def coverage(y: object, pred: Predictive, level: float) -> float:
-    """Fraction of observations inside the central ``level`` interval (bounds included)."""
+    """Fraction of observations inside the central ``level`` interval.
+
+    On an atom (e.g. a zero gap) an observation counts by the share of the atom's mass inside
+    the interval (:meth:`~mfgp.calibration.predictive.Predictive.covered`).
+    """
     y = _check(y, pred)
-    lo, hi = pred.interval(level)
-    return float(np.mean((y >= lo) & (y <= hi)))
+    return float(pred.covered(y, np.array([level]))[0].mean())
 
 
 def miscalibration_area(y: object, pred: Predictive, n_levels: int = 99) -> float:
@@ -101,10 +104,7 @@ def miscalibration_area(y: object, pred: Predictive, n_levels: int = 99) -> floa
     """
     y = _check(y, pred)
     levels = np.linspace(0.01, 0.99, n_levels)
-    a = (1 - levels) / 2
-    lo = pred.ppf(a)
-    hi = pred.ppf(1 - a)
-    observed = ((y[None, :] >= lo) & (y[None, :] <= hi)).mean(1)
+    observed = pred.covered(y, levels).mean(1)
     return float(np.mean(np.abs(observed - levels)))
 
 

@@ -85,9 +85,7 @@ def calibration_curve(
     y = _arr(y)
     fig, ax = _axes(ax)
     levels = np.linspace(0.01, 0.99, 50)
-    a = (1 - levels) / 2
-    lo, hi = p.ppf(a), p.ppf(1 - a)
-    inside = (y[None, :] >= lo) & (y[None, :] <= hi)
+    inside = p.covered(y, levels)
     g = np.asarray(["all"] * y.size if groups is None else list(groups), dtype=object)
     for name in dict.fromkeys(g.tolist()):
         i = g == name

@@ -90,9 +90,33 @@ class Predictive(ABC):
         ind = (y[None, :] < q).astype(np.float64)
         return 2.0 * ((ind - _TAU[:, None]) * (q - y[None, :])).mean(0)
 
+    def cdf_left(self, y: np.ndarray) -> np.ndarray:
+        """``P(Y < y)``: differs from :meth:`cdf` only where ``y`` sits on an atom."""
+        return self.cdf(y)
+
     def pit(self, y: np.ndarray, seed: int = 0) -> np.ndarray:
-        """Probability integral transform (uniform when calibrated); randomised on atoms."""
-        return self.cdf(_arr(y))
+        """Probability integral transform (uniform when calibrated).
+
+        On an atom the PIT is drawn uniformly between ``P(Y < y)`` and ``P(Y <= y)``.
+        """
+        y = _arr(y)
+        left, right = self.cdf_left(y), self.cdf(y)
+        return left + np.random.default_rng(seed).uniform(size=y.size) * (right - left)
+
+    def covered(self, y: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Probability that each observation falls in each central interval, ``k x n``.
+
+        For continuous predictions this is the indicator ``a <= F(y) <= 1 - a``; on an atom it is
+        the share of the jump ``[F(y-), F(y)]`` inside ``[a, 1 - a]`` (the expected randomised
+        PIT coverage), so that a calibrated mixed distribution covers exactly the nominal level.
+        """
+        y = _arr(y)
+        left, right = self.cdf_left(y)[None, :], self.cdf(y)[None, :]
+        a = ((1 - np.asarray(levels, dtype=np.float64)) / 2)[:, None]
+        jump = right - left
+        overlap = np.clip(np.minimum(right, 1 - a) - np.maximum(left, a), 0.0, None)
+        point = ((left >= a) & (left <= 1 - a)).astype(np.float64)
+        return np.where(jump > 0, overlap / np.where(jump > 0, jump, 1.0), point)
 
     def sample(self, n_samples: int, seed: int = 0) -> np.ndarray:
         """Draws, ``n_samples x n``, by inverse transform sampling."""
@@ -235,11 +259,8 @@ class SamplePredictive(Predictive):
         e2 = 2.0 * ((2 * k - m - 1) * self.samples).sum(0) / m**2  # E|X - X'|
         return e1 - 0.5 * e2
 
-    def pit(self, y: np.ndarray, seed: int = 0) -> np.ndarray:  # noqa: D102
-        y = _arr(y)
-        below = (self.samples < y[None, :]).mean(0)
-        tied = (self.samples == y[None, :]).mean(0)
-        return below + np.random.default_rng(seed).uniform(size=y.size) * tied
+    def cdf_left(self, y: np.ndarray) -> np.ndarray:  # noqa: D102
+        return (self.samples < _arr(y)[None, :]).mean(0)
 
 
 class PointMassMixture(Predictive):
@@ -292,11 +313,9 @@ class PointMassMixture(Predictive):
             off = np.log1p(-self.weight) + self.continuous.log_score(y)
             return np.where(at, np.log(self.weight), off)
 
-    def pit(self, y: np.ndarray, seed: int = 0) -> np.ndarray:  # noqa: D102
+    def cdf_left(self, y: np.ndarray) -> np.ndarray:  # noqa: D102
         y = _arr(y)
-        cdf = self.cdf(y)
-        u = np.random.default_rng(seed).uniform(size=y.size)
-        return np.where(y == self.atom, cdf - u * self.weight, cdf)  # uniform over the jump
+        return self.weight * (y > self.atom) + (1 - self.weight) * self.continuous.cdf_left(y)
 
 
 def as_predictive(mean: object = None, std: object = None, samples: object = None) -> Predictive:

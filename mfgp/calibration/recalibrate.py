@@ -106,6 +106,9 @@ class RecalibratedPredictive(Predictive):
     def cdf(self, y: np.ndarray) -> np.ndarray:  # noqa: D102
         return self._apply(self.base.cdf(y))
 
+    def cdf_left(self, y: np.ndarray) -> np.ndarray:  # noqa: D102
+        return self._apply(self.base.cdf_left(y))
+
     def ppf_each(self, q: np.ndarray) -> np.ndarray:  # noqa: D102
         u = np.clip(self._apply(np.asarray(q, dtype=np.float64), inverse=True), 1e-12, 1 - 1e-12)
         return self.base.ppf_each(u)
@@ -139,14 +142,20 @@ class IsotonicRecalibration:
     CV PIT values, mixed with the identity by ``eps`` so that it stays strictly increasing (the
     recalibrated density, hence the log score, then stays finite).
 
+    Each map is stored at ``n_knots`` quantiles of the CV PIT values, so it keeps resolution in
+    the tails (where an over-confident model puts most of them) and a smooth density.
+
     Args:
         eps: weight of the identity in the map.
-        n_knots: grid points that store each map.
+        n_knots: knots per map (fewer when there are fewer CV points).
     """
 
-    def __init__(self, eps: float = 0.01, n_knots: int = 201) -> None:
+    def __init__(self, eps: float = 0.01, n_knots: int = 50) -> None:
         self.eps = eps
         self.n_knots = n_knots
+
+    def _levels(self, n: int) -> np.ndarray:
+        return np.linspace(0, 1, max(2, min(self.n_knots, n)))
 
     def fit(
         self, y: object, pred: Predictive, groups: Sequence[object] | None = None
@@ -155,16 +164,18 @@ class IsotonicRecalibration:
         y = _arr(y)
         pit = pred.pit(y)
         g = _groups(groups, y.size)
-        grid = np.linspace(0, 1, self.n_knots)
-        self.maps_: dict[str, np.ndarray] = {}
+        self.maps_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in dict.fromkeys(g.tolist()):
             p = np.sort(pit[g == name])
             freq = np.arange(1, p.size + 1) / p.size
             iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip", increasing=True)
             iso.fit(np.concatenate([[0.0], p, [1.0]]), np.concatenate([[0.0], freq, [1.0]]))
-            mapped = (1 - self.eps) * iso.predict(grid) + self.eps * grid
+            # knots at PIT quantiles: dense where the PIT values are (the tails, for an
+            # over-confident model), few enough that the recalibrated density stays smooth
+            knots = np.unique(np.concatenate([[0.0], np.quantile(p, self._levels(p.size)), [1.0]]))
+            mapped = (1 - self.eps) * iso.predict(knots) + self.eps * knots  # strictly increasing
             mapped[0], mapped[-1] = 0.0, 1.0
-            self.maps_[name] = np.maximum.accumulate(mapped)
+            self.maps_[name] = (knots, mapped)
         return self
 
     def transform(
@@ -181,7 +192,6 @@ class IsotonicRecalibration:
                 f"groups {sorted(unknown)} were not seen in fit; fitted: {sorted(names)}"
             )
         which = np.array([names.index(v) for v in g], dtype=np.int64)
-        grid = np.linspace(0, 1, self.n_knots)
         return RecalibratedPredictive(
-            pred, [grid] * len(names), [self.maps_[k] for k in names], which
+            pred, [self.maps_[k][0] for k in names], [self.maps_[k][1] for k in names], which
         )

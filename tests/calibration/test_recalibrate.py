@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from mfgp.calibration import (
+    GaussianPredictive,
+    IsotonicRecalibration,
+    VarianceScaling,
+    summary,
+)
+from mfgp.calibration import metrics as M
+from mfgp.exceptions import InputDataError, NotFittedError
+
+
+def make(n, factor, seed):
+    r = np.random.default_rng(seed)
+    mu = r.normal(size=n)
+    true_sd = r.uniform(0.3, 1.5, n)
+    y = mu + true_sd * r.normal(size=n)
+    return y, mu, true_sd * factor  # the predictor reports a wrong std
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])  # over- and under-confident
+def test_variance_scaling_restores_coverage(factor):
+    y_cv, mu_cv, sd_cv = make(5000, factor, seed=1)
+    y, mu, sd = make(20000, factor, seed=2)  # held-out data, never seen in fit
+    before = summary(y, mu, sd).loc["all"]
+    assert abs(before["coverage_90"] - 0.9) > 0.09
+    vs = VarianceScaling().fit(y_cv, mu_cv, sd_cv)
+    assert vs.scale_["all"] == pytest.approx(1 / factor, rel=0.05)
+    after = summary(y, mu, vs.transform_std(sd)).loc["all"]
+    for level in (50, 68, 90, 95):
+        assert after[f"coverage_{level}"] == pytest.approx(level / 100, abs=0.02)
+
+
+@pytest.mark.parametrize("factor", [0.5, 2.0])
+def test_isotonic_restores_coverage(factor):
+    y_cv, mu_cv, sd_cv = make(5000, factor, seed=3)
+    y, mu, sd = make(20000, factor, seed=4)
+    iso = IsotonicRecalibration().fit(y_cv, GaussianPredictive(mu_cv, sd_cv))
+    pred = iso.transform(GaussianPredictive(mu, sd))
+    for level in (0.5, 0.68, 0.9, 0.95):
+        assert M.coverage(y, pred, level) == pytest.approx(level, abs=0.02)
+    assert M.miscalibration_area(y, pred) < 0.02
+    assert np.isfinite(pred.log_score(y)).all()
+    # a proper score improves too
+    assert M.nlpd(y, pred) < M.nlpd(y, GaussianPredictive(mu, sd))
+
+
+def test_per_group_scaling():
+    y1, m1, s1 = make(4000, 0.5, 5)
+    y2, m2, s2 = make(4000, 2.0, 6)
+    g = ["pbe"] * 4000 + ["expt"] * 4000
+    vs = VarianceScaling().fit(np.r_[y1, y2], np.r_[m1, m2], np.r_[s1, s2], groups=g)
+    assert vs.scale_["pbe"] == pytest.approx(2.0, rel=0.06)
+    assert vs.scale_["expt"] == pytest.approx(0.5, rel=0.06)
+    with pytest.raises(InputDataError, match="'hse'"):
+        vs.transform_std([1.0], groups=["hse"])
+
+
+def test_not_fitted():
+    with pytest.raises(NotFittedError):
+        VarianceScaling().transform_std([1.0])
+    with pytest.raises(NotFittedError):
+        IsotonicRecalibration().transform(GaussianPredictive([0.0], [1.0]))
