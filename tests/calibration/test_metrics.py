@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pytest
 from scipy import integrate, stats
@@ -56,12 +58,14 @@ def test_mixture_cdf_crps_and_log_score():
         np.log(0.3) + stats.lognorm.logpdf(1.5, 0.2, scale=2.0)
     )
     assert p.log_score(y)[3] == pytest.approx(0.0)
+
     # CRPS against numerical integration of the mixed CDF
+    def mixed_cdf(x, i):
+        lognormal = stats.lognorm.cdf(x, cont.sigma[i], scale=np.exp(cont.mu[i]))
+        return w[i] * (x >= 0) + (1 - w[i]) * lognormal
+
     for i in range(3):
-        cdf = lambda x, i=i: (
-            w[i] * (x >= 0)
-            + (1 - w[i]) * stats.lognorm.cdf(x, cont.sigma[i], scale=np.exp(cont.mu[i]))
-        )  # noqa: E731
+        cdf = partial(mixed_cdf, i=i)
         assert p.crps(y)[i] == pytest.approx(
             crps_numeric(cdf, y[i], -1.0, 30.0), rel=3e-3, abs=1e-4
         )
