@@ -1,0 +1,10 @@
+"""Fidelity / task kernels over (features, fidelity index) inputs.
+
+Every kernel here takes inputs whose last column is the 0-based fidelity index (the tensor
+contract, ``docs/design.md``) and computes ``K((x, s), (x', t)) = sum_q B_q[s, t] k_q(x, x')``:
+a sum of data kernels ``k_q`` on the features weighted by task covariances ``B_q``.
+"""
+
+from mfgp.kernels.coregional import AR1Kernel, CoregionalKernel, LCMKernel, default_data_kernel
+
+__all__ = ["AR1Kernel", "CoregionalKernel", "LCMKernel", "default_data_kernel"]

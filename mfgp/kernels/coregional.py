@@ -1,0 +1,151 @@
+"""Coregionalisation kernels: linear model of coregionalisation and Kennedy-O'Hagan AR1."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from gpytorch.constraints import GreaterThan
+from gpytorch.kernels import IndexKernel, Kernel, MaternKernel, ScaleKernel
+from gpytorch.priors import LogNormalPrior
+from torch import Tensor
+
+from mfgp.exceptions import ShapeError
+
+__all__ = ["CoregionalKernel", "LCMKernel", "AR1Kernel", "default_data_kernel"]
+
+
+def default_data_kernel(
+    d: int, batch_shape: torch.Size = torch.Size(), active_dims: Sequence[int] | None = None
+) -> ScaleKernel:
+    """ARD Matern-5/2 with an output scale, and BoTorch's dimension-scaled lengthscale prior.
+
+    The prior ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`` (Hvarfner et al. 2024) keeps
+    high-dimensional inputs from being over-fitted; lengthscales stay above 0.025.
+    """
+    prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))
+    base = MaternKernel(
+        nu=2.5,
+        ard_num_dims=d,
+        batch_shape=batch_shape,
+        lengthscale_prior=prior,
+        # softplus-transformed bound: mfgp fits with unconstrained L-BFGS (no box bounds)
+        lengthscale_constraint=GreaterThan(2.5e-2, initial_value=prior.mode),
+    )
+    # active_dims on the outer kernel: ScaleKernel calls its base kernel's forward directly
+    dims = None if active_dims is None else torch.tensor(list(active_dims))
+    return ScaleKernel(base, batch_shape=batch_shape, active_dims=dims)
+
+
+class CoregionalKernel(Kernel):
+    """``K((x, s), (x', t)) = sum_q B_q[s, t] k_q(x, x')`` on inputs ``... x n x (d + 1)``.
+
+    Subclasses define :meth:`task_covariances` (``Q x T x T``). The last input column is the
+    fidelity index; the data kernels see the first ``d`` columns only.
+
+    Args:
+        data_kernels: ``Q`` kernels on the features.
+        num_tasks: ``T``, the number of fidelities (or tasks).
+    """
+
+    def __init__(self, data_kernels: Sequence[Kernel], num_tasks: int) -> None:
+        super().__init__()
+        self.data_kernels = torch.nn.ModuleList(data_kernels)
+        self.num_tasks = num_tasks
+
+    def task_covariances(self) -> Tensor:
+        """``Q x T x T`` positive semi-definite task covariances."""
+        raise NotImplementedError
+
+    def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[-1] < 2:
+            raise ShapeError(
+                f"inputs must be ... x n x (d + 1) with the fidelity index last; got {tuple(x.shape)}"
+            )
+        s = x[..., -1].round().long()
+        if s.numel() and (s.min() < 0 or s.max() >= self.num_tasks):
+            raise ShapeError(
+                f"fidelity index {int(s.max() if s.max() >= self.num_tasks else s.min())} outside "
+                f"0..{self.num_tasks - 1}: the last input column must be the fidelity index"
+            )
+        return x[..., :-1], s
+
+    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:  # noqa: D102
+        f1, s1 = self._split(x1)
+        f2, s2 = self._split(x2)
+        B = self.task_covariances()
+        out = None
+        for q, kernel in enumerate(self.data_kernels):
+            if diag:
+                term = B[q][s1, s2] * kernel(f1, f2, diag=True)
+            else:
+                Kq = kernel(f1, f2).to_dense()
+                term = B[q][s1.unsqueeze(-1), s2.unsqueeze(-2)] * Kq
+            out = term if out is None else out + term
+        return out
+
+
+class LCMKernel(CoregionalKernel):
+    """Linear model of coregionalisation: ``B_q = W_q W_q^T + diag(v_q)`` (ICM when ``Q = 1``).
+
+    Args:
+        data_kernels: ``Q`` kernels on the features (one gives the intrinsic model, ICM).
+        num_tasks: number of tasks or fidelities.
+        rank: rank of each ``W_q``.
+    """
+
+    def __init__(self, data_kernels: Sequence[Kernel], num_tasks: int, rank: int = 1) -> None:
+        super().__init__(data_kernels, num_tasks)
+        self.task_kernels = torch.nn.ModuleList(
+            [IndexKernel(num_tasks=num_tasks, rank=rank) for _ in data_kernels]
+        )
+
+    def task_covariances(self) -> Tensor:  # noqa: D102
+        return torch.stack([k.covar_matrix.to_dense() for k in self.task_kernels])
+
+    def task_correlation(self) -> Tensor:
+        """``T x T`` correlation between tasks implied by the summed task covariances."""
+        B = self.task_covariances().sum(0)
+        d = B.diagonal().sqrt()
+        return B / (d[:, None] * d[None, :])
+
+
+class AR1Kernel(CoregionalKernel):
+    """Kennedy-O'Hagan autoregressive kernel for ``T`` ordered fidelities.
+
+    ``f_0 = delta_0`` and ``f_t = rho_t f_{t-1} + delta_t`` with independent GPs ``delta_t``, so
+    ``f_t = sum_{j<=t} c_{j,t} delta_j`` with ``c_{j,t} = prod_{k=j+1}^{t} rho_k`` and
+    ``B_j = c_j c_j^T``: one exact joint kernel over all fidelities.
+
+    Args:
+        data_kernels: ``T`` kernels, the one of ``delta_t`` at position ``t``.
+        num_tasks: ``T``; defaults to ``len(data_kernels)``.
+    """
+
+    def __init__(self, data_kernels: Sequence[Kernel], num_tasks: int | None = None) -> None:
+        T = len(data_kernels) if num_tasks is None else num_tasks
+        if len(data_kernels) != T:
+            raise ShapeError(f"AR1 needs one data kernel per fidelity: {len(data_kernels)} != {T}")
+        super().__init__(data_kernels, T)
+        self.register_parameter("rho", torch.nn.Parameter(torch.ones(max(T - 1, 0))))
+
+    def coefficients(self) -> Tensor:
+        """``T x T`` matrix ``C[j, t] = c_{j,t}`` (zero for ``t < j``)."""
+        T = self.num_tasks
+        rows = []
+        for j in range(T):
+            entries = []
+            for t in range(T):
+                if t < j:
+                    entries.append(torch.zeros((), dtype=self.rho.dtype, device=self.rho.device))
+                elif t == j:
+                    entries.append(torch.ones((), dtype=self.rho.dtype, device=self.rho.device))
+                else:
+                    entries.append(entries[-1] * self.rho[t - 1])
+            rows.append(torch.stack(entries))
+        return torch.stack(rows)
+
+    def task_covariances(self) -> Tensor:  # noqa: D102
+        C = self.coefficients()
+        return C.unsqueeze(-1) * C.unsqueeze(-2)

@@ -1,0 +1,12 @@
+"""mfgp's models: every one a BoTorch ``Model`` on contract inputs (features, fidelity index).
+
+* :class:`SingleFidelityGP`: the baseline, ARD Matern-5/2 on the features.
+* :class:`MultiTaskGP`: multi-task, linear model of coregionalisation across fidelities/tasks.
+* :class:`AR1GP`: difference, Kennedy-O'Hagan ``f_t = rho_t f_{t-1} + delta_t``.
+* :class:`ExplicitLatentGP`: explicit latent, another model's posterior as an input.
+"""
+
+from mfgp.models.latent import ExplicitLatentGP
+from mfgp.models.multifidelity import AR1GP, FidelityGP, MultiTaskGP, SingleFidelityGP
+
+__all__ = ["AR1GP", "ExplicitLatentGP", "FidelityGP", "MultiTaskGP", "SingleFidelityGP"]

@@ -1,0 +1,133 @@
+"""The explicit-latent architecture (NARGP-style): a model of one quantity feeds another.
+
+The target GP sees ``[x, z(x)]`` where ``z`` is the posterior of a *latent model*: a lower
+fidelity of the same property, or a different property altogether (any BoTorch ``Model``).
+Its kernel is ``k_rho(z, z') k_x(x, x') + k_delta(x, x')`` (Perdikaris et al. 2017), which lets
+the target depend non-linearly on the latent.
+
+Uncertainty propagation: Monte Carlo with moment matching. ``n_samples`` joint draws of the
+latent at the query points (fixed, seeded base samples, so the posterior is a deterministic,
+differentiable function of ``X``) each give a Gaussian posterior of the target; the returned
+posterior is the Gaussian with the exact mean and joint covariance of that mixture
+(law of total covariance): ``mean = E_s[m_s]``, ``cov = E_s[C_s] + Cov_s[m_s]``.
+"""
+
+from __future__ import annotations
+
+import torch
+from botorch.models.model import Model
+from botorch.models.transforms.outcome import Standardize
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
+from gpytorch.kernels import MaternKernel, ScaleKernel
+from gpytorch.means import ConstantMean
+from torch import Tensor
+
+from mfgp.kernels.coregional import default_data_kernel
+from mfgp.models.base import check_xy, exact_solves, feature_normalize
+from mfgp.models.multifidelity import FidelityGP
+
+__all__ = ["ExplicitLatentGP"]
+
+
+class _AugmentedGP(FidelityGP):
+    """The inner GP on ``[features, latent, fidelity]`` with the NARGP kernel."""
+
+    def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None):
+        d = train_X.shape[-1] - 2  # features, latent, fidelity
+        k_rho = ScaleKernel(MaternKernel(nu=2.5, active_dims=torch.tensor([d])))
+        k_x = MaternKernel(nu=2.5, ard_num_dims=d, active_dims=torch.arange(d))
+        k_delta = default_data_kernel(d, active_dims=range(d))
+        super().__init__(
+            train_X,
+            train_Y,
+            train_Yvar,
+            covar_module=k_rho * k_x + k_delta,
+            num_fidelities=1,
+            mean_module=ConstantMean(),
+            input_transform=feature_normalize(train_X, n_features=d + 1),
+            outcome_transform=Standardize(m=1),
+        )
+
+
+class ExplicitLatentGP(Model):
+    """A GP whose inputs include the posterior of another model (NARGP-style).
+
+    Args:
+        train_X: ``n x (d + 1)`` contract inputs of the target observations.
+        train_Y: ``n x 1`` target observations.
+        latent_model: any BoTorch ``Model`` with one output; it is queried at ``X`` with the
+            last column set to ``latent_fidelity``.
+        latent_fidelity: fidelity index passed to the latent model (ignored by single-fidelity
+            latent models).
+        train_Yvar: known noise variances, ``n x 1``.
+        n_samples: Monte Carlo draws of the latent for prediction.
+        seed: seed of the fixed base samples.
+
+    Example:
+        >>> low = SingleFidelityGP(X_lo, Y_lo); fit_gp(low)  # doctest: +SKIP
+        >>> high = ExplicitLatentGP(X_hi, Y_hi, latent_model=low); fit_gp(high)  # doctest: +SKIP
+    """
+
+    _num_outputs = 1
+
+    def __init__(
+        self,
+        train_X: Tensor,
+        train_Y: Tensor,
+        latent_model: Model,
+        latent_fidelity: int = 0,
+        train_Yvar: Tensor | None = None,
+        n_samples: int = 64,
+        seed: int = 0,
+    ) -> None:
+        check_xy(train_X, train_Y, train_Yvar)
+        super().__init__()
+        self.latent_model = latent_model
+        self.latent_fidelity = latent_fidelity
+        self.n_samples = n_samples
+        self.seed = seed
+        with torch.no_grad(), exact_solves():
+            z = latent_model.posterior(self._latent_inputs(train_X)).mean
+        self.gp = _AugmentedGP(self._augment(train_X, z), train_Y, train_Yvar)
+
+    @property
+    def num_outputs(self) -> int:  # noqa: D102
+        return 1
+
+    def _latent_inputs(self, X: Tensor) -> Tensor:
+        Xl = X.clone()
+        Xl[..., -1] = float(self.latent_fidelity)
+        return Xl
+
+    @staticmethod
+    def _augment(X: Tensor, z: Tensor) -> Tensor:
+        z = z.expand(*z.shape[:-2], X.shape[-2], 1) if z.shape[-1] == 1 else z
+        Xb = X.expand(*z.shape[:-2], *X.shape[-2:])
+        return torch.cat([Xb[..., :-1], z, torch.zeros_like(Xb[..., -1:])], dim=-1)
+
+    def _base_samples(self, post, X: Tensor) -> Tensor:
+        shape = torch.Size([self.n_samples]) + post.base_sample_shape
+        g = torch.Generator(device="cpu").manual_seed(self.seed)
+        return torch.randn(shape, generator=g, dtype=X.dtype).to(X.device)
+
+    def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
+                  posterior_transform=None, **kwargs) -> GPyTorchPosterior:  # fmt: skip
+        """Moment-matched joint Gaussian posterior of the target at ``X`` (``batch x q x (d+1)``)."""
+        self.eval()
+        with exact_solves():
+            latent_post = self.latent_model.posterior(self._latent_inputs(X))
+            z = latent_post.rsample_from_base_samples(
+                torch.Size([self.n_samples]), self._base_samples(latent_post, X)
+            )  # S x batch x q x 1
+            inner = self.gp.posterior(self._augment(X, z), observation_noise=observation_noise)
+        means = inner.mean.squeeze(-1)  # S x batch x q
+        covs = inner.distribution.covariance_matrix
+        mean = means.mean(0)
+        centred = means - mean
+        cov = covs.mean(0) + centred.unsqueeze(-1).mul(centred.unsqueeze(-2)).mean(0)
+        cov = 0.5 * (cov + cov.transpose(-1, -2))
+        post = GPyTorchPosterior(MultivariateNormal(mean, cov))
+        if posterior_transform is not None:
+            return posterior_transform(post)
+        return post
