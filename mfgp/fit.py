@@ -70,7 +70,7 @@ def stratified_subset(fidelity: torch.Tensor, size: int, seed: int = 0) -> torch
 def _randomize(model: torch.nn.Module, g: torch.Generator) -> None:
     """Seeded random restart: lengthscales log-uniform in [0.1, 10] times their current value."""
     with torch.no_grad():
-        for name, module in model.named_modules():
+        for module in model.modules():
             if isinstance(module, gpytorch.kernels.Kernel) and module.has_lengthscale:
                 ls = module.lengthscale
                 factor = torch.exp((torch.rand(ls.shape, generator=g) * 2 - 1) * math.log(10)).to(

@@ -17,13 +17,14 @@ __all__ = ["CoregionalKernel", "LCMKernel", "AR1Kernel", "default_data_kernel"]
 
 
 def default_data_kernel(
-    d: int, batch_shape: torch.Size = torch.Size(), active_dims: Sequence[int] | None = None
+    d: int, batch_shape: torch.Size | None = None, active_dims: Sequence[int] | None = None
 ) -> ScaleKernel:
     """ARD Matern-5/2 with an output scale, and BoTorch's dimension-scaled lengthscale prior.
 
     The prior ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`` (Hvarfner et al. 2024) keeps
     high-dimensional inputs from being over-fitted; lengthscales stay above 0.025.
     """
+    batch_shape = torch.Size() if batch_shape is None else batch_shape
     prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))
     base = MaternKernel(
         nu=2.5,
@@ -61,7 +62,8 @@ class CoregionalKernel(Kernel):
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor]:
         if x.shape[-1] < 2:
             raise ShapeError(
-                f"inputs must be ... x n x (d + 1) with the fidelity index last; got {tuple(x.shape)}"
+                "inputs must be ... x n x (d + 1) with the fidelity index last; "
+                f"got {tuple(x.shape)}"
             )
         s = x[..., -1].round().long()
         if s.numel() and (s.min() < 0 or s.max() >= self.num_tasks):

@@ -113,7 +113,7 @@ class ExplicitLatentGP(Model):
 
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
                   posterior_transform=None, **kwargs) -> GPyTorchPosterior:  # fmt: skip
-        """Moment-matched joint Gaussian posterior of the target at ``X`` (``batch x q x (d+1)``)."""
+        """Moment-matched joint Gaussian posterior of the target at ``X``, ``batch x q x (d+1)``."""
         self.eval()
         with exact_solves():
             latent_post = self.latent_model.posterior(self._latent_inputs(X))
