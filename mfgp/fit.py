@@ -25,6 +25,7 @@ from linear_operator.utils.errors import NotPSDError
 from tqdm.auto import tqdm
 
 from mfgp.exceptions import NumericalError
+from mfgp.kernels.coregional import AR1Kernel
 from mfgp.models.base import exact_solves
 
 __all__ = ["FitReport", "fit_gp", "stratified_subset"]
@@ -68,9 +69,16 @@ def stratified_subset(fidelity: torch.Tensor, size: int, seed: int = 0) -> torch
 
 
 def _randomize(model: torch.nn.Module, g: torch.Generator) -> None:
-    """Seeded random restart: lengthscales log-uniform in [0.1, 10] times their current value."""
+    """Seeded random restart.
+
+    Lengthscales: log-uniform in [0.1, 10] times their current value. AR1 scale factors ``rho``:
+    drawn from N(1, 1), since the marginal likelihood in ``rho`` is often multi-modal (a level
+    explained by the one below, or by its own discrepancy).
+    """
     with torch.no_grad():
         for module in model.modules():
+            if isinstance(module, AR1Kernel) and module.rho.numel():
+                module.rho.copy_(1.0 + torch.randn(module.rho.shape, generator=g).to(module.rho))
             if isinstance(module, gpytorch.kernels.Kernel) and module.has_lengthscale:
                 ls = module.lengthscale
                 factor = torch.exp((torch.rand(ls.shape, generator=g) * 2 - 1) * math.log(10)).to(

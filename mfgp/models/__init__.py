@@ -6,7 +6,15 @@
 * :class:`ExplicitLatentGP`: explicit latent, another model's posterior as an input.
 """
 
+from mfgp.models.composite import linear_combination
 from mfgp.models.latent import ExplicitLatentGP
 from mfgp.models.multifidelity import AR1GP, FidelityGP, MultiTaskGP, SingleFidelityGP
 
-__all__ = ["AR1GP", "ExplicitLatentGP", "FidelityGP", "MultiTaskGP", "SingleFidelityGP"]
+__all__ = [
+    "AR1GP",
+    "ExplicitLatentGP",
+    "FidelityGP",
+    "MultiTaskGP",
+    "SingleFidelityGP",
+    "linear_combination",
+]

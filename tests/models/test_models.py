@@ -1,0 +1,222 @@
+import math
+
+import pytest
+import torch
+from botorch.acquisition import qLogNoisyExpectedImprovement, qNegIntegratedPosteriorVariance
+
+from mfgp.exceptions import ShapeError
+from mfgp.fit import fit_gp
+from mfgp.kernels import AR1Kernel, LCMKernel, default_data_kernel
+from mfgp.models import AR1GP, ExplicitLatentGP, MultiTaskGP, SingleFidelityGP, linear_combination
+
+DT = torch.float64
+
+
+def with_fid(x, level):
+    return torch.cat([x, torch.full_like(x[..., :1], float(level))], -1)
+
+
+def rel_l2(model, X, y):
+    with torch.no_grad():
+        p = model.posterior(X).mean
+    return float(torch.linalg.norm(p - y) / torch.linalg.norm(y))
+
+
+@pytest.fixture(scope="module")
+def nargp_problem():
+    f_lo = lambda x: torch.sin(8 * math.pi * x)  # noqa: E731
+    f_hi = lambda x: (x - math.sqrt(2)) * f_lo(x) ** 2  # noqa: E731
+    xl = torch.linspace(0, 1, 50, dtype=DT).unsqueeze(-1)
+    xh = torch.linspace(0, 1, 14, dtype=DT).unsqueeze(-1)
+    xt = torch.linspace(0, 1, 400, dtype=DT).unsqueeze(-1)
+    return f_lo, f_hi, xl, xh, xt
+
+
+def test_ar1_recovers_rho():
+    g = torch.Generator().manual_seed(0)
+    x_lo, x_hi = torch.rand(60, 1, generator=g, dtype=DT), torch.rand(20, 1, generator=g, dtype=DT)
+    f_lo = lambda x: torch.sin(8 * x) + x  # noqa: E731
+    X = torch.cat([with_fid(x_lo, 0), with_fid(x_hi, 1)])
+    Y = torch.cat([f_lo(x_lo), 2 * f_lo(x_hi) + 0.3 * torch.cos(3 * x_hi)])
+    model = AR1GP(X, Y)
+    fit_gp(model, restarts=1)
+    assert model.rho.item() == pytest.approx(2.0, abs=0.1)
+
+
+def test_explicit_latent_wins_on_nargp_problem(nargp_problem):
+    f_lo, f_hi, xl, xh, xt = nargp_problem
+    Xt, yt = with_fid(xt, 1), f_hi(xt)
+    low = SingleFidelityGP(with_fid(xl, 0), f_lo(xl))
+    fit_gp(low, restarts=2)
+    latent = ExplicitLatentGP(with_fid(xh, 1), f_hi(xh), latent_model=low)
+    fit_gp(latent, restarts=3)
+    ar1 = AR1GP(torch.cat([with_fid(xl, 0), with_fid(xh, 1)]), torch.cat([f_lo(xl), f_hi(xh)]))
+    fit_gp(ar1, restarts=3)
+    hf = SingleFidelityGP(with_fid(xh, 1), f_hi(xh))
+    fit_gp(hf, restarts=3)
+    e_lat, e_ar1, e_hf = rel_l2(latent, Xt, yt), rel_l2(ar1, Xt, yt), rel_l2(hf, Xt, yt)
+    assert e_lat < 0.2 and e_lat < 0.5 * e_ar1 and e_lat < 0.5 * e_hf, (e_lat, e_ar1, e_hf)
+
+
+def test_ar1_beats_high_fidelity_only_on_forrester():
+    f_hi = lambda x: (6 * x - 2) ** 2 * torch.sin(12 * x - 4)  # noqa: E731
+    f_lo = lambda x: 0.5 * f_hi(x) + 10 * (x - 0.5) - 5  # noqa: E731
+    xl = torch.linspace(0, 1, 11, dtype=DT).unsqueeze(-1)
+    xh = torch.tensor([[0.0], [0.4], [0.6], [1.0]], dtype=DT)
+    xt = torch.linspace(0, 1, 200, dtype=DT).unsqueeze(-1)
+    X, Y = torch.cat([with_fid(xl, 0), with_fid(xh, 1)]), torch.cat([f_lo(xl), f_hi(xh)])
+    hf = SingleFidelityGP(with_fid(xh, 1), f_hi(xh))
+    fit_gp(hf, restarts=3)
+    e_hf = rel_l2(hf, with_fid(xt, 1), f_hi(xt))
+    # a deterministic simulator: noise known to be ~0, as in the co-kriging literature
+    ar1 = AR1GP(X, Y, train_Yvar=torch.full_like(Y, 1e-6))
+    fit_gp(ar1, restarts=3)
+    e_ar1 = rel_l2(ar1, with_fid(xt, 1), f_hi(xt))
+    assert e_ar1 < 0.1 and e_ar1 < 0.2 * e_hf, (e_ar1, e_hf)
+    assert ar1.rho.item() == pytest.approx(2.0, abs=0.15)
+    # with the noise learned from 4 high-fidelity points it still wins clearly
+    learned = AR1GP(X, Y)
+    fit_gp(learned, restarts=3)
+    assert rel_l2(learned, with_fid(xt, 1), f_hi(xt)) < 0.5 * e_hf
+
+
+def _small_problem(device, n=24, d=3, T=3):
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(n, d, generator=g, dtype=DT)
+    fid = torch.arange(n) % T
+    X = torch.cat([x, fid.unsqueeze(-1).to(DT)], -1).to(device)
+    Y = (torch.sin(3 * x.sum(-1, keepdim=True)) * (1 + 0.5 * fid.unsqueeze(-1))).to(device)
+    return X, Y
+
+
+MODELS = {
+    "single": lambda X, Y: SingleFidelityGP(X, Y),
+    "ar1": lambda X, Y: AR1GP(X, Y),
+    "multitask": lambda X, Y: MultiTaskGP(X, Y, rank=2),
+    "lcm": lambda X, Y: MultiTaskGP(X, Y, rank=1, num_latents=2),
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_shapes_dtype_device_and_psd(name, device):
+    X, Y = _small_problem(device)
+    model = MODELS[name](X, Y)
+    fit_gp(model, max_iter=15)
+    Xt = X[:7].clone()
+    post = model.posterior(Xt)
+    assert post.mean.shape == (7, 1) and post.mean.dtype == DT
+    assert post.mean.device.type == device.type
+    cov = post.distribution.covariance_matrix
+    assert torch.allclose(cov, cov.T, atol=1e-10)
+    assert torch.linalg.eigvalsh(cov).min() > -1e-8
+    assert model.posterior(Xt.expand(4, 7, 4)).mean.shape == (4, 7, 1)  # batch of q-batches
+
+
+def test_explicit_latent_shapes_and_psd(device):
+    X, Y = _small_problem(device)
+    low = AR1GP(X, Y)
+    fit_gp(low, max_iter=15)
+    top = X[:, -1] == 2
+    model = ExplicitLatentGP(X[top], Y[top], latent_model=low, latent_fidelity=1, n_samples=16)
+    fit_gp(model, max_iter=15)
+    post = model.posterior(X[:5])
+    cov = post.distribution.covariance_matrix
+    assert post.mean.shape == (5, 1) and post.mean.device.type == device.type
+    assert torch.linalg.eigvalsh(cov).min() > -1e-8
+    # deterministic: fixed base samples
+    assert torch.equal(post.mean, model.posterior(X[:5]).mean)
+
+
+@pytest.mark.parametrize("name", ["ar1", "multitask", "single", "latent"])
+def test_botorch_acquisitions_run_at_target_fidelity(name):
+    X, Y = _small_problem("cpu")
+    if name == "latent":
+        low = AR1GP(X, Y)
+        fit_gp(low, max_iter=10)
+        top = X[:, -1] == 2
+        model = ExplicitLatentGP(X[top], Y[top], latent_model=low, latent_fidelity=1, n_samples=8)
+    else:
+        model = MODELS[name](X, Y)
+    fit_gp(model, max_iter=10)
+    cand = with_fid(torch.rand(5, 1, 3, dtype=DT), 2)  # 5 candidates, q = 1, target fidelity
+    nei = qLogNoisyExpectedImprovement(model, X_baseline=X[X[:, -1] == 2], prune_baseline=False)
+    assert torch.isfinite(nei(cand)).all()
+    if name != "latent":
+        nipv = qNegIntegratedPosteriorVariance(
+            model, mc_points=with_fid(torch.rand(16, 3, dtype=DT), 2)
+        )
+        vals = nipv(cand)
+        assert vals.shape == (5,) and (vals <= 0).all()
+
+
+@pytest.mark.parametrize("kernel", ["ar1", "lcm"])
+def test_kernel_gradcheck(kernel):
+    torch.manual_seed(0)
+    kernels = [default_data_kernel(2).double() for _ in range(3)]
+    k = AR1Kernel(kernels) if kernel == "ar1" else LCMKernel(kernels[:2], 3, rank=2)
+    k = k.double()
+    fid = torch.tensor([[0.0], [1.0], [2.0], [1.0]], dtype=DT)
+    x = torch.rand(4, 2, dtype=DT, requires_grad=True)
+    f = lambda x: k(torch.cat([x, fid], -1)).to_dense()  # noqa: E731
+    assert torch.autograd.gradcheck(f, (x,))
+    if kernel == "ar1":
+        rho = torch.tensor([1.3, -0.4], dtype=DT, requires_grad=True)
+
+        def g(rho):
+            k.rho = torch.nn.Parameter(rho) if False else k.rho
+            with torch.no_grad():
+                pass
+            return _ar1_with_rho(k, rho, torch.cat([x.detach(), fid], -1))
+
+        assert torch.autograd.gradcheck(g, (rho,))
+
+
+def _ar1_with_rho(k, rho, X):
+    old = k.rho
+    del k.rho
+    k.rho = rho
+    try:
+        return k(X).to_dense()
+    finally:
+        del k.rho
+        k.rho = old
+
+
+def test_kernel_diag_and_batch_agree():
+    k = AR1Kernel([default_data_kernel(2) for _ in range(2)]).double()
+    X = with_fid(torch.rand(6, 2, dtype=DT), 0)
+    X[3:, -1] = 1
+    with torch.no_grad():
+        full = k(X).to_dense()
+        assert torch.allclose(k(X, diag=True), full.diagonal())
+        batch = k(torch.stack([X, X.flip(0)])).to_dense()
+        assert torch.allclose(batch[0], full) and torch.allclose(batch[1], k(X.flip(0)).to_dense())
+
+
+def test_composite_variance_matches_monte_carlo():
+    g = torch.Generator().manual_seed(3)
+    x_lo, x_hi = torch.rand(40, 2, generator=g, dtype=DT), torch.rand(15, 2, generator=g, dtype=DT)
+    f = lambda x: torch.sin(4 * x).sum(-1, keepdim=True)  # noqa: E731
+    X = torch.cat([with_fid(x_lo, 0), with_fid(x_hi, 1)])
+    model = AR1GP(X, torch.cat([f(x_lo), 1.5 * f(x_hi) + 0.1]))
+    fit_gp(model, max_iter=30)
+    xq = torch.rand(3, 2, generator=g, dtype=DT)
+    Xq = torch.cat([with_fid(xq, 1), with_fid(xq[:1], 0)])  # three targets and one low fidelity
+    W = torch.tensor([[1.0, -1.0, 0.0, 0.0], [1.0, 0.0, 0.0, -1.0]], dtype=DT)
+    mean, var = linear_combination(model, Xq, W)
+    draws = model.posterior(Xq).rsample(torch.Size([40000])).squeeze(-1)  # S x 4
+    combos = draws @ W.T
+    assert torch.allclose(mean, combos.mean(0), atol=0.02)
+    assert torch.allclose(var, combos.var(0), rtol=0.05, atol=1e-6)
+    # the fidelity difference at one composition is strongly correlated: far below the naive sum
+    naive = model.posterior(Xq).variance.squeeze(-1)
+    assert var[1] < naive[0] + naive[3]
+    with pytest.raises(ShapeError, match="weights have 2 terms but X has 4 rows"):
+        linear_combination(model, Xq, torch.ones(2))
+
+
+def test_input_validation_messages():
+    with pytest.raises(ShapeError, match=r"train_Y must be n x 1 .* got \(5,\)"):
+        AR1GP(torch.rand(5, 3, dtype=DT), torch.rand(5, dtype=DT))
+    with pytest.raises(ShapeError, match="fidelity index"):
+        AR1GP(torch.rand(5, 1, dtype=DT), torch.rand(5, 1, dtype=DT))
