@@ -34,7 +34,8 @@ def linear_combination(
 
     Example:
         >>> # heat of reaction A + B -> AB: H(AB) - H(A) - H(B)
-        >>> m, v = linear_combination(model, X_abc, torch.tensor([-1.0, -1.0, 1.0]))  # doctest: +SKIP
+        >>> w = torch.tensor([-1.0, -1.0, 1.0])
+        >>> m, v = linear_combination(model, X_abc, w)  # doctest: +SKIP
     """
     W = weights.to(X)
     single = W.dim() == 1
