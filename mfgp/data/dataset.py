@@ -352,6 +352,28 @@ class MultiFidelityDataset:
             frame, self.fidelities, keep, feats, self.feature_labels, self.featurizer
         )
 
+    def capped_rows(self, max_per_fidelity: int | None, seed: int = 0) -> np.ndarray:
+        """Row indices keeping at most ``max_per_fidelity`` rows of each lower fidelity.
+
+        Target rows are all kept. Lower-fidelity rows of compositions that also have a target
+        value come first (they carry the transfer signal), then a seeded random sample of the
+        rest up to the cap.
+        """
+        fid = self.frame["fidelity_index"].to_numpy()
+        top = len(self.fidelities) - 1
+        keep = [np.flatnonzero(fid == top)]
+        if max_per_fidelity is None:
+            return np.arange(self.n)
+        target = set(self.frame["composition"].to_numpy()[fid == top])
+        shared = self.frame["composition"].isin(target).to_numpy()
+        rng = np.random.default_rng(seed)
+        for level in range(top):
+            rows = np.flatnonzero(fid == level)
+            first = rng.permutation(rows[shared[rows]])
+            rest = rng.permutation(rows[~shared[rows]])
+            keep.append(np.concatenate([first, rest])[:max_per_fidelity])
+        return np.sort(np.concatenate(keep))
+
     def summary(self) -> pd.DataFrame:
         """Per fidelity: rows, distinct compositions, mean/std/min/max of the value."""
         g = self.frame.groupby("fidelity")["value"]
