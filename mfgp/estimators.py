@@ -138,12 +138,17 @@ class MultiFidelityRegressor:
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(
-        self, data: pd.DataFrame | MultiFidelityDataset, **frame_options
+        self,
+        data: pd.DataFrame | MultiFidelityDataset,
+        candidates: Sequence[str] | None = None,
+        **frame_options,
     ) -> MultiFidelityRegressor:
         """Fit on a long-format frame (see :mod:`mfgp.datasets`) or a dataset; returns ``self``.
 
         Args:
             data: the observations.
+            candidates: compositions you will ask predictions for; their lower-fidelity rows are
+                always kept, however ``max_rows_per_fidelity`` caps the rest.
             **frame_options: passed to :meth:`MultiFidelityDataset.from_frame`.
         """
         if self.architecture not in ARCHITECTURES:
@@ -159,7 +164,7 @@ class MultiFidelityRegressor:
         self.dataset_ = ds
         X_all, Y_all, Yvar_all = ds.tensors()
         self.extractor_ = self._extractor(X_all, Y_all)
-        rows = ds.capped_rows(self.max_rows_per_fidelity, seed=self.seed)
+        rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
         X, Y = self._inputs(X_all[rows]), Y_all[rows]
         Yvar = None if Yvar_all is None else Yvar_all[rows]
         self.model_, parts = ARCHITECTURES[self.architecture](X, Y, Yvar, self)

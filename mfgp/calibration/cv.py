@@ -3,11 +3,16 @@
 A predictor is anything with ``fit(dataset) -> self`` and ``predict(X) -> (mean, std)`` where
 ``X`` follows the tensor contract (the estimators of :mod:`mfgp.estimators` and the baselines
 in ``benchmarks/`` do). A fresh deep copy is fitted in each fold.
+
+A predictor whose ``fit`` takes ``candidates`` is told the held-out compositions (not their
+values): the transductive setting of a screening campaign, where the computed values of the
+candidates are known and worth keeping in the training rows.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,7 +86,11 @@ def cross_validate(
     for k, (train, test) in enumerate(tqdm(splits, desc="folds", disable=not progress)):
         fold_model = copy.deepcopy(model)
         t0 = time.perf_counter()
-        fold_model.fit(dataset.subset(train))
+        if "candidates" in inspect.signature(fold_model.fit).parameters:
+            held = dataset.frame["composition"].iloc[test].tolist()
+            fold_model.fit(dataset.subset(train), candidates=held)
+        else:
+            fold_model.fit(dataset.subset(train))
         seconds.append(time.perf_counter() - t0)
         X, Y, _ = dataset.tensors(test)
         mean, std = fold_model.predict(X)

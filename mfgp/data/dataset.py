@@ -352,26 +352,31 @@ class MultiFidelityDataset:
             frame, self.fidelities, keep, feats, self.feature_labels, self.featurizer
         )
 
-    def capped_rows(self, max_per_fidelity: int | None, seed: int = 0) -> np.ndarray:
-        """Row indices keeping at most ``max_per_fidelity`` rows of each lower fidelity.
+    def capped_rows(
+        self,
+        max_per_fidelity: int | None,
+        seed: int = 0,
+        keep_compositions: Sequence[str] | None = None,
+    ) -> np.ndarray:
+        """Row indices keeping every row that carries transfer signal, and a sample of the rest.
 
-        Target rows are all kept. Lower-fidelity rows of compositions that also have a target
-        value come first (they carry the transfer signal), then a seeded random sample of the
-        rest up to the cap.
+        Kept: all target rows; every lower-fidelity row of a composition that also has a target
+        value or is listed in ``keep_compositions`` (the compositions one will predict: their
+        computed values inform the prediction); and at most ``max_per_fidelity`` other rows of
+        each lower fidelity, a seeded random sample. ``None`` keeps all rows.
         """
-        fid = self.frame["fidelity_index"].to_numpy()
-        top = len(self.fidelities) - 1
-        keep = [np.flatnonzero(fid == top)]
         if max_per_fidelity is None:
             return np.arange(self.n)
+        fid = self.frame["fidelity_index"].to_numpy()
+        top = len(self.fidelities) - 1
         target = set(self.frame["composition"].to_numpy()[fid == top])
+        target |= set(keep_compositions or ())
         shared = self.frame["composition"].isin(target).to_numpy()
+        keep = [np.flatnonzero((fid == top) | shared)]
         rng = np.random.default_rng(seed)
         for level in range(top):
-            rows = np.flatnonzero(fid == level)
-            first = rng.permutation(rows[shared[rows]])
-            rest = rng.permutation(rows[~shared[rows]])
-            keep.append(np.concatenate([first, rest])[:max_per_fidelity])
+            rest = np.flatnonzero((fid == level) & ~shared)
+            keep.append(rng.permutation(rest)[:max_per_fidelity])
         return np.sort(np.concatenate(keep))
 
     def summary(self) -> pd.DataFrame:
