@@ -136,6 +136,9 @@ def fit_gp(
     if isinstance(inner, gpytorch.models.ExactGP):
         return fit_gp(inner, max_iter=max_iter, restarts=restarts,
                       max_fit_points=max_fit_points, seed=seed, progress=progress)  # fmt: skip
+    # train mode first: BoTorch's eval() replaces train_inputs by their transformed copies and
+    # train() restores the originals, which are what must be subset and restored here
+    model.train()
     X_all = model.train_inputs[0]
     y_all = model.train_targets
     fixed_noise = isinstance(model.likelihood, gpytorch.likelihoods.FixedNoiseGaussianLikelihood)
@@ -170,7 +173,7 @@ def fit_gp(
                         raise NotPSDError("non-finite loss")
                     used_jitter = max(used_jitter, jitter)
                     break
-                except (NotPSDError, RuntimeError) as err:
+                except (NotPSDError, torch.linalg.LinAlgError) as err:
                     if jitter == JITTERS[-1]:
                         if best is not None:
                             loss, iters = math.inf, 0

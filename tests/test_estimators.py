@@ -1,0 +1,78 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mfgp.calibration import cross_validate
+from mfgp.data import MultiFidelityDataset, kfold
+from mfgp.datasets import load_bandgap_ladder
+from mfgp.estimators import MultiFidelityRegressor
+from mfgp.exceptions import InputDataError, NotFittedError
+
+
+@pytest.fixture(scope="module")
+def small_ladder():
+    df = load_bandgap_ladder(["pbe", "expt"])
+    expt = df[(df.fidelity == "expt") & (df.value > 0)].sample(150, random_state=0)
+    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
+    extra = df[(df.fidelity == "pbe") & ~df.composition.isin(expt.composition)].sample(
+        150, random_state=0
+    )
+    return pd.concat([pbe, extra, expt], ignore_index=True)
+
+
+FAST = dict(max_rows_per_fidelity=100, max_fit_points=200, max_iter=15, progress=False)
+
+
+@pytest.mark.parametrize("arch", ["single", "ar1", "multitask", "latent"])
+def test_fit_predict_contract(small_ladder, arch):
+    reg = MultiFidelityRegressor(arch, **FAST)
+    assert reg.fit(small_ladder) is reg
+    mean, std = reg.predict(["Si", "GaAs", "NaCl"])
+    assert mean.shape == (3,) and std.shape == (3,) and (std > 0).all()
+    assert np.isfinite(mean).all()
+    table = reg.predict_frame(["NaCl"])
+    assert list(table.columns) == ["formula", "mean", "std", "lower_90", "upper_90"]
+    assert table.lower_90[0] < table["mean"][0] < table.upper_90[0]
+    assert reg.get_params()["architecture"] == arch
+
+
+def test_multifidelity_uses_the_low_fidelity(small_ladder):
+    """The held-out PBE value of a candidate must move its prediction: AR1 beats target-only."""
+    ds = MultiFidelityDataset.from_frame(small_ladder)
+    folds = kfold(ds, 3, seed=0)
+    maes = {}
+    for arch in ["single", "ar1"]:
+        cv = cross_validate(MultiFidelityRegressor(arch, **FAST), ds, folds, progress=False)
+        maes[arch] = cv.summary().loc["all", "mae"]
+        assert len(cv.predictions) == 150 and set(cv.predictions.fold) == {0, 1, 2}
+    assert maes["ar1"] < maes["single"], maes
+
+
+def test_errors(small_ladder):
+    with pytest.raises(NotFittedError, match="call fit"):
+        MultiFidelityRegressor().predict(["Si"])
+    with pytest.raises(InputDataError, match="unknown architecture 'nope'"):
+        MultiFidelityRegressor("nope").fit(small_ladder)
+    reg = MultiFidelityRegressor("single", **FAST).fit(small_ladder)
+    with pytest.raises(InputDataError, match="'Xx'"):
+        reg.predict(["Fe2Xx3"])
+
+
+def test_deep_features_pretrain_and_roundtrip(small_ladder, tmp_path):
+    from mfgp.nn import load_extractor, save_extractor
+
+    reg = MultiFidelityRegressor(
+        "ar1",
+        deep_features=True,
+        pretrain_options={"epochs": 5, "hidden": (32,), "out_dim": 4},
+        **FAST,
+    ).fit(small_ladder)
+    assert reg.extractor_ is not None and reg.pretrain_report_.best_epoch < 5
+    X = torch.rand(3, 132, dtype=torch.float64)
+    save_extractor(reg.extractor_, tmp_path / "fx")
+    back = load_extractor(tmp_path / "fx")
+    assert torch.equal(back.transform(X), reg.extractor_.transform(X))
+    assert back.transform(X).dtype == torch.float64
+    with pytest.raises(InputDataError, match="no config.json"):
+        load_extractor(tmp_path)
