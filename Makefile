@@ -25,13 +25,13 @@ lint: $(STAMP)
 	$(PY) -m ruff check mfgp tests benchmarks examples
 
 bench-featurize: $(STAMP)
-	$(PY) benchmarks/bench_featurize.py
+	cd benchmarks && ../$(PY) bench_featurize.py
 
 bench-architectures: $(STAMP)
-	$(PY) benchmarks/bench_architectures.py
+	cd benchmarks && ../$(PY) bench_architectures.py
 
 bench-calibration: $(STAMP)
-	$(PY) benchmarks/bench_calibration.py
+	cd benchmarks && ../$(PY) bench_calibration.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
