@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint bench-architectures bench-featurize bench-calibration docs-figures clean
+.PHONY: venv test demo lint bench-featurize bench-calibration clean
 
 venv: $(STAMP)
 
@@ -26,9 +26,6 @@ lint: $(STAMP)
 
 bench-featurize: $(STAMP)
 	cd benchmarks && ../$(PY) bench_featurize.py
-
-bench-architectures: $(STAMP)
-	cd benchmarks && ../$(PY) bench_architectures.py
 
 bench-calibration: $(STAMP)
 	cd benchmarks && ../$(PY) bench_calibration.py

@@ -71,6 +71,10 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
     calibration_curve(y, pred=preds["raw"], ax=ax, label="raw GP")
     calibration_curve(y, pred=preds["variance scaling"], ax=ax, label="variance scaling")
+    levels = np.linspace(0.01, 0.99, 50)
+    iso_cov = sum(iso_parts[k].covered(y[fold == k], levels).sum(1) for k in iso_parts) / y.size
+    ax.plot(levels, iso_cov, lw=2, label="isotonic")
+    ax.legend(fontsize="small")
     fig.savefig(FIGURES / "calibration_curve.png", dpi=110)
     fig, axes = plt.subplots(1, 2, figsize=(8, 3.5), layout="constrained")
     pit_histogram(y, pred=preds["raw"], ax=axes[0])
