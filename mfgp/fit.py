@@ -191,18 +191,19 @@ def fit_gp(
                 )
             losses.append(loss / y.shape[-1])
             if best is None or loss < best[0]:
-                best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
+                # known noise is data, not a hyperparameter: never carry its subset-sized buffer
+                state = {
+                    k: v.clone()
+                    for k, v in model.state_dict().items()
+                    if not (fixed_noise and k.startswith("likelihood."))
+                }
+                best = (loss, state, iters)
     finally:
         model.set_train_data(X_all, y_all, strict=False)
         if fixed_noise:
             model.likelihood.noise = noise_all
     assert best is not None
-    state = {k: v for k, v in best[1].items()}
-    model.load_state_dict(state)
-    # restore the full training data (load_state_dict does not touch train inputs)
-    model.set_train_data(X_all, y_all, strict=False)
-    if fixed_noise:
-        model.likelihood.noise = noise_all
+    model.load_state_dict(best[1], strict=not fixed_noise)  # the full data were restored above
     model.eval()
     return FitReport(
         loss=best[0] / y.shape[-1],

@@ -220,3 +220,13 @@ def test_input_validation_messages():
         AR1GP(torch.rand(5, 3, dtype=DT), torch.rand(5, dtype=DT))
     with pytest.raises(ShapeError, match="fidelity index"):
         AR1GP(torch.rand(5, 1, dtype=DT), torch.rand(5, 1, dtype=DT))
+
+
+def test_fit_on_subset_with_known_noise_conditions_on_all_rows():
+    X, Y = _small_problem("cpu", n=60)
+    Yvar = torch.full_like(Y, 0.01)
+    model = AR1GP(X, Y, Yvar)
+    report = fit_gp(model, max_iter=10, max_fit_points=20, restarts=1)
+    assert report.n_fit < report.n_total == 60
+    assert model.train_inputs[0].shape[0] == 60 and model.likelihood.noise.shape[-1] == 60
+    assert model.posterior(X[:3]).mean.shape == (3, 1)
