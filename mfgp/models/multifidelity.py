@@ -129,9 +129,9 @@ class AR1GP(FidelityGP):
 
     The default mean is one constant shared by all levels (any offset of a level is carried by
     its ``delta_t``). Free per-fidelity constants compete with ``rho`` when the top level has
-    few points: on the two-fidelity Forrester function (4 high-fidelity points) they gave
-    ``rho = 0.95`` and relative L2 error 0.66, the shared constant ``rho = 1.97`` and 0.04
-    (true ``rho = 2``; ``tests/models/test_models.py``).
+    few points: on the two-fidelity Forrester function (4 high-fidelity points) they pull
+    ``rho`` towards 1 and miss the accuracy that ``tests/models/test_models.py`` asserts for the
+    shared constant.
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None,
