@@ -37,36 +37,78 @@ FIGURES = Path(__file__).parent.parent / "docs" / "figures"
 def main() -> None:
     ds = MultiFidelityDataset.from_frame(load_bandgap_ladder(["pbe", "expt"]))
     folds = kfold(ds, n_splits=3, seed=0)
-    model = MultiFidelityRegressor("ar1", max_rows_per_fidelity=1500, max_fit_points=1200, max_iter=50, progress=False)
+    model = MultiFidelityRegressor(
+        "ar1", max_rows_per_fidelity=1500, max_fit_points=1200, max_iter=50, progress=False
+    )
     cv = cross_validate(model, ds, folds, progress=True)
     p = cv.predictions
-    y, mu, sd, fold = p["observed"].to_numpy(), p["mean"].to_numpy(), p["std"].to_numpy(), p["fold"].to_numpy()
+    y, mu, sd, fold = (
+        p["observed"].to_numpy(),
+        p["mean"].to_numpy(),
+        p["std"].to_numpy(),
+        p["fold"].to_numpy(),
+    )
     preds = {"raw": GaussianPredictive(mu, sd)}
     scaled_sd = np.empty_like(sd)
     iso_parts = {}
     for k in np.unique(fold):
         tr, te = fold != k, fold == k
         scaled_sd[te] = VarianceScaling().fit(y[tr], mu[tr], sd[tr]).transform_std(sd[te])
-        iso_parts[k] = IsotonicRecalibration().fit(y[tr], GaussianPredictive(mu[tr], sd[tr])).transform(
-            GaussianPredictive(mu[te], sd[te])
+        iso_parts[k] = (
+            IsotonicRecalibration()
+            .fit(y[tr], GaussianPredictive(mu[tr], sd[tr]))
+            .transform(GaussianPredictive(mu[te], sd[te]))
         )
     preds["variance scaling"] = GaussianPredictive(mu, scaled_sd)
     records = []
     for name, pred in preds.items():
-        records.append({"dataset": "expt_gap", "model": "ar1", "recalibration": name, "subset": "all", **evaluate(y, pred)})
+        records.append(
+            {
+                "dataset": "expt_gap",
+                "model": "ar1",
+                "recalibration": name,
+                "subset": "all",
+                **evaluate(y, pred),
+            }
+        )
     # isotonic: score fold by fold (each fold has its own map), then pool
     iso_scores = [evaluate(y[fold == k], iso_parts[k]) for k in iso_parts]
     weights = np.array([s["n"] for s in iso_scores])
-    pooled = {key: float(np.average([s[key] for s in iso_scores], weights=weights)) for key in iso_scores[0]}
+    pooled = {
+        key: float(np.average([s[key] for s in iso_scores], weights=weights))
+        for key in iso_scores[0]
+    }
     pooled["n"] = float(weights.sum())
-    records.append({"dataset": "expt_gap", "model": "ar1", "recalibration": "isotonic", "subset": "all", **pooled})
+    records.append(
+        {
+            "dataset": "expt_gap",
+            "model": "ar1",
+            "recalibration": "isotonic",
+            "subset": "all",
+            **pooled,
+        }
+    )
     for r in records:
         r["fit_seconds"] = float(np.mean(cv.fit_seconds))
-    cols = ["recalibration", "n", "mae", "rmse", "nlpd", "crps", "coverage_50", "coverage_90", "coverage_95", "miscalibration_area", "ence"]
+    cols = [
+        "recalibration",
+        "n",
+        "mae",
+        "rmse",
+        "nlpd",
+        "crps",
+        "coverage_50",
+        "coverage_90",
+        "coverage_95",
+        "miscalibration_area",
+        "ence",
+    ]
     write_results("bench_calibration", records, cols)
 
     FIGURES.mkdir(parents=True, exist_ok=True)
-    fig, ax = parity_plot(y, pred=preds["variance scaling"], units="eV", title="AR1, out-of-fold (90% intervals)")
+    fig, ax = parity_plot(
+        y, pred=preds["variance scaling"], units="eV", title="AR1, out-of-fold (90% intervals)"
+    )
     fig.savefig(FIGURES / "calibration_parity.png", dpi=110)
     fig, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
     calibration_curve(y, pred=preds["raw"], ax=ax, label="raw GP")
@@ -83,7 +125,9 @@ def main() -> None:
     axes[1].set_title("variance scaling")
     fig.savefig(FIGURES / "calibration_pit.png", dpi=110)
     for r in records:
-        print(f"{r['recalibration']:<18} mae {r['mae']:.3f} nlpd {r['nlpd']:.3f} crps {r['crps']:.3f} cov90 {r['coverage_90']:.3f} miscal {r['miscalibration_area']:.3f}")
+        print(
+            f"{r['recalibration']:<18} mae {r['mae']:.3f} nlpd {r['nlpd']:.3f} crps {r['crps']:.3f} cov90 {r['coverage_90']:.3f} miscal {r['miscalibration_area']:.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -45,8 +45,20 @@ def main() -> None:
             t0 = time.perf_counter()
             CompositionFeaturizer(preset, cache=False).transform(pool)  # parses cached
             warm.append(time.perf_counter() - t0)
-        records.append({"task": f"{preset}, {len(pool)} MP formulas, cold", "seconds": statistics.median(cold), "n": len(pool)})
-        records.append({"task": f"{preset}, {len(pool)} MP formulas, parse cached", "seconds": statistics.median(warm), "n": len(pool)})
+        records.append(
+            {
+                "task": f"{preset}, {len(pool)} MP formulas, cold",
+                "seconds": statistics.median(cold),
+                "n": len(pool),
+            }
+        )
+        records.append(
+            {
+                "task": f"{preset}, {len(pool)} MP formulas, parse cached",
+                "seconds": statistics.median(warm),
+                "n": len(pool),
+            }
+        )
     # side by side on the same 1,000 formulas
     mm = statistics.median(matminer_seconds(sample) for _ in range(repeats))
     ours = []
@@ -55,9 +67,23 @@ def main() -> None:
         t0 = time.perf_counter()
         CompositionFeaturizer("magpie", cache=False).transform(sample)
         ours.append(time.perf_counter() - t0)
-    records.append({"task": "matminer ElementProperty magpie, 1000 formulas", "seconds": mm, "n": 1000})
-    records.append({"task": "mfgp magpie, same 1000 formulas, cold", "seconds": statistics.median(ours), "n": 1000})
-    records.append({"task": "speed-up vs matminer (ratio of medians)", "seconds": mm / statistics.median(ours), "n": 1000})
+    records.append(
+        {"task": "matminer ElementProperty magpie, 1000 formulas", "seconds": mm, "n": 1000}
+    )
+    records.append(
+        {
+            "task": "mfgp magpie, same 1000 formulas, cold",
+            "seconds": statistics.median(ours),
+            "n": 1000,
+        }
+    )
+    records.append(
+        {
+            "task": "speed-up vs matminer (ratio of medians)",
+            "seconds": mm / statistics.median(ours),
+            "n": 1000,
+        }
+    )
     path = write_results("bench_featurize", records, ["task", "seconds", "n"])
     for r in records:
         print(f"{r['task']:<55} {r['seconds']:8.3f}")

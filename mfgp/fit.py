@@ -165,7 +165,9 @@ def fit_gp(
             model.load_state_dict(start_state)
             if start > 0:
                 _randomize(model, g)
+            init = {k: v.clone() for k, v in model.state_dict().items()}
             for jitter in JITTERS:
+                model.load_state_dict(init)  # each jitter retries the same start
                 try:
                     with exact_solves(), gpytorch.settings.cholesky_jitter(jitter, jitter):
                         loss, iters = _run_lbfgs(mll, X, y, max_iter)
@@ -182,28 +184,19 @@ def fit_gp(
                             f"Cholesky failed with jitter up to {jitter:g} ({err}); rescale the "
                             "inputs, drop duplicated rows or raise the noise lower bound"
                         ) from err
-                    model.load_state_dict(start_state)
-                    if start > 0:
-                        _randomize(model, g)
-            if jitter > JITTERS[0]:
+            if jitter > JITTERS[0] and math.isfinite(loss):
                 warnings.warn(
                     f"Cholesky needed jitter {jitter:g} to fit (start {start})", stacklevel=2
                 )
             losses.append(loss / y.shape[-1])
             if best is None or loss < best[0]:
-                # known noise is data, not a hyperparameter: never carry its subset-sized buffer
-                state = {
-                    k: v.clone()
-                    for k, v in model.state_dict().items()
-                    if not (fixed_noise and k.startswith("likelihood."))
-                }
-                best = (loss, state, iters)
+                best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
     finally:
         model.set_train_data(X_all, y_all, strict=False)
         if fixed_noise:
             model.likelihood.noise = noise_all
     assert best is not None
-    model.load_state_dict(best[1], strict=not fixed_noise)  # the full data were restored above
+    model.load_state_dict(best[1])  # hyperparameters only; the full data were restored above
     model.eval()
     return FitReport(
         loss=best[0] / y.shape[-1],

@@ -90,6 +90,10 @@ class FeaturizeResult:
     errors: dict[int, str]
     labels: list[str]
 
+    def raise_first(self, labels: Sequence[object] | None = None) -> None:
+        """Raise the error of the first failed row, if any, naming it by ``labels``."""
+        ParseResult([None] * len(self.valid), self.errors).raise_first(labels)
+
     def to_frame(self, index: Sequence | None = None) -> pd.DataFrame:
         """The features as a DataFrame with the feature labels as columns."""
         return pd.DataFrame(self.X, columns=self.labels, index=index)
@@ -206,8 +210,7 @@ class CompositionFeaturizer:
                 :meth:`featurize` to get a mask of failed rows instead.
         """
         res = self.featurize(formulas)
-        if res.errors:
-            ParseResult([None] * len(res.valid), res.errors).raise_first()
+        res.raise_first()
         return res.X
 
     def fit_transform(self, formulas: Sequence[object], y: object = None) -> np.ndarray:
@@ -290,7 +293,7 @@ class CompositionFeaturizer:
             raise InputDataError(f"column {col_id!r} not in the frame; columns: {list(df.columns)}")
         res = self.featurize(df[col_id].tolist())
         if errors == "raise":
-            ParseResult([None] * len(df), res.errors).raise_first(list(df.index))
+            res.raise_first(list(df.index))
         out = pd.concat([df, res.to_frame(index=df.index)], axis=1)
         if errors == "mask":
             out["featurized"] = res.valid

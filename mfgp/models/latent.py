@@ -102,7 +102,6 @@ class ExplicitLatentGP(Model):
 
     @staticmethod
     def _augment(X: Tensor, z: Tensor) -> Tensor:
-        z = z.expand(*z.shape[:-2], X.shape[-2], 1) if z.shape[-1] == 1 else z
         Xb = X.expand(*z.shape[:-2], *X.shape[-2:])
         return torch.cat([Xb[..., :-1], z, torch.zeros_like(Xb[..., -1:])], dim=-1)
 
