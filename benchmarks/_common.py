@@ -22,8 +22,17 @@ def machine() -> str:
     )
 
 
-def write_results(name: str, records: list[dict], columns: list[str] | None = None) -> Path:
-    """Write results/<name>.json ({benchmark, created, machine, records}) and a markdown table."""
+def write_results(
+    name: str,
+    records: list[dict],
+    columns: list[str] | None = None,
+    table: pd.DataFrame | None = None,
+) -> Path:
+    """Write results/<name>.json ({benchmark, created, machine, records}) and a markdown table.
+
+    The table is ``table`` if given (a summary of the records), else the records themselves
+    restricted to ``columns``.
+    """
     payload = {
         "benchmark": name,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -33,7 +42,7 @@ def write_results(name: str, records: list[dict], columns: list[str] | None = No
     path = RESULTS / f"{name}.json"
     with atomic_write(path) as fh:
         json.dump(payload, fh, indent=1)
-    df = pd.DataFrame(records)
+    df = pd.DataFrame(records) if table is None else table
     if columns:
         df = df[[c for c in columns if c in df.columns]]
     with atomic_write(RESULTS / f"{name}.md") as fh:

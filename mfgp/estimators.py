@@ -22,15 +22,15 @@ import torch
 from botorch.models.model import Model
 from torch import Tensor
 
-from mfgp.calibration.predictive import GaussianPredictive
+from mfgp.calibration.predictive import GaussianPredictive, LogNormalPredictive, PointMassMixture
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.exceptions import InputDataError, NotFittedError
-from mfgp.fit import FitReport, fit_gp
-from mfgp.models import AR1GP, ExplicitLatentGP, MultiTaskGP, SingleFidelityGP
+from mfgp.fit import FitReport, fit_gp, fit_variational
+from mfgp.models import AR1GP, ExplicitLatentGP, GPClassifier, MultiTaskGP, SingleFidelityGP
 from mfgp.models.base import exact_solves
 from mfgp.nn.extractor import FeatureExtractor, pretrain
 
-__all__ = ["ARCHITECTURES", "MultiFidelityRegressor"]
+__all__ = ["ARCHITECTURES", "HurdleRegressor", "MetalClassifier", "MultiFidelityRegressor"]
 
 
 def _build_single(X: Tensor, Y: Tensor, Yvar: Tensor | None, est) -> tuple[Model, list]:
@@ -76,7 +76,68 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
-class MultiFidelityRegressor:
+class _FormulaEstimator:
+    """What the facades share: the dataset, the feature space and the inputs of new formulas."""
+
+    deep_features: bool | FeatureExtractor
+    fidelities: Sequence[str] | None
+    featurizer: str
+    pretrain_options: dict | None
+    seed: int
+    progress: bool
+
+    def _dataset(self, data, frame_options: dict) -> MultiFidelityDataset:
+        if isinstance(data, MultiFidelityDataset):
+            return data
+        return MultiFidelityDataset.from_frame(
+            data, self.fidelities, featurizer=self.featurizer, **frame_options
+        )
+
+    def _extractor(self, X: Tensor, Y: Tensor) -> FeatureExtractor | None:
+        if isinstance(self.deep_features, FeatureExtractor):
+            return self.deep_features
+        if not self.deep_features:
+            self._x_mean = X[:, :-1].mean(0)
+            std = X[:, :-1].std(0)
+            self._x_std = torch.where(std > 1e-12, std, torch.ones_like(std))
+            return None
+        low = X[:, -1] == 0
+        options = {"seed": self.seed, "progress": self.progress, **(self.pretrain_options or {})}
+        extractor, self.pretrain_report_ = pretrain(X[low, :-1], Y[low, 0], **options)
+        return extractor
+
+    def _inputs(self, X: Tensor) -> Tensor:
+        """Contract inputs in the model's space: learned (or standardised) features + fidelity."""
+        feats = X[..., :-1]
+        if self.extractor_ is not None:
+            z = self.extractor_.transform(feats)
+        else:
+            z = (feats - self._x_mean) / self._x_std
+        return torch.cat([z, X[..., -1:]], dim=-1)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(frame) first"
+            )
+
+    def _model_inputs(self, X, fidelity: str | None) -> Tensor:
+        """Formulas, a frame with ``formula`` or contract tensors -> inputs in the model space."""
+        self._check_fitted()
+        if isinstance(X, Tensor):
+            inputs = X
+        else:
+            formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
+            inputs = self.dataset_.inputs_for(formulas, fidelity)
+        return self._inputs(inputs)
+
+    def get_params(self, deep: bool = True) -> dict:
+        """Constructor arguments (scikit-learn contract)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {k: getattr(self, k) for k in names}
+
+
+class MultiFidelityRegressor(_FormulaEstimator):
     """Fit a multi-fidelity GP to a long-format frame of formulas and predict new formulas.
 
     Args:
@@ -155,12 +216,7 @@ class MultiFidelityRegressor:
             raise InputDataError(
                 f"unknown architecture {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}"
             )
-        if isinstance(data, MultiFidelityDataset):
-            ds = data
-        else:
-            ds = MultiFidelityDataset.from_frame(
-                data, self.fidelities, featurizer=self.featurizer, **frame_options
-            )
+        ds = self._dataset(data, frame_options)
         self.dataset_ = ds
         X_all, Y_all, Yvar_all = ds.tensors()
         self.extractor_ = self._extractor(X_all, Y_all)
@@ -175,35 +231,7 @@ class MultiFidelityRegressor:
         ]  # fmt: skip
         return self
 
-    def _extractor(self, X: Tensor, Y: Tensor) -> FeatureExtractor | None:
-        if isinstance(self.deep_features, FeatureExtractor):
-            return self.deep_features
-        if not self.deep_features:
-            self._x_mean = X[:, :-1].mean(0)
-            std = X[:, :-1].std(0)
-            self._x_std = torch.where(std > 1e-12, std, torch.ones_like(std))
-            return None
-        low = X[:, -1] == 0
-        options = {"seed": self.seed, "progress": self.progress, **(self.pretrain_options or {})}
-        extractor, self.pretrain_report_ = pretrain(X[low, :-1], Y[low, 0], **options)
-        return extractor
-
-    def _inputs(self, X: Tensor) -> Tensor:
-        """Contract inputs in the model's space: learned (or standardised) features + fidelity."""
-        feats = X[..., :-1]
-        if self.extractor_ is not None:
-            z = self.extractor_.transform(feats)
-        else:
-            z = (feats - self._x_mean) / self._x_std
-        return torch.cat([z, X[..., -1:]], dim=-1)
-
     # -- prediction ----------------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(frame) first"
-            )
-
     def predict(
         self,
         X: Sequence[str] | pd.DataFrame | Tensor,
@@ -223,13 +251,7 @@ class MultiFidelityRegressor:
                 measurement rather than of the underlying value).
             batch_size: points per posterior call (memory bound).
         """
-        self._check_fitted()
-        if isinstance(X, Tensor):
-            inputs = X
-        else:
-            formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
-            inputs = self.dataset_.inputs_for(formulas, fidelity)
-        Z = self._inputs(inputs)
+        Z = self._model_inputs(X, fidelity)
         means, stds = [], []
         with torch.no_grad(), exact_solves():
             for i in range(0, Z.shape[0], batch_size):
@@ -266,7 +288,214 @@ class MultiFidelityRegressor:
             }
         )
 
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor arguments (scikit-learn contract)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {k: getattr(self, k) for k in names}
+
+class MetalClassifier(_FormulaEstimator):
+    """P(metal) for formulas: a variational GP classifier, single-task or multi-task.
+
+    Fit on a long-format frame (or dataset) whose fidelities are *tasks* with 0/1 values
+    (1 = metal), the last one the target, e.g. from :func:`mfgp.datasets.load_metallicity`:
+    ``["pbe", "expt"]`` learns experimental metallicity together with the cheap PBE one. Values
+    are labels after ``>= 0.5`` (duplicated compositions averaged first: the majority wins,
+    ties count as metal).
+
+    Args:
+        multitask: ``True``: one coregionalised GP over all tasks
+            (:class:`~mfgp.kernels.LCMKernel`); ``False``: the target task's rows only.
+        fidelities: task names low to high (default: order of appearance).
+        featurizer: composition featurizer preset.
+        deep_features: ``False`` (standardised composition features), or a fitted
+            :class:`~mfgp.nn.FeatureExtractor` (e.g. pretrained on PBE gaps).
+        max_rows_per_task: cap on each lower task's rows (target rows are all kept).
+        num_inducing: inducing points of the sparse GP.
+        rank: task-covariance rank.
+        epochs, batch_size, lr: Adam on the ELBO (:func:`mfgp.fit.fit_variational`).
+        seed: seeds every random choice.
+        progress: show progress bars.
+    """
+
+    pretrain_options = None
+
+    def __init__(
+        self,
+        multitask: bool = True,
+        *,
+        fidelities: Sequence[str] | None = None,
+        featurizer: str = "magpie",
+        deep_features: bool | FeatureExtractor = False,
+        max_rows_per_task: int | None = 3000,
+        num_inducing: int = 500,
+        rank: int = 1,
+        epochs: int = 30,
+        batch_size: int = 1024,
+        lr: float = 0.02,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        self.multitask = multitask
+        self.fidelities = fidelities
+        self.featurizer = featurizer
+        self.deep_features = deep_features
+        self.max_rows_per_task = max_rows_per_task
+        self.num_inducing = num_inducing
+        self.rank = rank
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.progress = progress
+
+    def fit(
+        self,
+        data: pd.DataFrame | MultiFidelityDataset,
+        candidates: Sequence[str] | None = None,
+        **frame_options,
+    ) -> MetalClassifier:
+        """Fit on labelled rows; ``candidates`` as in :meth:`MultiFidelityRegressor.fit`."""
+        if self.deep_features is True:
+            raise InputDataError(
+                "MetalClassifier takes deep_features=False or a fitted FeatureExtractor (pretrain "
+                "one on a regression target, e.g. PBE gaps, with mfgp.nn.pretrain)"
+            )
+        ds = self._dataset(data, frame_options)
+        self.dataset_ = ds
+        X_all, Y_all, _ = ds.tensors()
+        self.extractor_ = self._extractor(X_all, Y_all)
+        if self.multitask:
+            rows = ds.capped_rows(self.max_rows_per_task, self.seed, candidates)
+        else:
+            rows = np.flatnonzero(ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1)
+        X, Y = self._inputs(X_all[rows]), (Y_all[rows] >= 0.5).to(Y_all)
+        if not self.multitask:
+            X = X.clone()
+            X[:, -1] = 0.0
+        self.model_ = GPClassifier(X, Y, num_inducing=self.num_inducing, rank=self.rank,
+                                   seed=self.seed)  # fmt: skip
+        self.fit_report_ = fit_variational(
+            self.model_, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+            seed=self.seed, progress=self.progress,
+        )  # fmt: skip
+        return self
+
+    def predict_proba(
+        self, X: Sequence[str] | pd.DataFrame | Tensor, task: str | None = None
+    ) -> np.ndarray:
+        """``P(metal)`` for formulas (or contract tensors), for ``task`` (default: the target)."""
+        Z = self._model_inputs(X, task)
+        if not self.multitask:
+            Z = Z.clone()
+            Z[:, -1] = 0.0
+        return self.model_.predict_proba(Z).cpu().numpy()
+
+    def predict(self, X, task: str | None = None, threshold: float = 0.5) -> np.ndarray:
+        """Labels: 1 (metal) where ``P(metal) >= threshold``."""
+        return (self.predict_proba(X, task) >= threshold).astype(np.int64)
+
+
+class HurdleRegressor(_FormulaEstimator):
+    """Band gaps as a hurdle: ``P(gap = 0)`` from a classifier, the positive gap from a GP.
+
+    The predictive distribution is a point mass at 0 with weight ``p = P(metal)`` plus, with
+    weight ``1 - p``, a log-normal: the multi-fidelity regression is fitted to ``log(gap)`` of
+    the *nonzero* target gaps (lower fidelities enter as ``log(gap + offset)``, so their zeros
+    stay finite), and its Gaussian predictive in log space (observation noise included) maps to
+    a log-normal on ``(0, inf)``. Means, medians, quantiles, intervals, samples, CRPS and
+    coverage of the mixture are those of :class:`~mfgp.calibration.PointMassMixture`.
+
+    The classifier learns ``gap == 0`` of the target, together with every lower fidelity's
+    ``gap == 0`` when ``multitask`` is true (cheap PBE metallicity).
+
+    Args:
+        architecture: the regression architecture (see :class:`MultiFidelityRegressor`).
+        multitask: multi-task classifier (see :class:`MetalClassifier`).
+        offset: eV added to lower-fidelity gaps before the log.
+        deep_features: ``False`` or a fitted :class:`~mfgp.nn.FeatureExtractor` shared by both
+            parts.
+        regressor_options: keyword arguments of :class:`MultiFidelityRegressor`.
+        classifier_options: keyword arguments of :class:`MetalClassifier`.
+        fidelities, featurizer, seed, progress: as in :class:`MultiFidelityRegressor`.
+    """
+
+    pretrain_options = None
+
+    def __init__(
+        self,
+        architecture: str = "ar1",
+        *,
+        multitask: bool = True,
+        offset: float = 0.1,
+        fidelities: Sequence[str] | None = None,
+        featurizer: str = "magpie",
+        deep_features: bool | FeatureExtractor = False,
+        regressor_options: dict | None = None,
+        classifier_options: dict | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        self.architecture = architecture
+        self.multitask = multitask
+        self.offset = offset
+        self.fidelities = fidelities
+        self.featurizer = featurizer
+        self.deep_features = deep_features
+        self.regressor_options = regressor_options
+        self.classifier_options = classifier_options
+        self.seed = seed
+        self.progress = progress
+
+    def fit(
+        self,
+        data: pd.DataFrame | MultiFidelityDataset,
+        candidates: Sequence[str] | None = None,
+        **frame_options,
+    ) -> HurdleRegressor:
+        """Fit both parts on a long-format frame of gaps (lower fidelities, then the target)."""
+        if self.offset <= 0:
+            raise InputDataError(
+                f"offset must be > 0 (the log of lower-fidelity gaps); got {self.offset}"
+            )
+        ds = self._dataset(data, frame_options)
+        f = ds.frame
+        negative = f["value"] < 0
+        if negative.any():
+            row = f[negative].iloc[0]
+            raise InputDataError(
+                f"band gaps must be >= 0; {row['composition']} ({row['fidelity']}) has "
+                f"{row['value']:g}"
+            )
+        self.dataset_ = ds
+        is_target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
+        labels = ds.with_frame(f.assign(value=(f["value"] == 0).astype(float)))
+        common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
+                  "deep_features": self.deep_features}  # fmt: skip
+        self.classifier_ = MetalClassifier(
+            self.multitask, **common, **(self.classifier_options or {})
+        ).fit(labels, candidates)
+        positive = ~is_target | (f["value"].to_numpy() > 0)
+        if not (is_target & positive).any():
+            raise InputDataError("no nonzero target gaps to fit the positive part on")
+        logged = f[positive].assign(
+            value=np.where(is_target[positive], np.log(f["value"][positive].clip(lower=1e-300)),
+                           np.log(f["value"][positive] + self.offset))
+        )  # fmt: skip
+        self.regressor_ = MultiFidelityRegressor(
+            self.architecture, **common, **(self.regressor_options or {})
+        ).fit(ds.with_frame(logged), candidates)
+        self.model_ = self.regressor_.model_
+        return self
+
+    def predictive(self, X, fidelity: str | None = None) -> PointMassMixture:
+        """The hurdle predictive of a new measurement of the target gap."""
+        self._check_fitted()
+        p = self.classifier_.predict_proba(X)
+        mu, sd = self.regressor_.predict(X, observation_noise=True)
+        return PointMassMixture(p, LogNormalPredictive(mu, sd), atom=0.0)
+
+    def predict(self, X, return_std: bool = True, observation_noise: bool = True):
+        """Mean (and std) of the hurdle predictive (``observation_noise`` is always included)."""
+        pred = self.predictive(X)
+        return (pred.mean(), pred.std()) if return_std else pred.mean()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``P(gap = 0)``."""
+        self._check_fitted()
+        return self.classifier_.predict_proba(X)

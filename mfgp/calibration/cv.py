@@ -4,6 +4,10 @@ A predictor is anything with ``fit(dataset) -> self`` and ``predict(X) -> (mean,
 ``X`` follows the tensor contract (the estimators of :mod:`mfgp.estimators` and the baselines
 in ``benchmarks/`` do). A fresh deep copy is fitted in each fold.
 
+Held-out values are measurements, so a predictor whose ``predict`` takes ``observation_noise``
+is asked for the predictive of a new observation (``observation_noise=True``): that is what
+NLPD and interval coverage of observed values must score.
+
 A predictor whose ``fit`` takes ``candidates`` is told the held-out compositions (not their
 values): the transductive setting of a screening campaign, where the computed values of the
 candidates are known and worth keeping in the training rows.
@@ -93,7 +97,10 @@ def cross_validate(
             fold_model.fit(dataset.subset(train))
         seconds.append(time.perf_counter() - t0)
         X, Y, _ = dataset.tensors(test)
-        mean, std = fold_model.predict(X)
+        if "observation_noise" in inspect.signature(fold_model.predict).parameters:
+            mean, std = fold_model.predict(X, observation_noise=True)  # a new measurement
+        else:
+            mean, std = fold_model.predict(X)
         f = dataset.frame.iloc[test]
         parts.append(
             pd.DataFrame(

@@ -153,17 +153,12 @@ def evaluate(y: object, pred: Predictive) -> dict[str, float]:
 
 
 def _subset(pred: Predictive, idx: np.ndarray) -> Predictive:
-    if isinstance(pred, GaussianPredictive):
-        return GaussianPredictive(pred.mean()[idx], pred.std()[idx])
-    if isinstance(pred, SamplePredictive):
-        return SamplePredictive(pred.samples[:, idx])
-    if isinstance(pred, PointMassMixture):
-        return PointMassMixture(pred.weight[idx], _subset(pred.continuous, idx), pred.atom)
-    if hasattr(pred, "subset"):
-        return pred.subset(idx)  # type: ignore[no-any-return]
-    raise TypeError(
-        f"cannot take a subset of a {type(pred).__name__}; give it a subset(idx) method"
-    )
+    try:
+        return pred.subset(idx)
+    except NotImplementedError:
+        raise TypeError(
+            f"cannot take a subset of a {type(pred).__name__}; give it a subset(idx) method"
+        ) from None
 
 
 def _summary(y: object, pred: Predictive, groups: Sequence[object] | None) -> pd.DataFrame:

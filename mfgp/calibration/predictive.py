@@ -118,6 +118,10 @@ class Predictive(ABC):
         point = ((left >= a) & (left <= 1 - a)).astype(np.float64)
         return np.where(jump > 0, overlap / np.where(jump > 0, jump, 1.0), point)
 
+    def subset(self, idx: np.ndarray) -> Predictive:
+        """The predictive of the points ``idx`` (indices or a boolean mask)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement subset(idx)")
+
     def sample(self, n_samples: int, seed: int = 0) -> np.ndarray:
         """Draws, ``n_samples x n``, by inverse transform sampling."""
         u = np.random.default_rng(seed).uniform(1e-12, 1 - 1e-12, size=(n_samples, self.n))
@@ -144,6 +148,9 @@ class GaussianPredictive(Predictive):
             raise NonFiniteValueError(
                 f"point {i}: std {float(self._std[i])!r} must be finite and > 0"
             )
+
+    def subset(self, idx: np.ndarray) -> GaussianPredictive:  # noqa: D102
+        return GaussianPredictive(self._mean[idx], self._std[idx])
 
     @property
     def n(self) -> int:  # noqa: D102
@@ -178,6 +185,9 @@ class LogNormalPredictive(Predictive):
     def __init__(self, mu: object, sigma: object) -> None:
         self.mu = _arr(mu)
         self.sigma = _arr(sigma)
+
+    def subset(self, idx: np.ndarray) -> LogNormalPredictive:  # noqa: D102
+        return LogNormalPredictive(self.mu[idx], self.sigma[idx])
 
     @property
     def n(self) -> int:  # noqa: D102
@@ -218,6 +228,9 @@ class SamplePredictive(Predictive):
         if s.ndim != 2 or s.shape[0] < 2:
             raise ShapeError(f"samples must be n_samples x n with n_samples >= 2, got {s.shape}")
         self.samples = np.sort(s, axis=0)
+
+    def subset(self, idx: np.ndarray) -> SamplePredictive:  # noqa: D102
+        return SamplePredictive(self.samples[:, idx])
 
     @property
     def n(self) -> int:  # noqa: D102
@@ -281,6 +294,9 @@ class PointMassMixture(Predictive):
         self.atom = float(atom)
         if self.weight.size != continuous.n:
             raise ShapeError(f"weight has {self.weight.size} points, continuous {continuous.n}")
+
+    def subset(self, idx: np.ndarray) -> PointMassMixture:  # noqa: D102
+        return PointMassMixture(self.weight[idx], self.continuous.subset(idx), self.atom)
 
     @property
     def n(self) -> int:  # noqa: D102

@@ -344,13 +344,30 @@ class MultiFidelityDataset:
     def subset(self, rows: np.ndarray | Sequence[int]) -> MultiFidelityDataset:
         """A dataset of the chosen rows (features are reused, not recomputed)."""
         rows = np.asarray(rows, dtype=np.int64)
-        frame = self.frame.iloc[rows].reset_index(drop=True)
+        return self.with_frame(self.frame.iloc[rows])
+
+    def with_frame(
+        self, frame: pd.DataFrame, fidelities: Sequence[str] | None = None
+    ) -> MultiFidelityDataset:
+        """A dataset of other rows over this dataset's compositions (features reused).
+
+        ``frame`` has the columns of :attr:`frame` (typically a filtered or re-valued copy of
+        it, e.g. log-transformed values or 0/1 labels); ``fidelities`` renames or reorders the
+        levels, and ``fidelity_index`` is recomputed from the names.
+        """
+        fids = tuple(self.fidelities if fidelities is None else fidelities)
+        frame = frame.reset_index(drop=True).copy()
+        unknown = sorted(set(frame["fidelity"]) - set(fids))
+        if unknown:
+            raise UnknownFidelityError(f"fidelity {unknown[0]!r} is not one of {list(fids)}")
+        frame["fidelity_index"] = frame["fidelity"].map({f: i for i, f in enumerate(fids)})
         keep = frame["composition"].drop_duplicates().to_numpy()
         pos = {c: i for i, c in enumerate(self.compositions)}
+        missing = [c for c in keep if c not in pos]
+        if missing:
+            raise InputDataError(f"composition {missing[0]!r} is not in this dataset")
         feats = self.features[[pos[c] for c in keep]]
-        return MultiFidelityDataset(
-            frame, self.fidelities, keep, feats, self.feature_labels, self.featurizer
-        )
+        return MultiFidelityDataset(frame, fids, keep, feats, self.feature_labels, self.featurizer)
 
     def capped_rows(
         self,

@@ -34,6 +34,7 @@ __all__ = [
     "load_bandgap_ladder",
     "load_expt_is_metal",
     "load_formation_enthalpy",
+    "load_metallicity",
     "load_steels_yield",
     "load_raw",
 ]
@@ -215,6 +216,44 @@ def load_expt_is_metal() -> pd.DataFrame:
     """
     df = _with_composition(_read("matbench_expt_is_metal.csv"))
     return _long(df, "is_metal", "target", "matbench_expt_is_metal")
+
+
+def load_metallicity(tasks: Sequence[str] = ("pbe", "is_metal", "expt")) -> pd.DataFrame:
+    """Metal (1) / non-metal (0) labels from several sources, one task each, for classification.
+
+    * any band-gap fidelity (``"pbe"``, ``"hse"``, ..., ``"expt"``): 1 where the gap is exactly
+      0 (:func:`load_bandgap_ladder`);
+    * ``"is_metal"``: the Matbench ``expt_is_metal`` labels (:func:`load_expt_is_metal`).
+
+    Args:
+        tasks: the tasks, in the order given (the last is the target of a classifier).
+
+    Returns:
+        The long format with one fidelity per task and ``value`` 0.0 or 1.0.
+
+    Example:
+        >>> df = load_metallicity(["pbe", "expt"])
+        >>> sorted(df["value"].unique())
+        [0.0, 1.0]
+    """
+    tasks = list(tasks)
+    known = set(BANDGAP_FIDELITIES) | {"is_metal"}
+    unknown = [t for t in tasks if t not in known]
+    if unknown or not tasks:
+        raise UnknownFidelityError(
+            f"unknown metallicity task {unknown[0] if unknown else None!r}; choose from "
+            f"{sorted(known)}"
+        )
+    gaps = [t for t in tasks if t != "is_metal"]
+    parts = {}
+    if gaps:
+        ladder = load_bandgap_ladder(gaps)
+        for t in gaps:
+            part = ladder[ladder["fidelity"] == t]
+            parts[t] = part.assign(value=(part["value"] == 0).astype(np.float64))
+    if "is_metal" in tasks:
+        parts["is_metal"] = load_expt_is_metal()
+    return pd.concat([parts[t] for t in tasks], ignore_index=True)
 
 
 def load_steels_yield() -> pd.DataFrame:

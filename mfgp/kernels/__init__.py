@@ -5,6 +5,12 @@ contract, ``docs/design.md``) and computes ``K((x, s), (x', t)) = sum_q B_q[s, t
 a sum of data kernels ``k_q`` on the features weighted by task covariances ``B_q``.
 """
 
-from mfgp.kernels.coregional import AR1Kernel, CoregionalKernel, LCMKernel, default_data_kernel
+from mfgp.kernels.coregional import (
+    AR1Kernel,
+    CoregionalKernel,
+    LCMKernel,
+    default_data_kernel,
+    matern_ard,
+)
 
-__all__ = ["AR1Kernel", "CoregionalKernel", "LCMKernel", "default_data_kernel"]
+__all__ = ["AR1Kernel", "CoregionalKernel", "LCMKernel", "default_data_kernel", "matern_ard"]

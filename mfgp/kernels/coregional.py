@@ -13,30 +13,42 @@ from torch import Tensor
 
 from mfgp.exceptions import ShapeError
 
-__all__ = ["CoregionalKernel", "LCMKernel", "AR1Kernel", "default_data_kernel"]
+__all__ = ["CoregionalKernel", "LCMKernel", "AR1Kernel", "default_data_kernel", "matern_ard"]
+
+
+def matern_ard(
+    d: int, batch_shape: torch.Size | None = None, active_dims: Sequence[int] | None = None
+) -> MaternKernel:
+    """ARD Matern-5/2 with BoTorch's dimension-scaled lengthscale prior, lengthscales >= 0.025.
+
+    The prior ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`` (Hvarfner et al. 2024) keeps
+    high-dimensional inputs from being over-fitted. The lower bound matters numerically too:
+    GPyTorch evaluates distances as ``|x|^2 + |x'|^2 - 2 x.x'`` on ``x / lengthscale``, which
+    loses all precision (a kernel matrix with eigenvalues of -0.1) once a lengthscale drifts
+    to 1e-7, as an unconstrained one did on the band-gap data.
+    """
+    batch_shape = torch.Size() if batch_shape is None else batch_shape
+    prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))
+    dims = None if active_dims is None else torch.tensor(list(active_dims))
+    return MaternKernel(
+        nu=2.5,
+        ard_num_dims=d,
+        batch_shape=batch_shape,
+        active_dims=dims,
+        lengthscale_prior=prior,
+        # softplus-transformed bound: mfgp fits with unconstrained L-BFGS (no box bounds)
+        lengthscale_constraint=GreaterThan(2.5e-2, initial_value=prior.mode),
+    )
 
 
 def default_data_kernel(
     d: int, batch_shape: torch.Size | None = None, active_dims: Sequence[int] | None = None
 ) -> ScaleKernel:
-    """ARD Matern-5/2 with an output scale, and BoTorch's dimension-scaled lengthscale prior.
-
-    The prior ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`` (Hvarfner et al. 2024) keeps
-    high-dimensional inputs from being over-fitted; lengthscales stay above 0.025.
-    """
+    """:func:`matern_ard` with an output scale: the data kernel of every mfgp model."""
     batch_shape = torch.Size() if batch_shape is None else batch_shape
-    prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))
-    base = MaternKernel(
-        nu=2.5,
-        ard_num_dims=d,
-        batch_shape=batch_shape,
-        lengthscale_prior=prior,
-        # softplus-transformed bound: mfgp fits with unconstrained L-BFGS (no box bounds)
-        lengthscale_constraint=GreaterThan(2.5e-2, initial_value=prior.mode),
-    )
     # active_dims on the outer kernel: ScaleKernel calls its base kernel's forward directly
     dims = None if active_dims is None else torch.tensor(list(active_dims))
-    return ScaleKernel(base, batch_shape=batch_shape, active_dims=dims)
+    return ScaleKernel(matern_ard(d, batch_shape), batch_shape=batch_shape, active_dims=dims)
 
 
 class CoregionalKernel(Kernel):

@@ -4,8 +4,10 @@
 * :class:`MultiTaskGP`: multi-task, linear model of coregionalisation across fidelities/tasks.
 * :class:`AR1GP`: difference, Kennedy-O'Hagan ``f_t = rho_t f_{t-1} + delta_t``.
 * :class:`ExplicitLatentGP`: explicit latent, another model's posterior as an input.
+* :class:`GPClassifier`: sparse variational GP classification (metals), one or several tasks.
 """
 
+from mfgp.models.classifier import GPClassifier
 from mfgp.models.composite import linear_combination
 from mfgp.models.latent import ExplicitLatentGP
 from mfgp.models.multifidelity import AR1GP, FidelityGP, MultiTaskGP, SingleFidelityGP
@@ -14,6 +16,7 @@ __all__ = [
     "AR1GP",
     "ExplicitLatentGP",
     "FidelityGP",
+    "GPClassifier",
     "MultiTaskGP",
     "SingleFidelityGP",
     "linear_combination",

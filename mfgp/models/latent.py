@@ -19,11 +19,11 @@ from botorch.models.model import Model
 from botorch.models.transforms.outcome import Standardize
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
-from gpytorch.kernels import MaternKernel, ScaleKernel
+from gpytorch.kernels import ScaleKernel
 from gpytorch.means import ConstantMean
 from torch import Tensor
 
-from mfgp.kernels.coregional import default_data_kernel
+from mfgp.kernels.coregional import default_data_kernel, matern_ard
 from mfgp.models.base import check_xy, exact_solves, feature_normalize
 from mfgp.models.multifidelity import FidelityGP
 
@@ -35,8 +35,9 @@ class _AugmentedGP(FidelityGP):
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None):
         d = train_X.shape[-1] - 2  # features, latent, fidelity
-        k_rho = ScaleKernel(MaternKernel(nu=2.5, active_dims=torch.tensor([d])))
-        k_x = MaternKernel(nu=2.5, ard_num_dims=d, active_dims=torch.arange(d))
+        # active_dims on the ScaleKernel: it calls its base kernel's forward, which skips them
+        k_rho = ScaleKernel(matern_ard(1), active_dims=torch.tensor([d]))
+        k_x = matern_ard(d, active_dims=range(d))
         k_delta = default_data_kernel(d, active_dims=range(d))
         super().__init__(
             train_X,

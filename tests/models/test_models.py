@@ -230,3 +230,33 @@ def test_fit_on_subset_with_known_noise_conditions_on_all_rows():
     assert report.n_fit < report.n_total == 60
     assert model.train_inputs[0].shape[0] == 60 and model.likelihood.noise.shape[-1] == 60
     assert model.posterior(X[:3]).mean.shape == (3, 1)
+
+
+@pytest.mark.parametrize("name", ["ar1", "lcm", "single"])
+def test_cached_posterior_matches_gpytorch_strategy(name, device):
+    from gpytorch.models import ExactGP
+
+    X, Y = _small_problem(device, n=40)
+    model = MODELS[name](X, Y)
+    fit_gp(model, max_iter=10)
+    Xq = torch.rand(3, 5, 4, dtype=DT, device=device)
+    Xq[..., -1] = torch.tensor([0.0, 1.0, 2.0, 2.0, 1.0], dtype=DT)
+    ours = model.posterior(Xq, observation_noise=True)
+    with torch.no_grad():
+        ref = ExactGP.__call__(model, model.transform_inputs(Xq))  # GPyTorch's own strategy
+    model.prediction_strategy = None
+    mvn = model(model.transform_inputs(Xq))
+    assert torch.allclose(mvn.mean, ref.mean, atol=1e-8)
+    assert torch.allclose(mvn.covariance_matrix, ref.covariance_matrix, atol=1e-8)
+    assert ours.mean.shape == (3, 5, 1)
+    # gradients reach the query points
+    Xg = Xq[0].clone().requires_grad_(True)
+    model.posterior(Xg).mean.sum().backward()
+    assert Xg.grad is not None and torch.isfinite(Xg.grad).all()
+    # a hyperparameter changed in eval mode invalidates the cached factor
+    before = model.posterior(Xq[0]).mean.clone()
+    with torch.no_grad():
+        for k in model.covar_module.modules():
+            if hasattr(k, "raw_outputscale"):
+                k.raw_outputscale.add_(1.0)
+    assert not torch.allclose(model.posterior(Xq[0]).mean, before)

@@ -1,0 +1,218 @@
+"""The architectures table: every mfgp model, with and without deep features, against baselines.
+
+Datasets (targets: experimental values; folds over the experimental compositions):
+
+* ``expt_gap``: all 4,604 Matbench experimental band gaps, MP PBE gaps as the lower fidelity
+  (compositions without a PBE value are predicted from their features alone); the ``+hse`` row
+  adds the Chen 2021 HSE gaps as a middle fidelity (PBE -> HSE -> experiment).
+* ``expt_form``: Kim 2017 experimental formation enthalpies with OQMD and MP as lower fidelities.
+
+Folds: 5-fold seeded random and 5-fold grouped by chemical system, the same for every row
+(lower-fidelity values of held-out compositions stay visible: a screening setting, see
+``mfgp.calibration.cv``). Deep features: one extractor per dataset, pretrained once on the
+large DFT pool (49,546 PBE gaps; 132,752 Matbench ``mp_e_form`` energies) and frozen.
+
+Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie features
+("magpie") and on the learned features ("deep"); BoTorch's ``SingleTaskMultiFidelityGP`` and
+``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
+cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
+(its default multi-fidelity GP: about 400 s for 2,000 rows here), so its rows run on the first
+random fold only (``--botorch-folds``); compare them with the mfgp rows of that fold.
+
+Results go to ``results/bench_architectures.{json,md}``; finished (dataset, folds, fold, model)
+cells are kept in ``results/.bench_architectures.partial.jsonl`` so that an interrupted run
+resumes where it stopped (``--fresh`` discards them).
+
+Run: ``make bench-architectures`` (about an hour on 2 cores); ``--quick`` for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+from _common import RESULTS, write_results
+from baselines import BoTorchBaseline, RandomForestBaseline
+from mfgp._io import atomic_write
+from mfgp.calibration import GaussianPredictive, cross_validate, evaluate
+from mfgp.data import Folds, MultiFidelityDataset, grouped_kfold, kfold
+from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy
+from mfgp.estimators import MultiFidelityRegressor
+from mfgp.nn import pretrain
+
+PARTIAL = RESULTS / ".bench_architectures.partial.jsonl"
+GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
+MFGP_ROWS = ["single", "ar1", "multitask", "latent"]
+ALL_MODELS = [f"{a}/{f}" for f in ("magpie", "deep") for a in MFGP_ROWS] + [
+    "ar1+hse/magpie",
+    "botorch_stmf/deep",
+    "botorch_mtgp/deep",
+    "rf/magpie",
+]
+
+
+def datasets(names: list[str]) -> dict[str, dict]:
+    """Each dataset: the main ladder, optional variants, and the pretraining pool."""
+    out = {}
+    if "expt_gap" in names:
+        ds = MultiFidelityDataset.from_frame(load_bandgap_ladder(["pbe", "expt"]))
+        X, Y, _ = ds.tensors()
+        low = X[:, -1] == 0
+        out["expt_gap"] = {
+            "main": ds,
+            "+hse": lambda: MultiFidelityDataset.from_frame(
+                load_bandgap_ladder(["pbe", "hse", "expt"])
+            ),
+            "pool": (X[low, :-1], Y[low, 0]),
+            "nonzero": True,
+        }
+    if "expt_form" in names:
+        ds = MultiFidelityDataset.from_frame(load_formation_enthalpy(["oqmd", "mp", "expt"]))
+        pool = MultiFidelityDataset.from_frame(
+            load_formation_enthalpy(["mp_e_form"]), duplicates="mean"
+        )
+        X, Y, _ = pool.tensors()
+        out["expt_form"] = {"main": ds, "pool": (X[:, :-1], Y[:, 0]), "nonzero": False}
+    return out
+
+
+def make_model(name: str, extractor, seed: int):
+    arch, feats = name.split("/")
+    if arch == "rf":
+        return RandomForestBaseline(seed=seed)
+    if arch.startswith("botorch_"):
+        return BoTorchBaseline(arch.removeprefix("botorch_"), extractor, seed=seed)
+    arch = arch.removesuffix("+hse")
+    return MultiFidelityRegressor(
+        arch,
+        deep_features=extractor if feats == "deep" else False,
+        seed=seed,
+        progress=False,
+        **GP_OPTIONS,
+    )
+
+
+def score(cv, nonzero: bool) -> list[dict]:
+    p = cv.predictions
+    y, mu, sd = p["observed"].to_numpy(), p["mean"].to_numpy(), p["std"].to_numpy()
+    subsets = {"all": np.ones(y.shape, bool)}
+    if nonzero:
+        subsets["nonzero"] = y > 0
+    out = []
+    for subset, m in subsets.items():
+        s = evaluate(y[m], GaussianPredictive(mu[m], sd[m]))
+        out.append({"subset": subset, **{k: float(v) for k, v in s.items()}})
+    return out
+
+
+def load_partial() -> dict[tuple, list[dict]]:
+    done: dict[tuple, list[dict]] = {}
+    if PARTIAL.exists():
+        for line in PARTIAL.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done.setdefault((r["dataset"], r["folds"], r["fold"], r["model"]), []).append(r)
+    return done
+
+
+def append_partial(records: list[dict]) -> None:
+    """Append finished records, rewriting the file atomically (never a half-written line)."""
+    old = PARTIAL.read_text() if PARTIAL.exists() else ""
+    with atomic_write(PARTIAL) as fh:
+        fh.write(old + "".join(json.dumps(r) + "\n" for r in records))
+
+
+def summary_table(records: list[dict]) -> pd.DataFrame:
+    df = pd.DataFrame([r for r in records if r["model"] != "pretrain"])
+    keys = ["dataset", "folds", "subset", "model"]
+    rows = []
+    for key, g in df.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        for m in ("mae", "rmse", "nlpd", "coverage_90", "fit_seconds"):
+            row[m] = f"{g[m].mean():.3f} ± {g[m].std(ddof=1) if len(g) > 1 else 0:.3f}"
+        row["folds_run"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", default="expt_gap,expt_form")
+    ap.add_argument("--models", default=",".join(ALL_MODELS))
+    ap.add_argument("--folds", default="random,chemsys")
+    ap.add_argument("--n-splits", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="first fold of each kind only")
+    ap.add_argument(
+        "--botorch-folds",
+        type=int,
+        default=1,
+        help="BoTorch rows run on this many random folds (each fit takes minutes)",
+    )
+    ap.add_argument("--fresh", action="store_true", help="discard finished cells")
+    args = ap.parse_args()
+    if args.fresh and PARTIAL.exists():
+        PARTIAL.unlink()
+    models = args.models.split(",")
+    unknown = set(models) - set(ALL_MODELS)
+    if unknown:
+        raise SystemExit(f"unknown models {sorted(unknown)}; choose from {ALL_MODELS}")
+    done = load_partial()
+    records: list[dict] = []
+    for dname, spec in datasets(args.datasets.split(",")).items():
+        ds = spec["main"]
+        t0 = time.perf_counter()
+        Xp, yp = spec["pool"]
+        extractor, report = pretrain(Xp, yp, seed=args.seed, progress=False)
+        pre_s = time.perf_counter() - t0
+        print(f"{dname}: pretrained on {Xp.shape[0]} rows in {pre_s:.1f} s "
+              f"(val RMSE {np.sqrt(min(report.val_mse)) * report.y_std:.3f})", flush=True)  # fmt: skip
+        records.append({"dataset": dname, "model": "pretrain", "folds": "-", "fold": -1,
+                        "subset": "all", "pool_rows": int(Xp.shape[0]),
+                        "fit_seconds": pre_s})  # fmt: skip
+        variants = {}
+        for kind in args.folds.split(","):
+            folds = (kfold if kind == "random" else grouped_kfold)(ds, args.n_splits, args.seed)
+            n_folds = 1 if args.quick else len(folds)
+            for k in range(n_folds):
+                one = Folds((folds.test_compositions[k],), folds.kind, folds.seed)
+                for name in models:
+                    key = (dname, kind, k, name)
+                    if key in done:
+                        records += done[key]
+                        continue
+                    if name == "ar1+hse/magpie" and "+hse" not in spec:
+                        continue
+                    if name.startswith("botorch_") and (
+                        kind != "random" or k >= args.botorch_folds
+                    ):
+                        continue
+                    data = ds
+                    if name.endswith("+hse/magpie"):
+                        variants.setdefault("+hse", spec["+hse"]())
+                        data = variants["+hse"]
+                    model = make_model(name, extractor, args.seed)
+                    cv = cross_validate(model, data, one, progress=False)
+                    cell = [
+                        {"dataset": dname, "folds": kind, "fold": k, "model": name,
+                         "fit_seconds": cv.fit_seconds[0], **s,
+                         **({"pretrain_seconds": pre_s} if name.endswith("/deep") else {})}
+                        for s in score(cv, spec["nonzero"])
+                    ]  # fmt: skip
+                    append_partial(cell)
+                    records += cell
+                    s0 = cell[0]
+                    print(f"{dname} {kind} fold {k} {name:<20} mae {s0['mae']:.3f} "
+                          f"nlpd {s0['nlpd']:.2f} cov90 {s0['coverage_90']:.2f} "
+                          f"fit {s0['fit_seconds']:.1f} s", flush=True)  # fmt: skip
+    table = summary_table(records)
+    write_results("bench_architectures", records, table=table)
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
