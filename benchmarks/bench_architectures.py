@@ -17,7 +17,8 @@ Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie feat
 ``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
 cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
 (its default multi-fidelity GP: about 400 s for 2,000 rows here), so its rows run on the first
-random fold only (``--botorch-folds``); compare them with the mfgp rows of that fold.
+random fold only (``--botorch-folds``), as does the three-level ``ar1+hse`` row; compare them
+with the mfgp rows of that fold.
 
 Results go to ``results/bench_architectures.{json,md}``; finished (dataset, folds, fold, model)
 cells are kept in ``results/.bench_architectures.partial.jsonl`` so that an interrupted run
@@ -77,7 +78,7 @@ def datasets(names: list[str]) -> dict[str, dict]:
         )
         X, Y, _ = pool.tensors()
         out["expt_form"] = {"main": ds, "pool": (X[:, :-1], Y[:, 0]), "nonzero": False}
-    return out
+    return {n: out[n] for n in names if n in out}
 
 
 def make_model(name: str, extractor, seed: int):
@@ -141,12 +142,13 @@ def summary_table(records: list[dict]) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", default="expt_gap,expt_form")
+    ap.add_argument("--datasets", default="expt_form,expt_gap")
     ap.add_argument("--models", default=",".join(ALL_MODELS))
     ap.add_argument("--folds", default="random,chemsys")
     ap.add_argument("--n-splits", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="first fold of each kind only")
+    ap.add_argument("--max-folds", type=int, default=None, help="folds of each kind to run")
     ap.add_argument(
         "--botorch-folds",
         type=int,
@@ -154,6 +156,8 @@ def main() -> None:
         help="BoTorch rows run on this many random folds (each fit takes minutes)",
     )
     ap.add_argument("--fresh", action="store_true", help="discard finished cells")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the results of the finished cells without running more")
     args = ap.parse_args()
     if args.fresh and PARTIAL.exists():
         PARTIAL.unlink()
@@ -165,6 +169,9 @@ def main() -> None:
     records: list[dict] = []
     for dname, spec in datasets(args.datasets.split(",")).items():
         ds = spec["main"]
+        if args.report_only:
+            records += [r for key, rs in done.items() if key[0] == dname for r in rs]
+            continue
         t0 = time.perf_counter()
         Xp, yp = spec["pool"]
         extractor, report = pretrain(Xp, yp, seed=args.seed, progress=False)
@@ -177,7 +184,7 @@ def main() -> None:
         variants = {}
         for kind in args.folds.split(","):
             folds = (kfold if kind == "random" else grouped_kfold)(ds, args.n_splits, args.seed)
-            n_folds = 1 if args.quick else len(folds)
+            n_folds = 1 if args.quick else min(len(folds), args.max_folds or len(folds))
             for k in range(n_folds):
                 one = Folds((folds.test_compositions[k],), folds.kind, folds.seed)
                 for name in models:

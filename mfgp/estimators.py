@@ -410,8 +410,9 @@ class HurdleRegressor(_FormulaEstimator):
         offset: eV added to lower-fidelity gaps before the log.
         deep_features: ``False`` or a fitted :class:`~mfgp.nn.FeatureExtractor` shared by both
             parts.
-        regressor_options: keyword arguments of :class:`MultiFidelityRegressor`.
-        classifier_options: keyword arguments of :class:`MetalClassifier`.
+        regressor_options: keyword arguments of :class:`MultiFidelityRegressor` (they override
+            the shared ones, e.g. ``deep_features`` for one part only).
+        classifier_options: keyword arguments of :class:`MetalClassifier` (same).
         fidelities, featurizer, seed, progress: as in :class:`MultiFidelityRegressor`.
     """
 
@@ -468,7 +469,7 @@ class HurdleRegressor(_FormulaEstimator):
         common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
                   "deep_features": self.deep_features}  # fmt: skip
         self.classifier_ = MetalClassifier(
-            self.multitask, **common, **(self.classifier_options or {})
+            self.multitask, **{**common, **(self.classifier_options or {})}
         ).fit(labels, candidates)
         positive = ~is_target | (f["value"].to_numpy() > 0)
         if not (is_target & positive).any():
@@ -478,7 +479,7 @@ class HurdleRegressor(_FormulaEstimator):
                            np.log(f["value"][positive] + self.offset))
         )  # fmt: skip
         self.regressor_ = MultiFidelityRegressor(
-            self.architecture, **common, **(self.regressor_options or {})
+            self.architecture, **{**common, **(self.regressor_options or {})}
         ).fit(ds.with_frame(logged), candidates)
         self.model_ = self.regressor_.model_
         return self

@@ -3,6 +3,11 @@
 ``mfgp.calibration.arviz`` and ``mfgp.calibration.plots`` import ArviZ and matplotlib lazily.
 """
 
+from mfgp.calibration.classification import (
+    brier_score,
+    classification_scores,
+    reliability_curve,
+)
 from mfgp.calibration.cv import CVResult, cross_validate
 from mfgp.calibration.metrics import evaluate, summary, summary_mixture, summary_samples
 from mfgp.calibration.predictive import (
@@ -25,8 +30,11 @@ __all__ = [
     "SamplePredictive",
     "VarianceScaling",
     "as_predictive",
+    "brier_score",
+    "classification_scores",
     "cross_validate",
     "evaluate",
+    "reliability_curve",
     "summary",
     "summary_mixture",
     "summary_samples",

@@ -12,7 +12,13 @@ import numpy as np
 
 from mfgp.calibration.predictive import GaussianPredictive, Predictive, _arr
 
-__all__ = ["parity_plot", "calibration_curve", "pit_histogram", "interval_width_plot"]
+__all__ = [
+    "parity_plot",
+    "calibration_curve",
+    "pit_histogram",
+    "interval_width_plot",
+    "reliability_diagram",
+]
 
 
 def _axes(ax, figsize=(4.5, 4.5)):
@@ -129,4 +135,26 @@ def interval_width_plot(
     ax.set_xlabel(f"{round(level * 100)}% interval width")
     ax.set_ylabel("|observed - mean|")
     ax.legend(fontsize="small")
+    return fig, ax
+
+
+def reliability_diagram(
+    y: object, p: object, *, n_bins: int = 10, label: str | None = None, ax=None
+):
+    """Observed frequency against predicted probability, with bin counts underneath.
+
+    Points on the diagonal are calibrated; the Brier score is shown in the legend.
+    """
+    from mfgp.calibration.classification import brier_score, reliability_curve
+
+    fig, ax = _axes(ax)
+    curve = reliability_curve(y, p, n_bins)
+    name = f"{label + ', ' if label else ''}Brier {brier_score(y, p):.3f}"
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
+    ax.plot(curve["mean_predicted"], curve["observed_frequency"], "o-", label=name)
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize="small", loc="upper left")
     return fig, ax

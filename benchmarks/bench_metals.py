@@ -1,0 +1,168 @@
+"""Metals and zero gaps: GP classifiers of metallicity, and the hurdle model of band gaps.
+
+Folds: the 5-fold seeded random folds of ``bench_architectures`` over the 4,604 experimental
+band-gap compositions (``--folds random,chemsys`` adds the chemical-system folds). The
+classification target is "experimental gap == 0" of the held-out compositions.
+
+Classification rows (records carry ``roc_auc``, ``accuracy``, ``brier``, ``log_loss``):
+
+* ``rf/magpie``: random forest on magpie features, the target task only;
+* ``gp_single/deep``: variational GP classifier, the target task only;
+* ``gp_multitask/deep``: the same with PBE metallicity (PBE gap == 0) as a second task: the
+  classifier inside the hurdle model;
+* ``gp_multitask+is_metal/deep``: also the Matbench ``expt_is_metal`` labels as a third task
+  (labels of held-out compositions are hidden: they are experimental).
+
+Regression rows (``mae``, ``crps``, ``coverage_90``, ... on all compositions and nonzero ones):
+``ar1/magpie`` (the Gaussian multi-fidelity GP of ``bench_architectures``) and
+``hurdle_ar1/magpie`` (P(metal) from ``gp_multitask/deep`` and a log-normal AR1 for the
+nonzero gaps). The hurdle's ``mae`` is of its predictive mean, ``mae_median`` of its median.
+
+Writes ``results/bench_metals.{json,md}`` and ``docs/figures/metals_reliability.png``.
+Run: ``make bench-metals``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.ensemble import RandomForestClassifier  # noqa: E402
+
+from _common import write_results  # noqa: E402
+from mfgp.calibration import GaussianPredictive, classification_scores, evaluate  # noqa: E402
+from mfgp.calibration.plots import reliability_diagram  # noqa: E402
+from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold  # noqa: E402
+from mfgp.datasets import load_bandgap_ladder, load_metallicity  # noqa: E402
+from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor  # noqa: E402
+from mfgp.nn import pretrain  # noqa: E402
+
+FIGURES = Path(__file__).parent.parent / "docs" / "figures"
+GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--folds", default="random")
+    ap.add_argument("--n-splits", type=int, default=5)
+    ap.add_argument("--max-folds", type=int, default=5, help="folds of each kind to run")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    gaps = MultiFidelityDataset.from_frame(load_bandgap_ladder(["pbe", "expt"]))
+    labels = MultiFidelityDataset.from_frame(load_metallicity(["pbe", "is_metal", "expt"]))
+    X, Y, _ = gaps.tensors()
+    low = X[:, -1] == 0
+    t0 = time.perf_counter()
+    extractor, _ = pretrain(X[low, :-1], Y[low, 0], seed=args.seed, progress=False)
+    print(f"pretrained on {int(low.sum())} PBE gaps in {time.perf_counter() - t0:.1f} s")
+    lab = labels.frame
+    records: list[dict] = []
+    pooled: dict[str, list] = {}
+    for kind in args.folds.split(","):
+        folds = (kfold if kind == "random" else grouped_kfold)(gaps, args.n_splits, args.seed)
+        for k, (train, test) in enumerate(folds.split(gaps)):
+            if k >= args.max_folds:
+                break
+            held = gaps.frame["composition"].iloc[test].tolist()
+            Xt, Yt, _ = gaps.tensors(test)
+            y = Yt[:, 0].numpy()
+            metal = (y == 0).astype(float)
+            base = {"dataset": "expt_gap", "folds": kind, "fold": k}
+            # classification ----------------------------------------------------------------
+            hidden = lab["composition"].isin(held) & lab["fidelity"].isin(["expt", "is_metal"])
+            lab_train = labels.subset(np.flatnonzero(~hidden.to_numpy()))
+            two = lab_train.with_frame(
+                lab_train.frame[lab_train.frame["fidelity"] != "is_metal"], ["pbe", "expt"]
+            )
+            probs = {}
+            t = time.perf_counter()
+            Xtr, Ytr, _ = gaps.subset(train).tensors()
+            top = Xtr[:, -1] == 1
+            rf = RandomForestClassifier(n_estimators=300, n_jobs=2, random_state=args.seed)
+            rf.fit(Xtr[top, :-1].numpy(), (Ytr[top, 0] == 0).numpy())
+            probs["rf/magpie"] = (rf.predict_proba(Xt[:, :-1].numpy())[:, 1], time.perf_counter() - t)
+            for name, multitask, data in [
+                ("gp_single/deep", False, two),
+                ("gp_multitask+is_metal/deep", True, lab_train),
+            ]:
+                t = time.perf_counter()
+                clf = MetalClassifier(multitask, deep_features=extractor, seed=args.seed,
+                                      progress=False).fit(data, candidates=held)  # fmt: skip
+                probs[name] = (clf.predict_proba(held), time.perf_counter() - t)
+            # regression (the hurdle's classifier is the two-task one) ----------------------
+            t = time.perf_counter()
+            hurdle = HurdleRegressor(
+                "ar1",
+                regressor_options=GP_OPTIONS,
+                classifier_options={"deep_features": extractor},
+                seed=args.seed,
+                progress=False,
+            ).fit(gaps.subset(train), candidates=held)
+            hurdle_s = time.perf_counter() - t
+            probs["gp_multitask/deep"] = (hurdle.predict_proba(Xt), float("nan"))
+            for name, (p, secs) in probs.items():
+                s = classification_scores(metal, p)
+                records.append({**base, "task": "classification", "model": name,
+                                "subset": "all", "fit_seconds": secs, **s})  # fmt: skip
+                pooled.setdefault(name, []).append((metal, p))
+                print(f"{kind} {k} {name:<28} auc {s['roc_auc']:.3f} acc {s['accuracy']:.3f} "
+                      f"brier {s['brier']:.3f}", flush=True)  # fmt: skip
+            t = time.perf_counter()
+            plain = MultiFidelityRegressor("ar1", seed=args.seed, progress=False, **GP_OPTIONS)
+            plain.fit(gaps.subset(train), candidates=held)
+            plain_s = time.perf_counter() - t
+            mu, sd = plain.predict(Xt, observation_noise=True)
+            preds = {
+                "ar1/magpie": (GaussianPredictive(mu, sd), plain_s),
+                "hurdle_ar1/magpie": (hurdle.predictive(Xt), hurdle_s),
+            }
+            for name, (pred, secs) in preds.items():
+                for subset, m in (("all", np.ones_like(y, bool)), ("nonzero", y > 0)):
+                    part = pred.subset(np.flatnonzero(m))
+                    s = evaluate(y[m], part)
+                    s["mae_median"] = float(np.mean(np.abs(part.median() - y[m])))
+                    records.append({**base, "task": "regression", "model": name,
+                                    "subset": subset, "fit_seconds": secs, **s})  # fmt: skip
+                    print(f"{kind} {k} {name:<28} {subset:<8} mae {s['mae']:.3f} "
+                          f"(median {s['mae_median']:.3f}) crps {s['crps']:.3f} "
+                          f"cov90 {s['coverage_90']:.3f}", flush=True)  # fmt: skip
+
+    df = pd.DataFrame(records)
+    rows = []
+    for (task, folds_kind, subset, model), g in df.groupby(
+        ["task", "folds", "subset", "model"], sort=False
+    ):
+        cols = (
+            ["roc_auc", "accuracy", "brier", "log_loss"]
+            if task == "classification"
+            else ["mae", "mae_median", "crps", "nlpd", "coverage_90"]
+        )
+        row = {"task": task, "folds": folds_kind, "subset": subset, "model": model}
+        for c in cols + ["fit_seconds"]:
+            row[c] = f"{g[c].mean():.3f} ± {g[c].std(ddof=1) if len(g) > 1 else 0:.3f}"
+        row["folds_run"] = len(g)
+        rows.append(row)
+    table = pd.DataFrame(rows).fillna("")
+    write_results("bench_metals", records, table=table)
+    print(table.to_string(index=False))
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.8, 4.8), layout="constrained")
+    for name, parts in pooled.items():
+        yy = np.concatenate([a for a, _ in parts])
+        pp = np.concatenate([b for _, b in parts])
+        reliability_diagram(yy, pp, label=name, ax=ax)
+    ax.set_title("P(metal), out-of-fold")
+    fig.savefig(FIGURES / "metals_reliability.png", dpi=110)
+
+
+if __name__ == "__main__":
+    main()
