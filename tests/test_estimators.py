@@ -6,7 +6,7 @@ import torch
 from mfgp.calibration import cross_validate
 from mfgp.data import MultiFidelityDataset, kfold
 from mfgp.datasets import load_bandgap_ladder
-from mfgp.estimators import MultiFidelityRegressor
+from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
 from mfgp.exceptions import InputDataError, NotFittedError
 
 
@@ -76,3 +76,53 @@ def test_deep_features_pretrain_and_roundtrip(small_ladder, tmp_path):
     assert back.transform(X).dtype == torch.float64
     with pytest.raises(InputDataError, match="no config.json"):
         load_extractor(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def zero_inflated_ladder():
+    df = load_bandgap_ladder(["pbe", "expt"])
+    expt = df[df.fidelity == "expt"].sample(260, random_state=1)
+    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
+    return pd.concat([pbe, expt], ignore_index=True)
+
+
+def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflated_ladder):
+    from mfgp.calibration import PointMassMixture
+
+    df = zero_inflated_ladder
+    assert (df[df.fidelity == "expt"].value == 0).mean() > 0.3
+    hurdle = HurdleRegressor(
+        regressor_options=FAST, classifier_options={"epochs": 15, "num_inducing": 100},
+        progress=False,
+    ).fit(df)  # fmt: skip
+    pred = hurdle.predictive(["Cu", "Al", "NaCl", "MgO"])
+    assert isinstance(pred, PointMassMixture)
+    p = hurdle.predict_proba(["Cu", "Al", "NaCl", "MgO"])
+    assert p[:2].min() > 0.5 > p[2:].max()  # metals vs wide-gap insulators
+    assert (pred.median()[:2] == 0).all() and (pred.median()[2:] > 1).all()
+    lo, hi = pred.interval(0.9)
+    assert (lo >= 0).all() and (hi > lo).all()
+    assert (pred.sample(200) >= 0).all()
+    mean, std = hurdle.predict(["NaCl"])
+    assert mean[0] > 0 and std[0] > 0
+
+
+def test_hurdle_rejects_negative_gaps(zero_inflated_ladder):
+    df = zero_inflated_ladder.copy()
+    i = df.index[df.fidelity == "expt"][0]
+    df.loc[i, "value"] = -0.5
+    comp = df.loc[i, "composition"]
+    with pytest.raises(InputDataError, match=rf"band gaps must be >= 0; {comp} \(expt\) has -0.5"):
+        HurdleRegressor(progress=False).fit(df)
+
+
+def test_metal_classifier_facade(zero_inflated_ladder):
+    from mfgp.datasets import load_metallicity
+
+    labels = load_metallicity(["pbe", "expt"])
+    labels = labels[labels.composition.isin(zero_inflated_ladder.composition)]
+    for multitask in (False, True):
+        clf = MetalClassifier(multitask, epochs=15, num_inducing=100, progress=False).fit(labels)
+        assert clf.predict(["Cu", "NaCl"]).tolist() == [1, 0]
+    with pytest.raises(InputDataError, match="deep_features=False or a fitted FeatureExtractor"):
+        MetalClassifier(deep_features=True).fit(labels)

@@ -14,8 +14,10 @@ posterior is the Gaussian with the exact mean and joint covariance of that mixtu
 
 from __future__ import annotations
 
+import copy
+
 import torch
-from botorch.models.model import Model
+from botorch.models.model import FantasizeMixin, Model
 from botorch.models.transforms.outcome import Standardize
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
@@ -51,7 +53,7 @@ class _AugmentedGP(FidelityGP):
         )
 
 
-class ExplicitLatentGP(Model):
+class ExplicitLatentGP(Model, FantasizeMixin):
     """A GP whose inputs include the posterior of another model (NARGP-style).
 
     Args:
@@ -96,6 +98,11 @@ class ExplicitLatentGP(Model):
     def num_outputs(self) -> int:  # noqa: D102
         return 1
 
+    @property
+    def likelihood(self):
+        """The target's observation likelihood (that of the inner GP)."""
+        return self.gp.likelihood
+
     def _latent_inputs(self, X: Tensor) -> Tensor:
         Xl = X.clone()
         Xl[..., -1] = float(self.latent_fidelity)
@@ -120,7 +127,11 @@ class ExplicitLatentGP(Model):
             z = latent_post.rsample_from_base_samples(
                 torch.Size([self.n_samples]), self._base_samples(latent_post, X)
             )  # S x batch x q x 1
-            inner = self.gp.posterior(self._augment(X, z), observation_noise=observation_noise)
+            Xa = self._augment(X, z)  # S x batch x q x (d + 2)
+            extra = len(self.gp.train_inputs[0].shape[:-2]) - (Xa.dim() - 3)
+            if extra > 0:  # a fantasy model: its batch dims go between S and the query's
+                Xa = Xa.reshape(Xa.shape[0], *([1] * extra), *Xa.shape[1:])
+            inner = self.gp.posterior(Xa, observation_noise=observation_noise)
         means = inner.mean.squeeze(-1)  # S x batch x q
         covs = inner.distribution.covariance_matrix
         mean = means.mean(0)
@@ -131,3 +142,17 @@ class ExplicitLatentGP(Model):
         if posterior_transform is not None:
             return posterior_transform(post)
         return post
+
+    def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs) -> ExplicitLatentGP:
+        """A copy conditioned on new target observations (fantasies: ``Y`` may be batched).
+
+        The new rows enter the inner GP at the latent's posterior mean, as the training rows
+        did; the latent model is shared, not copied. This is what ``fantasize`` (and so
+        ``qNegIntegratedPosteriorVariance`` and knowledge-gradient acquisitions) calls.
+        """
+        with torch.no_grad(), exact_solves():
+            z = self.latent_model.posterior(self._latent_inputs(X)).mean
+        new = copy.copy(self)
+        new._modules = dict(self._modules)  # do not re-point the original's submodules
+        new.gp = self.gp.condition_on_observations(self._augment(X, z), Y, **kwargs)
+        return new

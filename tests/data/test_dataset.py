@@ -116,6 +116,19 @@ def test_subset_reuses_features():
     assert np.array_equal(sub.features[0], ds.features[0])
 
 
+def test_with_frame_revalues_and_renames_levels():
+    ds = MultiFidelityDataset.from_frame(frame(BASIC), ["pbe", "expt"])
+    labels = ds.with_frame(ds.frame.assign(value=(ds.frame.value == 0).astype(float)))
+    assert labels.fidelities == ds.fidelities and labels.n == ds.n
+    top = ds.frame[ds.frame.fidelity == "expt"]
+    only = ds.with_frame(top, ["expt"])
+    assert only.fidelities == ("expt",) and set(only.frame.fidelity_index) == {0}
+    X, _, _ = only.tensors()
+    assert X.shape == (len(top), ds.features.shape[1] + 1) and (X[:, -1] == 0).all()
+    with pytest.raises(UnknownFidelityError, match="fidelity 'pbe' is not one of"):
+        ds.with_frame(ds.frame, ["expt"])
+
+
 def test_kfold_reusable_and_disjoint(tmp_path):
     comps = [f"Na{i}Cl" for i in range(1, 21)] + [f"K{i}Br" for i in range(1, 11)]
     rows = [(c, "pbe", 1.0) for c in comps] + [(c, "expt", 2.0) for c in comps[::2]]

@@ -85,3 +85,17 @@ def test_other_loaders():
     steel = load_steels_yield()
     assert len(steel) == 312 and steel.value.between(100, 4000).all()
     assert "CC-BY" in attribution()
+
+
+def test_metallicity_tasks():
+    from mfgp.datasets import load_metallicity
+
+    df = load_metallicity(["pbe", "is_metal", "expt"])
+    counts = df.groupby("fidelity").size()
+    assert counts["expt"] == 4604 and counts["is_metal"] == 4921
+    expt = df[df.fidelity == "expt"]
+    assert 0.5 < expt.value.mean() < 0.56  # 53% of the experimental gaps are zero
+    assert set(df.value.unique()) == {0.0, 1.0}
+    assert list(dict.fromkeys(df.fidelity)) == ["pbe", "is_metal", "expt"]
+    with pytest.raises(UnknownFidelityError, match="unknown metallicity task 'colour'"):
+        load_metallicity(["colour"])
