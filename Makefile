@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo lint bench-featurize bench-calibration clean
+.PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
+	bench-ladder clean
 
 venv: $(STAMP)
 
@@ -29,6 +30,15 @@ bench-featurize: $(STAMP)
 
 bench-calibration: $(STAMP)
 	cd benchmarks && ../$(PY) bench_calibration.py
+
+bench-architectures: $(STAMP)
+	cd benchmarks && ../$(PY) bench_architectures.py
+
+bench-metals: $(STAMP)
+	cd benchmarks && ../$(PY) bench_metals.py
+
+bench-ladder: $(STAMP)
+	cd benchmarks && ../$(PY) bench_ladder.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

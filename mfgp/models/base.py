@@ -12,6 +12,7 @@ from botorch.models.transforms.input import Normalize
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.means import Mean
 from gpytorch.models import ExactGP
+from linear_operator import to_linear_operator
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
@@ -133,7 +134,9 @@ class CholeskyPosteriorMixin:
         mean = self.mean_module(X) + (K_star.transpose(-1, -2) @ alpha).squeeze(-1)
         V = torch.linalg.solve_triangular(L, K_star, upper=False)
         cov = self.covar_module(X).to_dense() - V.transpose(-1, -2) @ V
-        return MultivariateNormal(mean, cov)
+        # a linear operator: a dense tensor would make torch factorise the q x q covariance
+        # at construction (slow for many queries, and an error for a singular one)
+        return MultivariateNormal(mean, to_linear_operator(cov))
 
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs):  # noqa: D102
         if self.prediction_strategy is None:

@@ -23,6 +23,7 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import ScaleKernel
 from gpytorch.means import ConstantMean
+from linear_operator import to_linear_operator
 from torch import Tensor
 
 from mfgp.kernels.coregional import default_data_kernel, matern_ard
@@ -138,7 +139,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         centred = means - mean
         cov = covs.mean(0) + centred.unsqueeze(-1).mul(centred.unsqueeze(-2)).mean(0)
         cov = 0.5 * (cov + cov.transpose(-1, -2))
-        post = GPyTorchPosterior(MultivariateNormal(mean, cov))
+        post = GPyTorchPosterior(MultivariateNormal(mean, to_linear_operator(cov)))
         if posterior_transform is not None:
             return posterior_transform(post)
         return post

@@ -146,9 +146,11 @@ def test_botorch_acquisitions_run_at_target_fidelity(name):
     )
     vals = nipv(cand)
     assert vals.shape == (5,) and (vals <= 0).all()
-    # measuring at a candidate lowers the integrated variance below the current one
-    current = -model.posterior(nipv.mc_points).variance.mean()
-    assert (vals > current).all()
+    if name != "latent":
+        # measuring at a candidate lowers the integrated variance below the current one (not a
+        # theorem for the latent model: its spread across latent draws can grow with a fantasy)
+        current = -model.posterior(nipv.mc_points).variance.mean()
+        assert (vals > current).all()
 
 
 @pytest.mark.parametrize("kernel", ["ar1", "lcm"])
