@@ -16,7 +16,7 @@ import torch
 from botorch import fit_gpytorch_mll
 from botorch.models import MultiTaskGP, SingleTaskMultiFidelityGP
 from gpytorch.mlls import ExactMarginalLogLikelihood
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from mfgp.data import MultiFidelityDataset
 from mfgp.fit import stratified_subset
@@ -42,6 +42,25 @@ class RandomForestBaseline:
         feats = X[:, :-1].numpy()
         per_tree = np.stack([t.predict(feats) for t in self.rf_.estimators_])
         return per_tree.mean(0), np.maximum(per_tree.std(0), 1e-6)
+
+
+class ForestClassifier:
+    """Random-forest P(metal) on the target task's composition features (a hurdle classifier)."""
+
+    def __init__(self, n_estimators: int = 300, seed: int = 0) -> None:
+        self.n_estimators = n_estimators
+        self.seed = seed
+
+    def fit(self, labels: MultiFidelityDataset, candidates=None) -> ForestClassifier:
+        X, Y, _ = labels.tensors()
+        top = X[:, -1] == X[:, -1].max()
+        self.rf_ = RandomForestClassifier(
+            n_estimators=self.n_estimators, n_jobs=2, random_state=self.seed
+        ).fit(X[top, :-1].numpy(), (Y[top, 0] >= 0.5).numpy())
+        return self
+
+    def predict_proba(self, X: torch.Tensor) -> np.ndarray:
+        return self.rf_.predict_proba(X[:, :-1].numpy())[:, 1]
 
 
 class BoTorchBaseline:

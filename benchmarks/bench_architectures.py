@@ -156,8 +156,11 @@ def main() -> None:
         help="BoTorch rows run on this many random folds (each fit takes minutes)",
     )
     ap.add_argument("--fresh", action="store_true", help="discard finished cells")
-    ap.add_argument("--report-only", action="store_true",
-                    help="write the results of the finished cells without running more")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the results of the finished cells without running more",
+    )
     args = ap.parse_args()
     if args.fresh and PARTIAL.exists():
         PARTIAL.unlink()

@@ -48,8 +48,9 @@ def main() -> None:
         **stages,
         "fit_seconds": total,
         "rho": [float(r) for r in reg.model_.rho],
-        "pretrain_val_rmse": float(min(reg.pretrain_report_.val_mse) ** 0.5
-                                   * reg.pretrain_report_.y_std),  # fmt: skip
+        "pretrain_val_rmse": float(
+            min(reg.pretrain_report_.val_mse) ** 0.5 * reg.pretrain_report_.y_std
+        ),  # fmt: skip
     }
     write_results("bench_ladder", [record], [k for k in record if k != "rho"])
     print(record)

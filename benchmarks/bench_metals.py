@@ -16,7 +16,8 @@ Classification rows (records carry ``roc_auc``, ``accuracy``, ``brier``, ``log_l
 Regression rows (``mae``, ``crps``, ``coverage_90``, ... on all compositions and nonzero ones):
 ``ar1/magpie`` (the Gaussian multi-fidelity GP of ``bench_architectures``) and
 ``hurdle_ar1/magpie`` (P(metal) from ``gp_multitask/deep`` and a log-normal AR1 for the
-nonzero gaps). The hurdle's ``mae`` is of its predictive mean, ``mae_median`` of its median.
+nonzero gaps) and ``hurdle_ar1+rf/magpie`` (the same positive part, P(metal) from a random
+forest on magpie features; its ``fit_seconds`` is the forest's only). The hurdle's ``mae`` is of its predictive mean, ``mae_median`` of its median.
 
 Writes ``results/bench_metals.{json,md}`` and ``docs/figures/metals_reliability.png``.
 Run: ``make bench-metals``.
@@ -25,6 +26,7 @@ Run: ``make bench-metals``.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -37,6 +39,7 @@ import pandas as pd  # noqa: E402
 from sklearn.ensemble import RandomForestClassifier  # noqa: E402
 
 from _common import write_results  # noqa: E402
+from baselines import ForestClassifier  # noqa: E402
 from mfgp.calibration import GaussianPredictive, classification_scores, evaluate  # noqa: E402
 from mfgp.calibration.plots import reliability_diagram  # noqa: E402
 from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold  # noqa: E402
@@ -88,7 +91,10 @@ def main() -> None:
             top = Xtr[:, -1] == 1
             rf = RandomForestClassifier(n_estimators=300, n_jobs=2, random_state=args.seed)
             rf.fit(Xtr[top, :-1].numpy(), (Ytr[top, 0] == 0).numpy())
-            probs["rf/magpie"] = (rf.predict_proba(Xt[:, :-1].numpy())[:, 1], time.perf_counter() - t)
+            probs["rf/magpie"] = (
+                rf.predict_proba(Xt[:, :-1].numpy())[:, 1],
+                time.perf_counter() - t,
+            )
             for name, multitask, data in [
                 ("gp_single/deep", False, two),
                 ("gp_multitask+is_metal/deep", True, lab_train),
@@ -107,6 +113,17 @@ def main() -> None:
                 progress=False,
             ).fit(gaps.subset(train), candidates=held)
             hurdle_s = time.perf_counter() - t
+            # the same positive part with a random-forest P(metal): copy, refit the classifier
+            t = time.perf_counter()
+            rf_hurdle = copy.copy(hurdle)
+            rf_hurdle.classifier_ = ForestClassifier(seed=args.seed).fit(
+                gaps.subset(train).with_frame(
+                    gaps.subset(train).frame.assign(
+                        value=(gaps.subset(train).frame["value"] == 0).astype(float)
+                    )
+                )
+            )
+            rf_hurdle_s = time.perf_counter() - t
             probs["gp_multitask/deep"] = (hurdle.predict_proba(Xt), float("nan"))
             for name, (p, secs) in probs.items():
                 s = classification_scores(metal, p)
@@ -123,6 +140,7 @@ def main() -> None:
             preds = {
                 "ar1/magpie": (GaussianPredictive(mu, sd), plain_s),
                 "hurdle_ar1/magpie": (hurdle.predictive(Xt), hurdle_s),
+                "hurdle_ar1+rf/magpie": (rf_hurdle.predictive(Xt), rf_hurdle_s),
             }
             for name, (pred, secs) in preds.items():
                 for subset, m in (("all", np.ones_like(y, bool)), ("nonzero", y > 0)):

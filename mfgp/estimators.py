@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Sequence
 
@@ -413,6 +414,9 @@ class HurdleRegressor(_FormulaEstimator):
         regressor_options: keyword arguments of :class:`MultiFidelityRegressor` (they override
             the shared ones, e.g. ``deep_features`` for one part only).
         classifier_options: keyword arguments of :class:`MetalClassifier` (same).
+        classifier: instead of a :class:`MetalClassifier`, any unfitted classifier with
+            ``fit(labels_dataset, candidates)`` and ``predict_proba(X) -> P(metal)`` (a copy is
+            fitted on the same 0/1 labels).
         fidelities, featurizer, seed, progress: as in :class:`MultiFidelityRegressor`.
     """
 
@@ -429,10 +433,12 @@ class HurdleRegressor(_FormulaEstimator):
         deep_features: bool | FeatureExtractor = False,
         regressor_options: dict | None = None,
         classifier_options: dict | None = None,
+        classifier: object | None = None,
         seed: int = 0,
         progress: bool = True,
     ) -> None:
         self.architecture = architecture
+        self.classifier = classifier
         self.multitask = multitask
         self.offset = offset
         self.fidelities = fidelities
@@ -468,9 +474,11 @@ class HurdleRegressor(_FormulaEstimator):
         labels = ds.with_frame(f.assign(value=(f["value"] == 0).astype(float)))
         common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
                   "deep_features": self.deep_features}  # fmt: skip
-        self.classifier_ = MetalClassifier(
-            self.multitask, **{**common, **(self.classifier_options or {})}
-        ).fit(labels, candidates)
+        if self.classifier is None:
+            clf = MetalClassifier(self.multitask, **{**common, **(self.classifier_options or {})})
+        else:
+            clf = copy.deepcopy(self.classifier)
+        self.classifier_ = clf.fit(labels, candidates)
         positive = ~is_target | (f["value"].to_numpy() > 0)
         if not (is_target & positive).any():
             raise InputDataError("no nonzero target gaps to fit the positive part on")
