@@ -214,6 +214,7 @@ def fit_variational(
     epochs: int = 30,
     batch_size: int = 1024,
     lr: float = 0.02,
+    min_steps: int = 300,
     seed: int = 0,
     progress: bool = False,
 ) -> FitReport:
@@ -227,6 +228,8 @@ def fit_variational(
         epochs: passes over the training rows.
         batch_size: rows per step.
         lr: Adam learning rate.
+        min_steps: run more epochs if needed to take at least this many Adam steps (small data
+            sets have one step per epoch).
         seed: seeds the batches.
         progress: show a progress bar over epochs.
 
@@ -241,6 +244,7 @@ def fit_variational(
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     g = torch.Generator().manual_seed(seed)
     history: list[float] = []
+    epochs = max(epochs, math.ceil(min_steps / math.ceil(n / batch_size)))
     bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=g).to(X.device)
