@@ -197,9 +197,8 @@ def main() -> None:
                         continue
                     if name == "ar1+hse/magpie" and "+hse" not in spec:
                         continue
-                    if name.startswith("botorch_") and (
-                        kind != "random" or k >= args.botorch_folds
-                    ):
+                    slow = name.startswith("botorch_") or name == "ar1+hse/magpie"
+                    if slow and (kind != "random" or k >= args.botorch_folds):
                         continue
                     data = ds
                     if name.endswith("+hse/magpie"):
