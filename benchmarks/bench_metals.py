@@ -51,6 +51,11 @@ FIGURES = Path(__file__).parent.parent / "docs" / "figures"
 GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
 
 
+def labels_of(ds: MultiFidelityDataset) -> MultiFidelityDataset:
+    """The same rows with 1 where the gap is zero (metal), 0 elsewhere."""
+    return ds.with_frame(ds.frame.assign(value=(ds.frame["value"] == 0).astype(float)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--folds", default="random")
@@ -116,13 +121,8 @@ def main() -> None:
             # the same positive part with a random-forest P(metal): copy, refit the classifier
             t = time.perf_counter()
             rf_hurdle = copy.copy(hurdle)
-            rf_hurdle.classifier_ = ForestClassifier(seed=args.seed).fit(
-                gaps.subset(train).with_frame(
-                    gaps.subset(train).frame.assign(
-                        value=(gaps.subset(train).frame["value"] == 0).astype(float)
-                    )
-                )
-            )
+            gap_labels = labels_of(gaps.subset(train))
+            rf_hurdle.classifier_ = ForestClassifier(seed=args.seed).fit(gap_labels)
             rf_hurdle_s = time.perf_counter() - t
             probs["gp_multitask/deep"] = (hurdle.predict_proba(Xt), float("nan"))
             for name, (p, secs) in probs.items():
