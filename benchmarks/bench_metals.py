@@ -44,16 +44,16 @@ from mfgp.calibration import GaussianPredictive, classification_scores, evaluate
 from mfgp.calibration.plots import reliability_diagram  # noqa: E402
 from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold  # noqa: E402
 from mfgp.datasets import load_bandgap_ladder, load_metallicity  # noqa: E402
-from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor  # noqa: E402
+from mfgp.estimators import (  # noqa: E402
+    HurdleRegressor,
+    MetalClassifier,
+    MultiFidelityRegressor,
+    zero_gap_labels,
+)
 from mfgp.nn import pretrain  # noqa: E402
 
 FIGURES = Path(__file__).parent.parent / "docs" / "figures"
 GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
-
-
-def labels_of(ds: MultiFidelityDataset) -> MultiFidelityDataset:
-    """The same rows with 1 where the gap is zero (metal), 0 elsewhere."""
-    return ds.with_frame(ds.frame.assign(value=(ds.frame["value"] == 0).astype(float)))
 
 
 def main() -> None:
@@ -121,7 +121,7 @@ def main() -> None:
             # the same positive part with a random-forest P(metal): copy, refit the classifier
             t = time.perf_counter()
             rf_hurdle = copy.copy(hurdle)
-            gap_labels = labels_of(gaps.subset(train))
+            gap_labels = zero_gap_labels(gaps.subset(train))
             rf_hurdle.classifier_ = ForestClassifier(seed=args.seed).fit(gap_labels)
             rf_hurdle_s = time.perf_counter() - t
             probs["gp_multitask/deep"] = (hurdle.predict_proba(Xt), float("nan"))

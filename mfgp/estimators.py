@@ -31,7 +31,13 @@ from mfgp.models import AR1GP, ExplicitLatentGP, GPClassifier, MultiTaskGP, Sing
 from mfgp.models.base import exact_solves
 from mfgp.nn.extractor import FeatureExtractor, pretrain
 
-__all__ = ["ARCHITECTURES", "HurdleRegressor", "MetalClassifier", "MultiFidelityRegressor"]
+__all__ = [
+    "zero_gap_labels",
+    "ARCHITECTURES",
+    "HurdleRegressor",
+    "MetalClassifier",
+    "MultiFidelityRegressor",
+]
 
 
 def _build_single(X: Tensor, Y: Tensor, Yvar: Tensor | None, est) -> tuple[Model, list]:
@@ -392,6 +398,12 @@ class MetalClassifier(_FormulaEstimator):
         return (self.predict_proba(X, task) >= threshold).astype(np.int64)
 
 
+def zero_gap_labels(dataset: MultiFidelityDataset) -> MultiFidelityDataset:
+    """The same rows with value 1 where the gap is exactly 0 (a metal) and 0 elsewhere."""
+    f = dataset.frame
+    return dataset.with_frame(f.assign(value=(f["value"] == 0).astype(float)))
+
+
 class HurdleRegressor(_FormulaEstimator):
     """Band gaps as a hurdle: ``P(gap = 0)`` from a classifier, the positive gap from a GP.
 
@@ -471,7 +483,7 @@ class HurdleRegressor(_FormulaEstimator):
             )
         self.dataset_ = ds
         is_target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
-        labels = ds.with_frame(f.assign(value=(f["value"] == 0).astype(float)))
+        labels = zero_gap_labels(ds)
         common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
                   "deep_features": self.deep_features}  # fmt: skip
         if self.classifier is None:
