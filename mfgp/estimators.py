@@ -508,13 +508,53 @@ class HurdleRegressor(_FormulaEstimator):
         """The hurdle predictive of a new measurement of the target gap."""
         self._check_fitted()
         p = self.classifier_.predict_proba(X)
-        mu, sd = self.regressor_.predict(X, observation_noise=True)
-        return PointMassMixture(p, LogNormalPredictive(mu, sd), atom=0.0)
+        return PointMassMixture(p, self.nonmetal_predictive(X), atom=0.0)
 
-    def predict(self, X, return_std: bool = True, observation_noise: bool = True):
-        """Mean (and std) of the hurdle predictive (``observation_noise`` is always included)."""
+    def nonmetal_predictive(self, X) -> LogNormalPredictive:
+        """The gap *given* a non-metal: the log-normal part of the hurdle on its own.
+
+        Use it when metallicity is known (e.g. the compound is known to be a semiconductor).
+        """
+        self._check_fitted()
+        mu, sd = self.regressor_.predict(X, observation_noise=True)
+        return LogNormalPredictive(mu, sd)
+
+    def predict(
+        self,
+        X,
+        return_std: bool = True,
+        observation_noise: bool = True,
+        statistic: str = "mean",
+        threshold: float = 0.5,
+    ):
+        """A point prediction of the gap (and the hurdle predictive's std).
+
+        Args:
+            X: formulas, a frame with ``formula``, or contract tensors.
+            return_std: also return the standard deviation of the hurdle predictive.
+            observation_noise: kept for the regressor's signature; the hurdle predictive always
+                describes a new measurement.
+            statistic: ``"mean"`` (minimises squared error), ``"median"`` (minimises absolute
+                error: 0 wherever ``P(metal) >= 0.5``), ``"classify"`` (0 where
+                ``P(metal) >= threshold``, else the non-metal median: a hard decision, with
+                ``threshold`` trading errors on metals against errors on non-metals) or
+                ``"nonmetal"`` (the non-metal median, ignoring the classifier).
+            threshold: decision threshold of ``"classify"``.
+        """
         pred = self.predictive(X)
-        return (pred.mean(), pred.std()) if return_std else pred.mean()
+        if statistic == "mean":
+            point = pred.mean()
+        elif statistic == "median":
+            point = pred.median()
+        elif statistic == "classify":
+            point = np.where(pred.weight >= threshold, 0.0, pred.continuous.median())
+        elif statistic == "nonmetal":
+            point = pred.continuous.median()
+        else:
+            raise InputDataError(
+                f"unknown statistic {statistic!r}; choose mean, median, classify or nonmetal"
+            )
+        return (point, pred.std()) if return_std else point
 
     def predict_proba(self, X) -> np.ndarray:
         """``P(gap = 0)``."""

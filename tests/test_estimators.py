@@ -111,6 +111,17 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
     assert (pred.sample(200) >= 0).all()
     mean, std = hurdle.predict(["NaCl"])
     assert mean[0] > 0 and std[0] > 0
+    # point predictions: the hard decision is 0 exactly where P(metal) >= threshold, else the
+    # non-metal median, which is the log-normal part alone and never below the mixture median
+    nonmetal = hurdle.nonmetal_predictive(formulas)
+    assert np.allclose(hurdle.predict(formulas, False, statistic="nonmetal"), nonmetal.median())
+    for thr in (0.3, 0.5, 0.9):
+        hard = hurdle.predict(formulas, False, statistic="classify", threshold=thr)
+        assert np.array_equal(hard == 0, p >= thr)
+        assert np.allclose(hard[p < thr], nonmetal.median()[p < thr])
+    assert (nonmetal.median() >= pred.median()).all()
+    with pytest.raises(InputDataError, match="unknown statistic 'mode'"):
+        hurdle.predict(formulas, statistic="mode")
 
 
 def test_hurdle_rejects_negative_gaps(zero_inflated_ladder):
