@@ -26,7 +26,7 @@ from torch import Tensor
 from mfgp.calibration.predictive import GaussianPredictive, LogNormalPredictive, PointMassMixture
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.exceptions import InputDataError, NotFittedError
-from mfgp.fit import FitReport, fit_gp, fit_variational
+from mfgp.fit import FitReport, fit_ar1_recursive, fit_gp, fit_variational
 from mfgp.models import AR1GP, ExplicitLatentGP, GPClassifier, MultiTaskGP, SingleFidelityGP
 from mfgp.models.base import exact_solves
 from mfgp.nn.extractor import FeatureExtractor, pretrain
@@ -47,7 +47,7 @@ def _build_single(X: Tensor, Y: Tensor, Yvar: Tensor | None, est) -> tuple[Model
 
 
 def _build_ar1(X, Y, Yvar, est):
-    model = AR1GP(X, Y, Yvar)
+    model = AR1GP(X, Y, Yvar, rho=est.rho)
     return model, [model]
 
 
@@ -161,6 +161,11 @@ class MultiFidelityRegressor(_FormulaEstimator):
         max_fit_points: rows used for the hyperparameters (:func:`mfgp.fit.fit_gp`).
         max_iter: L-BFGS iterations per start.
         restarts: extra random starts.
+        training: ``"joint"`` (:func:`mfgp.fit.fit_gp` on all levels at once) or
+            ``"recursive"`` (``"ar1"`` only: :func:`mfgp.fit.fit_ar1_recursive`, level by level,
+            each level's hyperparameters on up to ``max_fit_points`` of its own rows).
+        rho: ``"constant"`` or ``"linear"`` (``"ar1"`` only: ``rho_t(x)`` linear in the
+            features, see :class:`~mfgp.kernels.AR1Kernel`).
         rank: task-covariance rank (``"multitask"``).
         num_latents: latent processes (``"multitask"``).
         seed: seeds every random choice.
@@ -185,6 +190,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
         max_fit_points: int | None = 1500,
         max_iter: int = 100,
         restarts: int = 0,
+        training: str = "joint",
+        rho: str = "constant",
         rank: int = 1,
         num_latents: int = 1,
         seed: int = 0,
@@ -199,6 +206,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.max_fit_points = max_fit_points
         self.max_iter = max_iter
         self.restarts = restarts
+        self.training = training
+        self.rho = rho
         self.rank = rank
         self.num_latents = num_latents
         self.seed = seed
@@ -223,6 +232,17 @@ class MultiFidelityRegressor(_FormulaEstimator):
             raise InputDataError(
                 f"unknown architecture {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}"
             )
+        if self.training not in ("joint", "recursive"):
+            raise InputDataError(f"training must be 'joint' or 'recursive'; got {self.training!r}")
+        if self.training == "recursive" and self.architecture != "ar1":
+            raise InputDataError(
+                f"training='recursive' is the level-by-level fit of the 'ar1' architecture; "
+                f"{self.architecture!r} is fitted jointly (use training='joint')"
+            )
+        if self.rho != "constant" and self.architecture != "ar1":
+            raise InputDataError(
+                f"rho={self.rho!r} applies to the 'ar1' architecture, not {self.architecture!r}"
+            )
         ds = self._dataset(data, frame_options)
         self.dataset_ = ds
         X_all, Y_all, Yvar_all = ds.tensors()
@@ -231,9 +251,10 @@ class MultiFidelityRegressor(_FormulaEstimator):
         X, Y = self._inputs(X_all[rows]), Y_all[rows]
         Yvar = None if Yvar_all is None else Yvar_all[rows]
         self.model_, parts = ARCHITECTURES[self.architecture](X, Y, Yvar, self)
+        fit = fit_ar1_recursive if self.training == "recursive" else fit_gp
         self.fit_reports_: list[FitReport] = [
-            fit_gp(part, max_iter=self.max_iter, restarts=self.restarts,
-                   max_fit_points=self.max_fit_points, seed=self.seed, progress=self.progress)
+            fit(part, max_iter=self.max_iter, restarts=self.restarts,
+                max_fit_points=self.max_fit_points, seed=self.seed, progress=self.progress)
             for part in parts
         ]  # fmt: skip
         return self

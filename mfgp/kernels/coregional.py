@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from gpytorch.constraints import GreaterThan
 from gpytorch.kernels import IndexKernel, Kernel, MaternKernel, ScaleKernel
-from gpytorch.priors import LogNormalPrior
+from gpytorch.priors import LogNormalPrior, NormalPrior
 from torch import Tensor
 
 from mfgp.exceptions import ShapeError
@@ -129,23 +129,83 @@ class AR1Kernel(CoregionalKernel):
     """Kennedy-O'Hagan autoregressive kernel for ``T`` ordered fidelities.
 
     ``f_0 = delta_0`` and ``f_t = rho_t f_{t-1} + delta_t`` with independent GPs ``delta_t``, so
-    ``f_t = sum_{j<=t} c_{j,t} delta_j`` with ``c_{j,t} = prod_{k=j+1}^{t} rho_k`` and
-    ``B_j = c_j c_j^T``: one exact joint kernel over all fidelities.
+    ``f_t(x) = sum_{j<=t} c_{j,t}(x) delta_j(x)`` with ``c_{j,t} = prod_{k=j+1}^{t} rho_k`` and
+
+    ``K((x, s), (x', t)) = sum_j c_{j,s}(x) c_{j,t}(x') k_j(x, x')``:
+
+    one exact joint kernel over all fidelities. With ``rho_dims = None`` each ``rho_t`` is a
+    constant (``B_j = c_j c_j^T`` are then ordinary task covariances). With ``rho_dims = d`` it is
+    a smooth function of the (min-max normalised) features, ``rho_t(x) = rho_t + w_t . (x - 1/2)``
+    (Le Gratiet 2013's ``rho(x) = g(x)^T beta`` with a linear basis), and the weights ``w_t`` have
+    a ``N(0, 1 / d)`` prior, so that ``rho`` varies by about +-0.3 over the data unless the data
+    insist.
 
     Args:
         data_kernels: ``T`` kernels, the one of ``delta_t`` at position ``t``.
         num_tasks: ``T``; defaults to ``len(data_kernels)``.
+        rho_dims: ``None`` (constant ``rho_t``) or the number ``d`` of features ``rho_t(x)``
+            is linear in.
     """
 
-    def __init__(self, data_kernels: Sequence[Kernel], num_tasks: int | None = None) -> None:
+    def __init__(
+        self,
+        data_kernels: Sequence[Kernel],
+        num_tasks: int | None = None,
+        rho_dims: int | None = None,
+    ) -> None:
         T = len(data_kernels) if num_tasks is None else num_tasks
         if len(data_kernels) != T:
             raise ShapeError(f"AR1 needs one data kernel per fidelity: {len(data_kernels)} != {T}")
         super().__init__(data_kernels, T)
         self.register_parameter("rho", torch.nn.Parameter(torch.ones(max(T - 1, 0))))
+        self.rho_dims = rho_dims
+        if rho_dims is None:
+            self.rho_weights = None
+        else:
+            if rho_dims < 1:
+                raise ShapeError(f"rho_dims must be None or >= 1; got {rho_dims}")
+            weights = torch.nn.Parameter(torch.zeros(max(T - 1, 0), rho_dims))
+            self.register_parameter("rho_weights", weights)
+            self.register_prior(
+                "rho_weights_prior",
+                NormalPrior(0.0, 1.0 / math.sqrt(rho_dims)),
+                lambda m: m.rho_weights,
+            )
+
+    def rho_at(self, f: Tensor) -> Tensor:
+        """``rho_1(x) .. rho_{T-1}(x)`` at features ``... x n x d``: ``... x n x (T - 1)``."""
+        if self.rho_weights is None:
+            return self.rho.expand(*f.shape[:-1], self.rho.shape[0])
+        return self.rho + (f[..., : self.rho_dims] - 0.5) @ self.rho_weights.transpose(-1, -2)
+
+    def scales(self, f: Tensor, s: Tensor) -> Tensor:
+        """``... x n x T``: entry ``[i, j]`` is ``c_{j, s_i}(x_i)`` (0 where ``j > s_i``)."""
+        R = self.rho_at(f)
+        eye = torch.eye(self.num_tasks, dtype=f.dtype, device=f.device)
+        v = eye[0].expand(*f.shape[:-1], self.num_tasks)
+        per_level = [v]
+        for t in range(1, self.num_tasks):
+            v = v * R[..., t - 1 : t] + eye[t]
+            per_level.append(v)
+        V = torch.stack(per_level, dim=-2)  # ... x n x T(level) x T(j)
+        index = s[..., None, None].expand(*s.shape, 1, self.num_tasks)
+        return V.gather(-2, index).squeeze(-2)
+
+    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:  # noqa: D102
+        f1, s1 = self._split(x1)
+        f2, s2 = self._split(x2)
+        A1, A2 = self.scales(f1, s1), self.scales(f2, s2)
+        out = None
+        for j, kernel in enumerate(self.data_kernels):
+            if diag:
+                term = A1[..., j] * A2[..., j] * kernel(f1, f2, diag=True)
+            else:
+                term = A1[..., :, j, None] * A2[..., None, :, j] * kernel(f1, f2).to_dense()
+            out = term if out is None else out + term
+        return out
 
     def coefficients(self) -> Tensor:
-        """``T x T`` matrix ``C[j, t] = c_{j,t}`` (zero for ``t < j``)."""
+        """``T x T`` matrix ``C[j, t] = c_{j,t}`` of the constant ``rho_t`` (zero for ``t < j``)."""
         T = self.num_tasks
         rows = []
         for j in range(T):
@@ -160,6 +220,7 @@ class AR1Kernel(CoregionalKernel):
             rows.append(torch.stack(entries))
         return torch.stack(rows)
 
-    def task_covariances(self) -> Tensor:  # noqa: D102
+    def task_covariances(self) -> Tensor:
+        """``T x T x T`` covariances ``B_j = c_j c_j^T`` (of the constant parts when ``rho(x)``)."""
         C = self.coefficients()
         return C.unsqueeze(-1) * C.unsqueeze(-2)

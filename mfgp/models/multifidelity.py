@@ -27,6 +27,7 @@ from gpytorch.models import ExactGP
 from gpytorch.priors import LogNormalPrior
 from torch import Tensor
 
+from mfgp.exceptions import InputDataError
 from mfgp.kernels.coregional import AR1Kernel, LCMKernel, default_data_kernel
 from mfgp.models.base import CholeskyPosteriorMixin, FidelityMean, check_xy, feature_normalize
 
@@ -132,14 +133,24 @@ class AR1GP(FidelityGP):
     few points: on the two-fidelity Forrester function (4 high-fidelity points) they pull
     ``rho`` towards 1 and miss the accuracy that ``tests/models/test_models.py`` asserts for the
     shared constant.
+
+    Args:
+        rho: ``"constant"`` (one ``rho_t`` per level) or ``"linear"``: ``rho_t(x)`` linear in the
+            normalised features with a shrinkage prior (see :class:`AR1Kernel`).
+        train_X, train_Y, train_Yvar, num_fidelities, kwargs: as in :class:`FidelityGP`.
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None,
-                 num_fidelities: int | None = None, **kwargs) -> None:  # fmt: skip
+                 num_fidelities: int | None = None, rho: str = "constant",
+                 **kwargs) -> None:  # fmt: skip
         check_xy(train_X, train_Y, train_Yvar)
+        if rho not in ("constant", "linear"):
+            raise InputDataError(f"rho must be 'constant' or 'linear'; got {rho!r}")
         T = int(train_X[:, -1].max().item()) + 1 if num_fidelities is None else num_fidelities
         d = train_X.shape[-1] - 1
-        kwargs.setdefault("covar_module", AR1Kernel([default_data_kernel(d) for _ in range(T)]))
+        kernels = [default_data_kernel(d) for _ in range(T)]
+        rho_dims = d if rho == "linear" else None
+        kwargs.setdefault("covar_module", AR1Kernel(kernels, rho_dims=rho_dims))
         kwargs.setdefault("mean_module", ConstantMean())
         super().__init__(train_X, train_Y, train_Yvar, num_fidelities=T, **kwargs)
 

@@ -153,37 +153,41 @@ def test_botorch_acquisitions_run_at_target_fidelity(name):
         assert (vals > current).all()
 
 
-@pytest.mark.parametrize("kernel", ["ar1", "lcm"])
+@pytest.mark.parametrize("kernel", ["ar1", "ar1_rho_x", "lcm"])
 def test_kernel_gradcheck(kernel):
     torch.manual_seed(0)
     kernels = [default_data_kernel(2).double() for _ in range(3)]
-    k = AR1Kernel(kernels) if kernel == "ar1" else LCMKernel(kernels[:2], 3, rank=2)
+    if kernel == "lcm":
+        k = LCMKernel(kernels[:2], 3, rank=2)
+    else:
+        k = AR1Kernel(kernels, rho_dims=2 if kernel == "ar1_rho_x" else None)
     k = k.double()
+    if kernel == "ar1_rho_x":
+        with torch.no_grad():
+            k.rho_weights.copy_(torch.randn(2, 2, dtype=DT))
     fid = torch.tensor([[0.0], [1.0], [2.0], [1.0]], dtype=DT)
     x = torch.rand(4, 2, dtype=DT, requires_grad=True)
     f = lambda x: k(torch.cat([x, fid], -1)).to_dense()  # noqa: E731
     assert torch.autograd.gradcheck(f, (x,))
-    if kernel == "ar1":
+    if kernel != "lcm":
+        X = torch.cat([x.detach(), fid], -1)
         rho = torch.tensor([1.3, -0.4], dtype=DT, requires_grad=True)
-
-        def g(rho):
-            k.rho = torch.nn.Parameter(rho) if False else k.rho
-            with torch.no_grad():
-                pass
-            return _ar1_with_rho(k, rho, torch.cat([x.detach(), fid], -1))
-
-        assert torch.autograd.gradcheck(g, (rho,))
+        assert torch.autograd.gradcheck(lambda r: _ar1_with(k, "rho", r, X), (rho,))
+    if kernel == "ar1_rho_x":
+        w = torch.randn(2, 2, dtype=DT, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda v: _ar1_with(k, "rho_weights", v, X), (w,))
 
 
-def _ar1_with_rho(k, rho, X):
-    old = k.rho
-    del k.rho
-    k.rho = rho
+def _ar1_with(k, name, value, X):
+    """The kernel matrix with parameter ``name`` replaced by a plain tensor (for gradcheck)."""
+    old = getattr(k, name)
+    delattr(k, name)
+    setattr(k, name, value)
     try:
         return k(X).to_dense()
     finally:
-        del k.rho
-        k.rho = old
+        delattr(k, name)
+        k.register_parameter(name, old)
 
 
 def test_kernel_diag_and_batch_agree():

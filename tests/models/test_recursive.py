@@ -1,0 +1,130 @@
+"""The recursive (level-by-level) AR1 fit and the input-dependent scale rho(x)."""
+
+import functools
+
+import pytest
+import torch
+
+from mfgp.fit import _level_nll, _log_priors, _lower_posterior, fit_ar1_recursive, fit_gp
+from mfgp.models import AR1GP, MultiTaskGP
+
+DT = torch.float64
+
+
+def with_fid(x, level):
+    return torch.cat([x, torch.full_like(x[..., :1], float(level))], -1)
+
+
+def rel_l2(model, X, y):
+    with torch.no_grad():
+        p = model.posterior(X).mean
+    return float(torch.linalg.norm(p - y) / torch.linalg.norm(y))
+
+
+def two_level(n_lo, n_hi, scale, seed=0, d=1):
+    g = torch.Generator().manual_seed(seed)
+    x_lo = torch.rand(n_lo, d, generator=g, dtype=DT)
+    x_hi = torch.rand(n_hi, d, generator=g, dtype=DT)
+    f_lo = lambda x: torch.sin(8 * x[:, :1]) + x[:, :1]  # noqa: E731
+    f_hi = lambda x: scale(x) * f_lo(x) + 0.3 * torch.cos(3 * x[:, :1])  # noqa: E731
+    X = torch.cat([with_fid(x_lo, 0), with_fid(x_hi, 1)])
+    return X, torch.cat([f_lo(x_lo), f_hi(x_hi)]), f_hi
+
+
+def test_recursive_fit_recovers_rho_and_predicts_as_well_as_joint():
+    X, Y, f_hi = two_level(60, 20, lambda x: 2.0)
+    xt = torch.rand(300, 1, generator=torch.Generator().manual_seed(1), dtype=DT)
+    errors = {}
+    for name, fit in [("joint", fit_gp), ("recursive", fit_ar1_recursive)]:
+        model = AR1GP(X, Y)
+        report = fit(model, restarts=1)
+        assert model.rho.item() == pytest.approx(2.0, abs=0.1), name
+        errors[name] = rel_l2(model, with_fid(xt, 1), f_hi(xt))
+    assert report.n_fit == 80 and len(report.losses) == 2
+    assert errors["recursive"] < 0.05 and errors["recursive"] < 1.5 * errors["joint"], errors
+
+
+def test_level_likelihoods_sum_to_the_joint_marginal_likelihood():
+    """The chain rule the recursive fit rests on: sum_t -log p(y_t | y_<t) = -log p(y)."""
+    g = torch.Generator().manual_seed(3)
+    n = (25, 15, 10)
+    X = torch.cat([with_fid(torch.rand(k, 2, generator=g, dtype=DT), t) for t, k in enumerate(n)])
+    Y = torch.randn(X.shape[0], 1, generator=g, dtype=DT)
+    model = AR1GP(X, Y, rho="linear")
+    with torch.no_grad():
+        model.covar_module.rho.copy_(torch.tensor([1.4, -0.7]))
+        model.covar_module.rho_weights.copy_(torch.randn(2, 2, generator=g, dtype=DT))
+        model.likelihood.noise = torch.tensor([0.05, 0.1, 0.2], dtype=DT)
+        model.mean_module.constant.fill_(0.3)
+        for k in model.covar_module.data_kernels:
+            k.base_kernel.lengthscale = torch.rand(1, 2, generator=g, dtype=DT) + 0.2
+    model.train()
+    Z, y = model.transform_inputs(model.train_inputs[0]), model.train_targets
+    levels = Z[:, -1].round().long()
+    with torch.no_grad():
+        K = model.covar_module(Z).to_dense() + torch.diag(model.likelihood.noise[levels])
+        joint = -torch.distributions.MultivariateNormal(
+            model.mean_module(Z), covariance_matrix=K
+        ).log_prob(y)
+        noise_of = lambda rows, t: model.likelihood.noise[t].expand(rows.numel())  # noqa: E731
+        total = torch.zeros((), dtype=DT)
+        for t in range(3):
+            rows = torch.nonzero(levels == t).squeeze(-1)
+            m = S = None
+            if t > 0:
+                below = Z[rows].clone()
+                below[:, -1] = t - 1
+                m, S = _lower_posterior(model, Z, y, levels, t, below, noise_of, 10_000, g)
+            noise = functools.partial(noise_of, rows, t)
+            total += _level_nll(model, t, Z[rows], y[rows], noise, m, S, 0.0)
+            # _level_nll subtracts the log priors of the level's own parameters: add them back
+            kernel = model.covar_module
+            total += _log_priors(kernel.data_kernels[t])
+            total += model.likelihood.noise_covar.noise_prior.log_prob(noise_of(rows, t)[0])
+            if t > 0:
+                total += kernel.rho_weights_prior.log_prob(kernel.rho_weights[t - 1]).sum()
+    assert float(total) == pytest.approx(float(joint), rel=1e-8)  # jitter 1e-8 in the solve
+
+
+def test_recursive_fit_moves_only_each_levels_own_parameters():
+    X, Y, _ = two_level(40, 12, lambda x: 2.0)
+    X = torch.cat([X, with_fid(torch.rand(8, 1, dtype=DT), 2)])
+    Y = torch.cat([Y, torch.randn(8, 1, dtype=DT)])
+    model = AR1GP(X, Y)
+    fit_ar1_recursive(model, max_iter=30)
+    noise_after = model.likelihood.noise.detach().clone()
+    top = {k: v.clone() for k, v in model.covar_module.data_kernels[2].state_dict().items()}
+    # refitting the lower levels alone (the top level's rows removed) leaves its parameters be
+    low = X[:, -1] < 2
+    sub = AR1GP(X[low], Y[low], num_fidelities=3)
+    sub.load_state_dict(model.state_dict(), strict=False)
+    before = {k: v.clone() for k, v in sub.covar_module.data_kernels[2].state_dict().items()}
+    fit_ar1_recursive(sub, max_iter=30)
+    for k, v in sub.covar_module.data_kernels[2].state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert torch.isfinite(noise_after).all() and top
+
+
+def test_recursive_needs_an_ar1_kernel():
+    X = with_fid(torch.rand(10, 1, dtype=DT), 0)
+    with pytest.raises(TypeError, match="needs an AR1Kernel; MultiTaskGP has LCMKernel"):
+        fit_ar1_recursive(MultiTaskGP(X, torch.rand(10, 1, dtype=DT), num_fidelities=2))
+
+
+def test_rho_of_x_beats_a_constant_rho_when_the_scale_varies():
+    X, Y, f_hi = two_level(120, 40, lambda x: 1.0 + 1.5 * x[:, 1:2], d=2)
+    xt = torch.rand(400, 2, generator=torch.Generator().manual_seed(2), dtype=DT)
+    err = {}
+    for rho in ("constant", "linear"):
+        model = AR1GP(X, Y, rho=rho)
+        fit_ar1_recursive(model, restarts=1)
+        err[rho] = rel_l2(model, with_fid(xt, 1), f_hi(xt))
+    assert err["linear"] < 0.7 * err["constant"], err
+    w = model.covar_module.rho_weights.detach()
+    assert w[0, 1] > 0.5 and abs(w[0, 1]) > 3 * abs(w[0, 0]), w  # the scale grows with x_1 only
+
+
+def test_rho_option_is_validated():
+    X = with_fid(torch.rand(10, 1, dtype=DT), 0)
+    with pytest.raises(Exception, match="rho must be 'constant' or 'linear'; got 'cubic'"):
+        AR1GP(X, torch.rand(10, 1, dtype=DT), rho="cubic")
