@@ -13,7 +13,9 @@ Folds: 5-fold seeded random and 5-fold grouped by chemical system, the same for 
 large DFT pool (49,546 PBE gaps; 132,752 Matbench ``mp_e_form`` energies) and frozen.
 
 Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie features
-("magpie") and on the learned features ("deep"); BoTorch's ``SingleTaskMultiFidelityGP`` and
+("magpie") and on the learned features ("deep"); ``ar1_recursive`` (the level-by-level fit,
+:func:`mfgp.fit.fit_ar1_recursive`) and ``ar1_recursive_rhox`` (the same with ``rho(x)`` linear
+in the features) on magpie features; BoTorch's ``SingleTaskMultiFidelityGP`` and
 ``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
 cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
 (its default multi-fidelity GP: about 400 s for 2,000 rows here), so its rows run on the first
@@ -48,7 +50,13 @@ from mfgp.nn import pretrain
 PARTIAL = RESULTS / ".bench_architectures.partial.jsonl"
 GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
 MFGP_ROWS = ["single", "ar1", "multitask", "latent"]
+#: AR1 training variants (magpie features): the level-by-level fit, and it with rho(x)
+AR1_VARIANTS = {
+    "ar1_recursive": {"training": "recursive"},
+    "ar1_recursive_rhox": {"training": "recursive", "rho": "linear"},
+}
 ALL_MODELS = [f"{a}/{f}" for f in ("magpie", "deep") for a in MFGP_ROWS] + [
+    *(f"{v}/magpie" for v in AR1_VARIANTS),
     "ar1+hse/magpie",
     "botorch_stmf/deep",
     "botorch_mtgp/deep",
@@ -88,8 +96,10 @@ def make_model(name: str, extractor, seed: int):
     if arch.startswith("botorch_"):
         return BoTorchBaseline(arch.removeprefix("botorch_"), extractor, seed=seed)
     arch = arch.removesuffix("+hse")
+    options = AR1_VARIANTS.get(arch, {})
     return MultiFidelityRegressor(
-        arch,
+        "ar1" if options else arch,
+        **options,
         deep_features=extractor if feats == "deep" else False,
         seed=seed,
         progress=False,

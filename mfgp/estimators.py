@@ -30,6 +30,7 @@ from mfgp.fit import FitReport, fit_ar1_recursive, fit_gp, fit_variational
 from mfgp.models import AR1GP, ExplicitLatentGP, GPClassifier, MultiTaskGP, SingleFidelityGP
 from mfgp.models.base import exact_solves
 from mfgp.nn.extractor import FeatureExtractor, pretrain
+from mfgp.nn.finetune import finetune_extractor
 
 __all__ = [
     "zero_gap_labels",
@@ -156,6 +157,9 @@ class MultiFidelityRegressor(_FormulaEstimator):
             frozen extractor on the lowest fidelity: all its rows, not only the capped ones), or
             a :class:`~mfgp.nn.FeatureExtractor` to use as is.
         pretrain_options: keyword arguments for :func:`mfgp.nn.pretrain`.
+        finetune: with deep features, also fine-tune a copy of the extractor jointly with the
+            GP (:func:`mfgp.nn.finetune_extractor`: early stopping on held-out target rows,
+            weight decay); ``True`` or a dict of its keyword arguments. Not for ``"latent"``.
         max_rows_per_fidelity: cap on each lower fidelity's rows given to the GP (see
             :meth:`MultiFidelityDataset.capped_rows`); ``None`` keeps all.
         max_fit_points: rows used for the hyperparameters (:func:`mfgp.fit.fit_gp`).
@@ -186,6 +190,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         featurizer: str = "magpie",
         deep_features: bool | FeatureExtractor = False,
         pretrain_options: dict | None = None,
+        finetune: bool | dict = False,
         max_rows_per_fidelity: int | None = 3000,
         max_fit_points: int | None = 1500,
         max_iter: int = 100,
@@ -202,6 +207,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.featurizer = featurizer
         self.deep_features = deep_features
         self.pretrain_options = pretrain_options
+        self.finetune = finetune
         self.max_rows_per_fidelity = max_rows_per_fidelity
         self.max_fit_points = max_fit_points
         self.max_iter = max_iter
@@ -257,7 +263,24 @@ class MultiFidelityRegressor(_FormulaEstimator):
                 max_fit_points=self.max_fit_points, seed=self.seed, progress=self.progress)
             for part in parts
         ]  # fmt: skip
+        if self.finetune:
+            self._finetune(X_all[rows])
         return self
+
+    def _finetune(self, raw: Tensor) -> None:
+        if self.extractor_ is None or self.architecture == "latent":
+            raise InputDataError(
+                "finetune needs deep features (deep_features=True or an extractor) and the "
+                f"'single', 'ar1' or 'multitask' architecture; got deep_features="
+                f"{self.deep_features!r}, architecture={self.architecture!r}"
+            )
+        if self.architecture == "single":
+            raw = raw[raw[:, -1] == raw[:, -1].max()]
+        options = {"seed": self.seed, "progress": self.progress}
+        options.update(self.finetune if isinstance(self.finetune, dict) else {})
+        self.extractor_, self.finetune_report_ = finetune_extractor(
+            self.model_, self.extractor_, raw, **options
+        )
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(

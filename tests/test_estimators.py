@@ -143,3 +143,25 @@ def test_metal_classifier_facade(zero_inflated_ladder):
         assert clf.predict(["Cu", "NaCl"]).tolist() == [1, 0]
     with pytest.raises(InputDataError, match="deep_features=False or a fitted FeatureExtractor"):
         MetalClassifier(deep_features=True).fit(labels)
+
+
+def test_finetune_and_recursive_options(small_ladder):
+    reg = MultiFidelityRegressor(
+        "ar1",
+        deep_features=True,
+        pretrain_options={"epochs": 5, "hidden": (32,), "out_dim": 4},
+        finetune={"steps": 20, "eval_every": 10},
+        training="recursive",
+        rho="linear",
+        **FAST,
+    ).fit(small_ladder)
+    assert reg.finetune_report_.steps[0] == 0 and reg.finetune_report_.n_val > 0
+    assert reg.model_.covar_module.rho_weights.shape == (1, 4)
+    mean, std = reg.predict(["NaCl", "Si"])
+    assert np.isfinite(mean).all() and (std > 0).all()
+    with pytest.raises(InputDataError, match="finetune needs deep features"):
+        MultiFidelityRegressor("ar1", finetune=True, **FAST).fit(small_ladder)
+    with pytest.raises(InputDataError, match="'multitask' is fitted jointly"):
+        MultiFidelityRegressor("multitask", training="recursive", **FAST).fit(small_ladder)
+    with pytest.raises(InputDataError, match="rho='linear' applies to the 'ar1' architecture"):
+        MultiFidelityRegressor("single", rho="linear", **FAST).fit(small_ladder)

@@ -7,5 +7,14 @@ from mfgp.nn.extractor import (
     pretrain,
     save_extractor,
 )
+from mfgp.nn.finetune import FinetuneReport, finetune_extractor
 
-__all__ = ["FeatureExtractor", "PretrainReport", "load_extractor", "pretrain", "save_extractor"]
+__all__ = [
+    "FeatureExtractor",
+    "FinetuneReport",
+    "PretrainReport",
+    "finetune_extractor",
+    "load_extractor",
+    "pretrain",
+    "save_extractor",
+]
