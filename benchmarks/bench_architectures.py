@@ -15,7 +15,8 @@ large DFT pool (49,546 PBE gaps; 132,752 Matbench ``mp_e_form`` energies) and fr
 Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie features
 ("magpie") and on the learned features ("deep"); ``ar1_recursive`` (the level-by-level fit,
 :func:`mfgp.fit.fit_ar1_recursive`) and ``ar1_recursive_rhox`` (the same with ``rho(x)`` linear
-in the features) on magpie features; BoTorch's ``SingleTaskMultiFidelityGP`` and
+in the features) on magpie features; ``ar1_finetune/deep`` (the extractor fine-tuned jointly
+with the GP, :func:`mfgp.nn.finetune_extractor`, against the frozen ``ar1/deep``); BoTorch's ``SingleTaskMultiFidelityGP`` and
 ``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
 cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
 (its default multi-fidelity GP: about 400 s for 2,000 rows here), so its rows run on the first
@@ -54,9 +55,12 @@ MFGP_ROWS = ["single", "ar1", "multitask", "latent"]
 AR1_VARIANTS = {
     "ar1_recursive": {"training": "recursive"},
     "ar1_recursive_rhox": {"training": "recursive", "rho": "linear"},
+    "ar1_finetune": {"finetune": True},
 }
 ALL_MODELS = [f"{a}/{f}" for f in ("magpie", "deep") for a in MFGP_ROWS] + [
-    *(f"{v}/magpie" for v in AR1_VARIANTS),
+    "ar1_recursive/magpie",
+    "ar1_recursive_rhox/magpie",
+    "ar1_finetune/deep",
     "ar1+hse/magpie",
     "botorch_stmf/deep",
     "botorch_mtgp/deep",
