@@ -109,6 +109,39 @@ def _run_lbfgs(mll, X, y, max_iter: int) -> tuple[float, int]:
     return loss, int(state.get("n_iter", 0))
 
 
+def _with_jitter(model, init: dict, run, fallback: bool, where: str) -> tuple[float, int, float]:
+    """``run(jitter) -> (loss, iterations)`` from state ``init``, retried with growing jitter.
+
+    Returns ``(loss, iterations, jitter)``; when every jitter fails, ``(inf, 0, jitter)`` if an
+    earlier start can stand in (``fallback``), else :class:`NumericalError`.
+    """
+    for jitter in JITTERS:
+        model.load_state_dict(init)  # each jitter retries the same start
+        try:
+            loss, iters = run(jitter)
+            if not math.isfinite(loss):
+                raise NotPSDError("non-finite loss")
+            return loss, iters, jitter
+        except (NotPSDError, torch.linalg.LinAlgError) as err:
+            if jitter == JITTERS[-1]:
+                if fallback:
+                    return math.inf, 0, jitter
+                raise NumericalError(
+                    f"{where}Cholesky failed with jitter up to {jitter:g} ({err}); rescale the "
+                    "inputs, drop duplicated rows or raise the noise lower bound"
+                ) from err
+    raise AssertionError("unreachable")
+
+
+def _exact_lbfgs(mll, X, y, max_iter: int, jitter: float) -> tuple[float, int]:
+    with exact_solves(), gpytorch.settings.cholesky_jitter(jitter, jitter):
+        return _run_lbfgs(mll, X, y, max_iter)
+
+
+def _masked_run(level, owned, max_iter: int, jitter: float) -> tuple[float, int]:
+    return _lbfgs_masked(functools.partial(level, jitter), owned, max_iter)
+
+
 def fit_gp(
     model,
     *,
@@ -169,24 +202,10 @@ def fit_gp(
             if start > 0:
                 _randomize(model, g)
             init = {k: v.clone() for k, v in model.state_dict().items()}
-            for jitter in JITTERS:
-                model.load_state_dict(init)  # each jitter retries the same start
-                try:
-                    with exact_solves(), gpytorch.settings.cholesky_jitter(jitter, jitter):
-                        loss, iters = _run_lbfgs(mll, X, y, max_iter)
-                    if not math.isfinite(loss):
-                        raise NotPSDError("non-finite loss")
-                    used_jitter = max(used_jitter, jitter)
-                    break
-                except (NotPSDError, torch.linalg.LinAlgError) as err:
-                    if jitter == JITTERS[-1]:
-                        if best is not None:
-                            loss, iters = math.inf, 0
-                            break
-                        raise NumericalError(
-                            f"Cholesky failed with jitter up to {jitter:g} ({err}); rescale the "
-                            "inputs, drop duplicated rows or raise the noise lower bound"
-                        ) from err
+            run = functools.partial(_exact_lbfgs, mll, X, y, max_iter)
+            loss, iters, jitter = _with_jitter(model, init, run, best is not None, "")
+            if math.isfinite(loss):
+                used_jitter = max(used_jitter, jitter)
             if jitter > JITTERS[0] and math.isfinite(loss):
                 warnings.warn(
                     f"Cholesky needed jitter {jitter:g} to fit (start {start})", stacklevel=2
@@ -403,23 +422,10 @@ def fit_ar1_recursive(
                     with torch.no_grad():
                         kernel.rho[t - 1] = 1.0 + torch.randn((), generator=g).item()
             init = {k: v.clone() for k, v in model.state_dict().items()}
-            for jitter in JITTERS:
-                model.load_state_dict(init)
-                try:
-                    loss, iters = _lbfgs_masked(functools.partial(level, jitter), owned, max_iter)
-                    if not math.isfinite(loss):
-                        raise NotPSDError("non-finite loss")
-                    used_jitter = max(used_jitter, jitter)
-                    break
-                except (NotPSDError, torch.linalg.LinAlgError) as err:
-                    if jitter == JITTERS[-1]:
-                        if best is not None:
-                            loss, iters = math.inf, 0
-                            break
-                        raise NumericalError(
-                            f"level {t}: Cholesky failed with jitter up to {jitter:g} ({err}); "
-                            "rescale the inputs or drop duplicated rows"
-                        ) from err
+            run = functools.partial(_masked_run, level, owned, max_iter)
+            loss, iters, jitter = _with_jitter(model, init, run, best is not None, f"level {t}: ")
+            if math.isfinite(loss):
+                used_jitter = max(used_jitter, jitter)
             if best is None or loss < best[0]:
                 best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
         assert best is not None and params

@@ -7,18 +7,9 @@ import torch
 
 from mfgp.fit import _level_nll, _log_priors, _lower_posterior, fit_ar1_recursive, fit_gp
 from mfgp.models import AR1GP, MultiTaskGP
+from tests.models.test_models import rel_l2, with_fid
 
 DT = torch.float64
-
-
-def with_fid(x, level):
-    return torch.cat([x, torch.full_like(x[..., :1], float(level))], -1)
-
-
-def rel_l2(model, X, y):
-    with torch.no_grad():
-        p = model.posterior(X).mean
-    return float(torch.linalg.norm(p - y) / torch.linalg.norm(y))
 
 
 def two_level(n_lo, n_hi, scale, seed=0, d=1):
