@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from mfgp.exceptions import NumericalError
 from mfgp.kernels.coregional import AR1Kernel
-from mfgp.models.base import FidelityMean, exact_solves
+from mfgp.models.base import FidelityMean, _robust_cholesky, exact_solves
 
 __all__ = ["FitReport", "fit_ar1_recursive", "fit_gp", "fit_variational", "stratified_subset"]
 
@@ -407,7 +407,6 @@ def fit_ar1_recursive(
         elif t == 0:
             owned += [(p, None) for p in mean.parameters()]
         owned = [(p, None if k is None else k.to(p.device)) for p, k in owned if p.requires_grad]
-        params = [p for p, _ in owned]
 
         noise = functools.partial(noise_of, rows, t)  # re-read at every step: it is fitted
         level = functools.partial(_level_nll, model, t, Z, y, noise, m, S)
@@ -428,7 +427,7 @@ def fit_ar1_recursive(
                 used_jitter = max(used_jitter, jitter)
             if best is None or loss < best[0]:
                 best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
-        assert best is not None and params
+        assert best is not None
         model.load_state_dict(best[1])
         losses.append(best[0] / rows.numel())
         n_fit += rows.numel()
@@ -495,17 +494,11 @@ def _lower_posterior(model, Z_all, y_all, levels, t, at, noise_of, cap, g):
         rest = rest[torch.randperm(rest.numel(), generator=g)[: max(cap - first.numel(), 0)]]
         lower = torch.sort(torch.cat([first, rest])).values
     Zl, yl = Z_all[lower], y_all[lower]
-    noise = torch.cat([noise_of(lower[levels[lower] == s], s) for s in range(t)])
-    order = torch.cat([torch.nonzero(levels[lower] == s).squeeze(-1) for s in range(t)])
-    Zl, yl = Zl[order], yl[order]
-    K = kernel(Zl, Zl).to_dense() + torch.diag_embed(noise)
-    L = None
-    for jitter in JITTERS:
-        L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(K.shape[-1]).to(K))
-        if int(info) == 0:
-            break
-    else:
-        raise NumericalError(f"level {t}: the lower levels' covariance is not positive definite")
+    noise = torch.empty_like(yl)
+    for s in range(t):
+        at_s = levels[lower] == s
+        noise[at_s] = noise_of(lower[at_s], s)
+    L = _robust_cholesky(kernel(Zl, Zl).to_dense() + torch.diag_embed(noise))
     Kx = kernel(at, Zl).to_dense()
     alpha = torch.cholesky_solve((yl - mean(Zl).expand(yl.numel())).unsqueeze(-1), L)
     m = mean(at).expand(at.shape[0]) + (Kx @ alpha).squeeze(-1)

@@ -83,8 +83,6 @@ def test_recursive_fit_moves_only_each_levels_own_parameters():
     Y = torch.cat([Y, torch.randn(8, 1, dtype=DT)])
     model = AR1GP(X, Y)
     fit_ar1_recursive(model, max_iter=30)
-    noise_after = model.likelihood.noise.detach().clone()
-    top = {k: v.clone() for k, v in model.covar_module.data_kernels[2].state_dict().items()}
     # refitting the lower levels alone (the top level's rows removed) leaves its parameters be
     low = X[:, -1] < 2
     sub = AR1GP(X[low], Y[low], num_fidelities=3)
@@ -93,7 +91,6 @@ def test_recursive_fit_moves_only_each_levels_own_parameters():
     fit_ar1_recursive(sub, max_iter=30)
     for k, v in sub.covar_module.data_kernels[2].state_dict().items():
         assert torch.equal(v, before[k]), k
-    assert torch.isfinite(noise_after).all() and top
 
 
 def test_recursive_needs_an_ar1_kernel():
