@@ -129,15 +129,17 @@ class _FormulaEstimator:
                 f"this {type(self).__name__} is not fitted yet; call fit(frame) first"
             )
 
-    def _model_inputs(self, X, fidelity: str | None) -> Tensor:
-        """Formulas, a frame with ``formula`` or contract tensors -> inputs in the model space."""
+    def _raw_inputs(self, X, fidelity: str | None) -> Tensor:
+        """Formulas, a frame with ``formula`` or contract tensors -> raw contract tensors."""
         self._check_fitted()
         if isinstance(X, Tensor):
-            inputs = X
-        else:
-            formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
-            inputs = self.dataset_.inputs_for(formulas, fidelity)
-        return self._inputs(inputs)
+            return X
+        formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
+        return self.dataset_.inputs_for(formulas, fidelity)
+
+    def _model_inputs(self, X, fidelity: str | None) -> Tensor:
+        """Formulas, a frame with ``formula`` or contract tensors -> inputs in the model space."""
+        return self._inputs(self._raw_inputs(X, fidelity))
 
     def get_params(self, deep: bool = True) -> dict:
         """Constructor arguments (scikit-learn contract)."""
@@ -349,6 +351,16 @@ class MetalClassifier(_FormulaEstimator):
     are labels after ``>= 0.5`` (duplicated compositions averaged first: the majority wins,
     ties count as metal).
 
+    With ``latent``, the classifier is the explicit-latent architecture with a *different
+    property* as the latent: a fitted regression (e.g. of PBE gaps) is queried at each
+    composition and its prediction is one more input of the classifier. Training rows enter at
+    the latent's posterior mean; a prediction integrates ``P(metal | x, z)`` over the latent's
+    Gaussian posterior ``z ~ N(m(x), s(x)^2)`` by quadrature, so a composition
+    whose latent is uncertain (no PBE calculation nearby) gets a correspondingly softer
+    probability. Where the latent was observed (a PBE gap of that composition is in the
+    latent's training rows) that value is used as is, with ``s = 0`` (``latent_observed``;
+    elsewhere ``s`` then includes the latent's observation noise).
+
     Args:
         multitask: ``True``: one coregionalised GP over all tasks
             (:class:`~mfgp.kernels.LCMKernel`); ``False``: the target task's rows only.
@@ -360,8 +372,21 @@ class MetalClassifier(_FormulaEstimator):
         num_inducing: inducing points of the sparse GP.
         rank: task-covariance rank.
         epochs, batch_size, lr: Adam on the ELBO (:func:`mfgp.fit.fit_variational`).
+        latent: ``None``, or a fitted :class:`MultiFidelityRegressor` with the same featurizer
+            whose prediction of its target fidelity is an extra input (see above).
+        latent_nodes: nodes ``K`` of the integral over the latent (equal-probability
+            midpoints: error at most ``1 / (2K)`` where P(metal) is monotone in the latent).
+        latent_observed: ``True``: the latent is *the value the lower-level calculation
+            gives*: where the latent's training rows hold one for the composition it is used
+            as is, elsewhere the regressor's predictive of a new observation (noise included)
+            is integrated over. ``False``: the latent is the regressor's noise-free function,
+            its posterior everywhere (training rows at its posterior mean).
         seed: seeds every random choice.
         progress: show progress bars.
+
+    Example:
+        >>> pbe = MultiFidelityRegressor("single").fit(pbe_gaps)  # doctest: +SKIP
+        >>> clf = MetalClassifier(False, latent=pbe).fit(metal_labels)  # doctest: +SKIP
     """
 
     pretrain_options = None
@@ -379,6 +404,9 @@ class MetalClassifier(_FormulaEstimator):
         epochs: int = 30,
         batch_size: int = 1024,
         lr: float = 0.02,
+        latent: MultiFidelityRegressor | None = None,
+        latent_nodes: int = 64,
+        latent_observed: bool = True,
         seed: int = 0,
         progress: bool = True,
     ) -> None:
@@ -392,6 +420,9 @@ class MetalClassifier(_FormulaEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.latent = latent
+        self.latent_nodes = latent_nodes
+        self.latent_observed = latent_observed
         self.seed = seed
         self.progress = progress
 
@@ -407,18 +438,23 @@ class MetalClassifier(_FormulaEstimator):
                 "MetalClassifier takes deep_features=False or a fitted FeatureExtractor (pretrain "
                 "one on a regression target, e.g. PBE gaps, with mfgp.nn.pretrain)"
             )
+        if self.latent_nodes < 1:
+            raise InputDataError(f"latent_nodes must be >= 1; got {self.latent_nodes}")
         ds = self._dataset(data, frame_options)
         self.dataset_ = ds
+        if self.latent is not None:
+            self._check_latent()
         X_all, Y_all, _ = ds.tensors()
         self.extractor_ = self._extractor(X_all, Y_all)
         if self.multitask:
             rows = ds.capped_rows(self.max_rows_per_task, self.seed, candidates)
         else:
             rows = np.flatnonzero(ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1)
-        X, Y = self._inputs(X_all[rows]), (Y_all[rows] >= 0.5).to(Y_all)
-        if not self.multitask:
-            X = X.clone()
-            X[:, -1] = 0.0
+        X, Y = self._task_inputs(self._inputs(X_all[rows])), (Y_all[rows] >= 0.5).to(Y_all)
+        if self.latent is not None:
+            z, _ = self._latent_moments(X_all[rows])
+            self._z_mean, self._z_std = z.mean(), z.std().clamp_min(1e-12)
+            X = self._with_latent(X, z)
         self.model_ = GPClassifier(X, Y, num_inducing=self.num_inducing, rank=self.rank,
                                    seed=self.seed)  # fmt: skip
         self.fit_report_ = fit_variational(
@@ -431,11 +467,58 @@ class MetalClassifier(_FormulaEstimator):
         self, X: Sequence[str] | pd.DataFrame | Tensor, task: str | None = None
     ) -> np.ndarray:
         """``P(metal)`` for formulas (or contract tensors), for ``task`` (default: the target)."""
-        Z = self._model_inputs(X, task)
-        if not self.multitask:
-            Z = Z.clone()
-            Z[:, -1] = 0.0
-        return self.model_.predict_proba(Z).cpu().numpy()
+        raw = self._raw_inputs(X, task)
+        Z = self._task_inputs(self._inputs(raw))
+        if self.latent is None:
+            return self.model_.predict_proba(Z).cpu().numpy()
+        mean, std = self._latent_moments(raw)
+        # equal-probability nodes: the midpoints of K equal slices of the latent's Gaussian
+        # (P(metal | z) can be almost a step in z, where Gauss-Hermite rules oscillate; this
+        # rule's error on any monotone function is at most 1/(2K))
+        K = self.latent_nodes
+        u = (torch.arange(K, dtype=mean.dtype, device=mean.device) + 0.5) / K
+        nodes = torch.distributions.Normal(0.0, 1.0).icdf(u)
+        p = torch.zeros_like(mean)
+        for node in nodes:
+            p += self.model_.predict_proba(self._with_latent(Z, mean + node * std)) / K
+        return p.clamp(0.0, 1.0).cpu().numpy()
+
+    def _task_inputs(self, Z: Tensor) -> Tensor:
+        if self.multitask:
+            return Z
+        Z = Z.clone()
+        Z[:, -1] = 0.0
+        return Z
+
+    def _check_latent(self) -> None:
+        latent = self.latent
+        if not isinstance(latent, MultiFidelityRegressor) or not hasattr(latent, "model_"):
+            raise InputDataError(
+                f"latent must be a fitted MultiFidelityRegressor (e.g. of PBE gaps); got "
+                f"{type(latent).__name__}: fit it first, or pass latent=None"
+            )
+        if list(latent.dataset_.feature_labels) != list(self.dataset_.feature_labels):
+            raise InputDataError(
+                f"the latent regressor uses featurizer {latent.dataset_.featurizer.preset!r} but "
+                f"this classifier uses {self.dataset_.featurizer.preset!r}; fit both with the same "
+                "featurizer"
+            )
+
+    def _latent_moments(self, raw: Tensor) -> tuple[Tensor, Tensor]:
+        """Mean and std of the latent at raw contract inputs (module docstring: which latent)."""
+        Xl = raw.clone()
+        Xl[:, -1] = float(len(self.latent.dataset_.fidelities) - 1)
+        mean, std = self.latent.predict(Xl, observation_noise=self.latent_observed)
+        if self.latent_observed:
+            seen = self.latent.dataset_.observed_at(Xl)
+            known = ~np.isnan(seen)
+            mean, std = np.where(known, seen, mean), np.where(known, 0.0, std)
+        return torch.as_tensor(mean).to(raw), torch.as_tensor(std).to(raw)
+
+    def _with_latent(self, Z: Tensor, z: Tensor) -> Tensor:
+        """Insert the standardised latent as the last feature (before the task column)."""
+        col = ((z - self._z_mean) / self._z_std).unsqueeze(-1)
+        return torch.cat([Z[..., :-1], col, Z[..., -1:]], dim=-1)
 
     def predict(self, X, task: str | None = None, threshold: float = 0.5) -> np.ndarray:
         """Labels: 1 (metal) where ``P(metal) >= threshold``."""
@@ -459,11 +542,16 @@ class HurdleRegressor(_FormulaEstimator):
     coverage of the mixture are those of :class:`~mfgp.calibration.PointMassMixture`.
 
     The classifier learns ``gap == 0`` of the target, together with every lower fidelity's
-    ``gap == 0`` when ``multitask`` is true (cheap PBE metallicity).
+    ``gap == 0`` when ``multitask`` is true (cheap PBE metallicity). With ``latent`` (the
+    default) and a lower fidelity in the data, it also takes the lowest fidelity's *gap* at
+    each composition as an input (see :class:`MetalClassifier`): a single-fidelity GP of that
+    fidelity, conditioned on its rows at every target and candidate composition and on a
+    seeded sample of the others, supplies it with its uncertainty.
 
     Args:
         architecture: the regression architecture (see :class:`MultiFidelityRegressor`).
-        multitask: multi-task classifier (see :class:`MetalClassifier`).
+        multitask: multi-task classifier (see :class:`MetalClassifier`); off by default: with
+            the latent input it adds nothing on the band-gap benchmark (``docs/metals.md``).
         offset: eV added to lower-fidelity gaps before the log.
         deep_features: ``False`` or a fitted :class:`~mfgp.nn.FeatureExtractor` shared by both
             parts.
@@ -473,8 +561,21 @@ class HurdleRegressor(_FormulaEstimator):
         classifier: instead of a :class:`MetalClassifier`, any unfitted classifier with
             ``fit(labels_dataset, candidates)`` and ``predict_proba(X) -> P(metal)`` (a copy is
             fitted on the same 0/1 labels).
+        latent: give the classifier the lowest fidelity's gap as an input; ``True``, ``False``
+            or a dict of :class:`MultiFidelityRegressor` options for its GP (defaults
+            ``max_rows_per_fidelity=1500``: the sample of rows at other compositions,
+            ``max_fit_points=1000``, ``max_iter=50``). Ignored with a single fidelity or a
+            custom ``classifier``.
         fidelities, featurizer, seed, progress: as in :class:`MultiFidelityRegressor`.
+
+    Attributes:
+        classifier_, regressor_: the fitted parts.
+        latent_: the fitted latent :class:`MultiFidelityRegressor` of the classifier, or
+            ``None``.
     """
+
+    #: options of the latent GP (overridden by a ``latent`` dict)
+    latent_defaults = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
 
     pretrain_options = None
 
@@ -482,7 +583,7 @@ class HurdleRegressor(_FormulaEstimator):
         self,
         architecture: str = "ar1",
         *,
-        multitask: bool = True,
+        multitask: bool = False,
         offset: float = 0.1,
         fidelities: Sequence[str] | None = None,
         featurizer: str = "magpie",
@@ -490,11 +591,13 @@ class HurdleRegressor(_FormulaEstimator):
         regressor_options: dict | None = None,
         classifier_options: dict | None = None,
         classifier: object | None = None,
+        latent: bool | dict = True,
         seed: int = 0,
         progress: bool = True,
     ) -> None:
         self.architecture = architecture
         self.classifier = classifier
+        self.latent = latent
         self.multitask = multitask
         self.offset = offset
         self.fidelities = fidelities
@@ -530,8 +633,13 @@ class HurdleRegressor(_FormulaEstimator):
         labels = zero_gap_labels(ds)
         common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
                   "deep_features": self.deep_features}  # fmt: skip
+        self.latent_ = None
         if self.classifier is None:
-            clf = MetalClassifier(self.multitask, **{**common, **(self.classifier_options or {})})
+            options = {**common, **(self.classifier_options or {})}
+            if self.latent and len(ds.fidelities) > 1:
+                self.latent_ = self._fit_latent(ds, candidates, common)
+                options["latent"] = self.latent_
+            clf = MetalClassifier(self.multitask, **options)
         else:
             clf = copy.deepcopy(self.classifier)
         self.classifier_ = clf.fit(labels, candidates)
@@ -547,6 +655,16 @@ class HurdleRegressor(_FormulaEstimator):
         ).fit(ds.with_frame(logged), candidates)
         self.model_ = self.regressor_.model_
         return self
+
+    def _fit_latent(self, ds: MultiFidelityDataset, candidates, common: dict):
+        """A single-fidelity GP of the lowest fidelity's gaps, for the classifier's input."""
+        options = {**self.latent_defaults, **(self.latent if isinstance(self.latent, dict) else {})}
+        cap = options.pop("max_rows_per_fidelity")
+        rows = ds.capped_rows(cap, self.seed, candidates)
+        rows = rows[ds.frame["fidelity_index"].to_numpy()[rows] == 0]
+        lowest = ds.with_frame(ds.frame.iloc[rows], ds.fidelities[:1])
+        return MultiFidelityRegressor("single", **{**common, **options},
+                                      max_rows_per_fidelity=None).fit(lowest)  # fmt: skip
 
     def predictive(self, X, fidelity: str | None = None) -> PointMassMixture:
         """The hurdle predictive of a new measurement of the target gap."""

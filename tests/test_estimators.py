@@ -165,3 +165,61 @@ def test_finetune_and_recursive_options(small_ladder):
         MultiFidelityRegressor("multitask", training="recursive", **FAST).fit(small_ladder)
     with pytest.raises(InputDataError, match="rho='linear' applies to the 'ar1' architecture"):
         MultiFidelityRegressor("single", rho="linear", **FAST).fit(small_ladder)
+
+
+@pytest.fixture(scope="module")
+def hidden_property():
+    """Compositions with a property no feature can predict, and labels that follow it."""
+    df = load_bandgap_ladder(["expt"])
+    comps = df.drop_duplicates("composition").sample(300, random_state=2)
+    u = np.random.default_rng(0).standard_normal(len(comps))
+    prop = pd.DataFrame({"formula": comps.formula.to_numpy(), "fidelity": "prop", "value": u})
+    labels = prop.assign(fidelity="metal", value=(u > 0).astype(float))
+    return prop, labels
+
+
+def test_metal_classifier_with_a_latent_property(hidden_property):
+    from mfgp.calibration import classification_scores
+
+    prop, labels = hidden_property
+    train, test = labels.iloc[:240], labels.iloc[240:]
+    latent = MultiFidelityRegressor("single", max_fit_points=300, max_iter=30, progress=False)
+    latent.fit(prop)
+    options = dict(epochs=60, num_inducing=120, progress=False)
+    plain = MetalClassifier(False, **options).fit(train)
+    clf = MetalClassifier(False, latent=latent, **options).fit(train)
+    y = test.value.to_numpy()
+    auc_plain = classification_scores(y, plain.predict_proba(test.formula))["roc_auc"]
+    auc = classification_scores(y, clf.predict_proba(test.formula))["roc_auc"]
+    # the labels follow the latent alone: only the classifier that sees it can rank them
+    assert auc > 0.95 and auc_plain < 0.75
+    # tensors and formulas reach the same observed latent
+    X = clf.dataset_.inputs_for(test.formula.tolist())
+    assert np.allclose(clf.predict_proba(X), clf.predict_proba(test.formula))
+    # at compositions the latent never saw, P(metal) integrates over its predictive: the
+    # quadrature agrees with Monte Carlo over the same Gaussian
+    others = load_bandgap_ladder(["expt"]).drop_duplicates("composition")
+    others = others[~others.formula.isin(prop.formula)].formula.iloc[:8].tolist()
+    X = clf.dataset_.inputs_for(others)
+    Z = clf._task_inputs(clf._inputs(X))
+    mean, std = clf._latent_moments(X)
+    assert (std > 0.3).all()
+    S = 20000
+    g = torch.Generator().manual_seed(0)
+    draws = mean + std * torch.randn(S, 1, dtype=std.dtype, generator=g)
+    mc = clf.model_.predict_proba(clf._with_latent(Z.repeat(S, 1), draws.reshape(-1)))
+    assert np.allclose(clf.predict_proba(X), mc.reshape(S, -1).mean(0).numpy(), atol=0.015)
+    # the labels' latent is pure noise to the latent's GP: its noise-free function knows
+    # nothing of it, so a classifier on that function cannot rank the held-out labels
+    blind = MetalClassifier(False, latent=latent, latent_observed=False, **options).fit(train)
+    assert classification_scores(y, blind.predict_proba(test.formula))["roc_auc"] < 0.75
+
+
+def test_metal_classifier_latent_errors(hidden_property):
+    prop, labels = hidden_property
+    with pytest.raises(InputDataError, match="latent must be a fitted MultiFidelityRegressor"):
+        MetalClassifier(latent=MultiFidelityRegressor("single"), progress=False).fit(labels)
+    latent = MultiFidelityRegressor("single", max_fit_points=100, max_iter=5, progress=False)
+    latent.fit(prop.iloc[:100])
+    with pytest.raises(InputDataError, match="featurizer 'magpie' but this classifier uses 'extended'"):
+        MetalClassifier(latent=latent, featurizer="extended", progress=False).fit(labels)

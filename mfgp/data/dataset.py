@@ -321,6 +321,24 @@ class MultiFidelityDataset:
         """All targets, ``n x 1`` float64."""
         return self.tensors()[1]
 
+    def observed_at(self, X: torch.Tensor, fidelity: str | None = None) -> np.ndarray:
+        """The mean observed value of ``fidelity`` at each row's composition, NaN where none.
+
+        Rows are contract inputs (``n x (d + 1)``, features then fidelity, e.g. from
+        :meth:`inputs_for`) with this dataset's featurizer; a row matches the composition
+        whose feature vector equals its features to 10 significant digits.
+        """
+        name = self.target if fidelity is None else fidelity
+        if name not in self.fidelities:
+            raise UnknownFidelityError(f"fidelity {name!r} is not one of {list(self.fidelities)}")
+        f = self.frame[self.frame["fidelity"] == name]
+        means = f.groupby("composition")["value"].mean()
+        index = {c: i for i, c in enumerate(self.compositions)}
+        pos = np.array([index[c] for c in means.index], dtype=np.int64)
+        table = dict(zip(_feature_keys(self.features[pos]), means.to_numpy()))
+        keys = _feature_keys(X[..., :-1].detach().cpu().numpy())
+        return np.array([table.get(k, np.nan) for k in keys], dtype=float)
+
     def inputs_for(
         self,
         formulas: Sequence[object],
@@ -421,3 +439,15 @@ class MultiFidelityDataset:
 
     def __len__(self) -> int:
         return self.n
+
+
+
+def _feature_keys(features: np.ndarray) -> list[bytes]:
+    """Hashable keys of feature rows, equal when the rows agree to about 10 significant digits.
+
+    The mantissa of each value is rounded to 33 bits, so that the same composition featurized
+    in different batches (where vectorised sums may differ in the last bits) gets one key.
+    """
+    mantissa, exponent = np.frexp(np.asarray(features, dtype=np.float64))
+    q = np.concatenate([np.round(mantissa * 2.0**33), exponent], axis=-1).astype(np.int64)
+    return [row.tobytes() for row in q.reshape(-1, q.shape[-1])]
