@@ -326,7 +326,7 @@ class MultiFidelityDataset:
 
         Rows are contract inputs (``n x (d + 1)``, features then fidelity, e.g. from
         :meth:`inputs_for`) with this dataset's featurizer; a row matches the composition
-        whose feature vector equals its features to 10 significant digits.
+        whose features agree with its own to 1e-9 of each feature's scale.
         """
         name = self.target if fidelity is None else fidelity
         if name not in self.fidelities:
@@ -335,9 +335,9 @@ class MultiFidelityDataset:
         means = f.groupby("composition")["value"].mean()
         index = {c: i for i, c in enumerate(self.compositions)}
         pos = np.array([index[c] for c in means.index], dtype=np.int64)
-        table = dict(zip(_feature_keys(self.features[pos]), means.to_numpy()))
-        keys = _feature_keys(X[..., :-1].detach().cpu().numpy())
-        return np.array([table.get(k, np.nan) for k in keys], dtype=float)
+        match = _match_rows(self.features[pos], X[..., :-1].detach().cpu().numpy())
+        values = np.append(means.to_numpy(dtype=float), np.nan)
+        return values[match]  # unmatched rows index the trailing NaN
 
     def inputs_for(
         self,
@@ -442,12 +442,31 @@ class MultiFidelityDataset:
 
 
 
-def _feature_keys(features: np.ndarray) -> list[bytes]:
-    """Hashable keys of feature rows, equal when the rows agree to about 10 significant digits.
 
-    The mantissa of each value is rounded to 33 bits, so that the same composition featurized
-    in different batches (where vectorised sums may differ in the last bits) gets one key.
+def _match_rows(table: np.ndarray, queries: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+    """For each query row, the index of a table row equal to it within tolerance, else -1.
+
+    Rows match when every feature agrees to ``rtol`` times that feature's largest magnitude in
+    the table (the same composition featurized in another batch may differ in the last bits).
+    Candidates are found by sorting a random projection, then checked feature by feature.
     """
-    mantissa, exponent = np.frexp(np.asarray(features, dtype=np.float64))
-    q = np.concatenate([np.round(mantissa * 2.0**33), exponent], axis=-1).astype(np.int64)
-    return [row.tobytes() for row in q.reshape(-1, q.shape[-1])]
+    out = np.full(len(queries), -1, dtype=np.int64)
+    if len(table) == 0 or len(queries) == 0:
+        return out
+    scale = np.abs(table).max(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    A, Q = table / scale, queries / scale
+    w = np.random.default_rng(0).standard_normal(A.shape[1])
+    proj = A @ w
+    order = np.argsort(proj)
+    sorted_proj = proj[order]
+    qp = Q @ w
+    tol = rtol * np.abs(w).sum()
+    lo = np.searchsorted(sorted_proj, qp - tol, side="left")
+    hi = np.searchsorted(sorted_proj, qp + tol, side="right")
+    for i in np.flatnonzero(hi > lo):
+        cand = order[lo[i] : hi[i]]
+        ok = np.abs(A[cand] - Q[i]).max(axis=1) <= rtol
+        if ok.any():
+            out[i] = cand[np.argmax(ok)]
+    return out

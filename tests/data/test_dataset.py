@@ -215,3 +215,22 @@ def test_container_raises_only_mfgp_errors(rows, policy):
         return
     X, Y, _ = ds.tensors()
     assert torch.isfinite(Y).all() and X.shape[0] == Y.shape[0]
+
+
+def test_observed_at_finds_the_composition_of_a_feature_row():
+    rows = BASIC + [("Si", "pbe", 0.8)]  # a duplicate: its mean is what is observed
+    ds = MultiFidelityDataset.from_frame(frame(rows), ["pbe", "expt"])
+    # formulas featurized afresh, in another order and batch, and written differently
+    X = ds.inputs_for(["Si2", "Cu", "NaCl", "Fe4O6", "MgO"], "pbe")
+    got = ds.observed_at(X, "pbe")
+    assert np.allclose(got[[0, 2, 3, 4]], [0.7, 5.0, 0.5, 4.5]) and np.isnan(got[1])
+    expt = ds.observed_at(X)  # the target by default
+    assert np.allclose(expt[[0, 2]], [1.1, 8.5]) and np.isnan(expt[[1, 3, 4]]).all()
+    # the last bits of a feature may differ between featurizations; another composition not
+    X2 = X.clone()
+    X2[:, :-1] *= 1 + 1e-13
+    assert np.allclose(ds.observed_at(X2, "pbe")[[0, 2]], [0.7, 5.0])
+    X2[:, :-1] *= 1 + 1e-6
+    assert np.isnan(ds.observed_at(X2, "pbe")).all()
+    with pytest.raises(UnknownFidelityError, match="fidelity 'hse' is not one of"):
+        ds.observed_at(X, "hse")
