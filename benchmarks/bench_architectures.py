@@ -13,10 +13,11 @@ Folds: 5-fold seeded random and 5-fold grouped by chemical system, the same for 
 large DFT pool (49,546 PBE gaps; 132,752 Matbench ``mp_e_form`` energies) and frozen.
 
 Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie features
-("magpie") and on the learned features ("deep"); ``ar1_recursive`` (the level-by-level fit,
-:func:`mfgp.fit.fit_ar1_recursive`) and ``ar1_recursive_rhox`` (the same with ``rho(x)`` linear
-in the features) on magpie features; ``ar1_finetune/deep`` (the extractor fine-tuned jointly
-with the GP, :func:`mfgp.nn.finetune_extractor`, against the frozen ``ar1/deep``); BoTorch's ``SingleTaskMultiFidelityGP`` and
+("magpie") and on the learned features ("deep"), each with the package defaults (``ar1`` is
+fitted level by level, :func:`mfgp.fit.fit_ar1_recursive`); on magpie features ``ar1_joint``
+(all levels' hyperparameters at once, :func:`mfgp.fit.fit_gp`) and ``ar1_rhox`` (``rho(x)``
+linear in the features); ``ar1_finetune/deep`` (the jointly fitted AR1 with its extractor
+fine-tuned jointly with the GP, :func:`mfgp.nn.finetune_extractor`); BoTorch's ``SingleTaskMultiFidelityGP`` and
 ``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
 cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
 (its default multi-fidelity GP: about 400 s for 2,000 rows here), so its rows run on the first
@@ -51,15 +52,15 @@ from mfgp.nn import pretrain
 PARTIAL = RESULTS / ".bench_architectures.partial.jsonl"
 GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
 MFGP_ROWS = ["single", "ar1", "multitask", "latent"]
-#: AR1 training variants (magpie features): the level-by-level fit, and it with rho(x)
+#: AR1 variants: the joint fit, rho(x), and the joint fit with a fine-tuned extractor
 AR1_VARIANTS = {
-    "ar1_recursive": {"training": "recursive"},
-    "ar1_recursive_rhox": {"training": "recursive", "rho": "linear"},
-    "ar1_finetune": {"finetune": True},
+    "ar1_joint": {"training": "joint"},
+    "ar1_rhox": {"rho": "linear"},
+    "ar1_finetune": {"finetune": True, "training": "joint"},
 }
 ALL_MODELS = [f"{a}/{f}" for f in ("magpie", "deep") for a in MFGP_ROWS] + [
-    "ar1_recursive/magpie",
-    "ar1_recursive_rhox/magpie",
+    "ar1_joint/magpie",
+    "ar1_rhox/magpie",
     "ar1_finetune/deep",
     "ar1+hse/magpie",
     "botorch_stmf/deep",

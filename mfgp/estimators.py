@@ -167,9 +167,11 @@ class MultiFidelityRegressor(_FormulaEstimator):
         max_fit_points: rows used for the hyperparameters (:func:`mfgp.fit.fit_gp`).
         max_iter: L-BFGS iterations per start.
         restarts: extra random starts.
-        training: ``"joint"`` (:func:`mfgp.fit.fit_gp` on all levels at once) or
+        training: ``"joint"`` (:func:`mfgp.fit.fit_gp` on all levels at once),
             ``"recursive"`` (``"ar1"`` only: :func:`mfgp.fit.fit_ar1_recursive`, level by level,
-            each level's hyperparameters on up to ``max_fit_points`` of its own rows).
+            each level's hyperparameters on up to ``max_fit_points`` of its own rows) or
+            ``"auto"``: recursive for ``"ar1"`` (more accurate and better calibrated on the
+            band-gap benchmark, ``docs/models.md``), joint for the other architectures.
         rho: ``"constant"`` or ``"linear"`` (``"ar1"`` only: ``rho_t(x)`` linear in the
             features, see :class:`~mfgp.kernels.AR1Kernel`).
         rank: task-covariance rank (``"multitask"``).
@@ -197,7 +199,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         max_fit_points: int | None = 1500,
         max_iter: int = 100,
         restarts: int = 0,
-        training: str = "joint",
+        training: str = "auto",
         rho: str = "constant",
         rank: int = 1,
         num_latents: int = 1,
@@ -240,8 +242,10 @@ class MultiFidelityRegressor(_FormulaEstimator):
             raise InputDataError(
                 f"unknown architecture {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}"
             )
-        if self.training not in ("joint", "recursive"):
-            raise InputDataError(f"training must be 'joint' or 'recursive'; got {self.training!r}")
+        if self.training not in ("auto", "joint", "recursive"):
+            raise InputDataError(
+                f"training must be 'auto', 'joint' or 'recursive'; got {self.training!r}"
+            )
         if self.training == "recursive" and self.architecture != "ar1":
             raise InputDataError(
                 f"training='recursive' is the level-by-level fit of the 'ar1' architecture; "
@@ -259,7 +263,10 @@ class MultiFidelityRegressor(_FormulaEstimator):
         X, Y = self._inputs(X_all[rows]), Y_all[rows]
         Yvar = None if Yvar_all is None else Yvar_all[rows]
         self.model_, parts = ARCHITECTURES[self.architecture](X, Y, Yvar, self)
-        fit = fit_ar1_recursive if self.training == "recursive" else fit_gp
+        recursive = self.training == "recursive" or (
+            self.training == "auto" and self.architecture == "ar1"
+        )
+        fit = fit_ar1_recursive if recursive else fit_gp
         self.fit_reports_: list[FitReport] = [
             fit(part, max_iter=self.max_iter, restarts=self.restarts,
                 max_fit_points=self.max_fit_points, seed=self.seed, progress=self.progress)

@@ -165,6 +165,28 @@ def test_finetune_and_recursive_options(small_ladder):
         MultiFidelityRegressor("multitask", training="recursive", **FAST).fit(small_ladder)
     with pytest.raises(InputDataError, match="rho='linear' applies to the 'ar1' architecture"):
         MultiFidelityRegressor("single", rho="linear", **FAST).fit(small_ladder)
+    with pytest.raises(InputDataError, match="training must be 'auto', 'joint' or 'recursive'"):
+        MultiFidelityRegressor("ar1", training="levels", **FAST).fit(small_ladder)
+
+
+def test_training_auto_is_recursive_for_ar1_only(small_ladder, monkeypatch):
+    import mfgp.estimators as est
+
+    calls = []
+    for name in ("fit_gp", "fit_ar1_recursive"):
+        real = getattr(est, name)
+        monkeypatch.setattr(
+            est, name, lambda *a, _n=name, _f=real, **k: calls.append(_n) or _f(*a, **k)
+        )
+    for arch, training, expected in [
+        ("ar1", "auto", "fit_ar1_recursive"),
+        ("ar1", "joint", "fit_gp"),
+        ("single", "auto", "fit_gp"),
+        ("multitask", "auto", "fit_gp"),
+    ]:
+        calls.clear()
+        MultiFidelityRegressor(arch, training=training, **FAST).fit(small_ladder)
+        assert calls == [expected], (arch, training, calls)
 
 
 @pytest.fixture(scope="module")
@@ -221,5 +243,7 @@ def test_metal_classifier_latent_errors(hidden_property):
         MetalClassifier(latent=MultiFidelityRegressor("single"), progress=False).fit(labels)
     latent = MultiFidelityRegressor("single", max_fit_points=100, max_iter=5, progress=False)
     latent.fit(prop.iloc[:100])
-    with pytest.raises(InputDataError, match="featurizer 'magpie' but this classifier uses 'extended'"):
+    with pytest.raises(
+        InputDataError, match="featurizer 'magpie' but this classifier uses 'extended'"
+    ):
         MetalClassifier(latent=latent, featurizer="extended", progress=False).fit(labels)

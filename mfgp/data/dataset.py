@@ -441,8 +441,6 @@ class MultiFidelityDataset:
         return self.n
 
 
-
-
 def _match_rows(table: np.ndarray, queries: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
     """For each query row, the index of a table row equal to it within tolerance, else -1.
 
