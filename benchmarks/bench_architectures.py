@@ -14,9 +14,9 @@ large DFT pool (49,546 PBE gaps; 132,752 Matbench ``mp_e_form`` energies) and fr
 
 Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie features
 ("magpie") and on the learned features ("deep"), each with the package defaults (``ar1`` is
-fitted level by level, :func:`mfgp.fit.fit_ar1_recursive`); on magpie features ``ar1_joint``
-(all levels' hyperparameters at once, :func:`mfgp.fit.fit_gp`) and ``ar1_rhox`` (``rho(x)``
-linear in the features); ``ar1_finetune/deep`` (the jointly fitted AR1 with its extractor
+fitted level by level, :func:`mfgp.fit.fit_ar1_recursive`); ``ar1_joint`` (all levels'
+hyperparameters at once, :func:`mfgp.fit.fit_gp`) on both feature sets and ``ar1_rhox``
+(``rho(x)`` linear in the features) on magpie; ``ar1_finetune/deep`` (the jointly fitted AR1 with its extractor
 fine-tuned jointly with the GP, :func:`mfgp.nn.finetune_extractor`); BoTorch's ``SingleTaskMultiFidelityGP`` and
 ``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
 cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
@@ -60,6 +60,7 @@ AR1_VARIANTS = {
 }
 ALL_MODELS = [f"{a}/{f}" for f in ("magpie", "deep") for a in MFGP_ROWS] + [
     "ar1_joint/magpie",
+    "ar1_joint/deep",
     "ar1_rhox/magpie",
     "ar1_finetune/deep",
     "ar1+hse/magpie",

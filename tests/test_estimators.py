@@ -98,6 +98,11 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
     formulas = ["Cu", "Al", "NaCl", "LiF"]
     pred = hurdle.predictive(formulas)
     assert isinstance(pred, PointMassMixture)
+    # the classifier's latent: a GP of the PBE gaps, on every PBE row of a target composition
+    latent = hurdle.latent_
+    assert hurdle.classifier_.latent is latent and latent.dataset_.fidelities == ("pbe",)
+    expt = set(df[df.fidelity == "expt"].composition)
+    assert expt & set(df[df.fidelity == "pbe"].composition) <= set(latent.dataset_.compositions)
     p = hurdle.predict_proba(formulas)
     assert p[0] > 0.5 > p[2] and p[0] > p[2:].max()  # copper above the wide-gap insulators
     assert np.array_equal(pred.median() == 0, pred.weight >= 0.5)  # the atom holds the median
