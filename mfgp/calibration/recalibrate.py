@@ -175,7 +175,7 @@ class IsotonicRecalibration:
             knots = np.unique(np.concatenate([[0.0], np.quantile(p, self._levels(p.size)), [1.0]]))
             mapped = (1 - self.eps) * iso.predict(knots) + self.eps * knots  # strictly increasing
             mapped[0], mapped[-1] = 0.0, 1.0
-            self.maps_[name] = (knots, mapped)
+            self.maps_[name] = _strictly_increasing(knots, mapped)
         return self
 
     def transform(
@@ -195,3 +195,18 @@ class IsotonicRecalibration:
         return RecalibratedPredictive(
             pred, [self.maps_[k][0] for k in names], [self.maps_[k][1] for k in names], which
         )
+
+
+def _strictly_increasing(x: np.ndarray, y: np.ndarray, gap: float = 1e-9):
+    """Drop knots whose value does not rise by ``gap`` above the last kept one.
+
+    Knots closer than the floating-point resolution of the mixed map (PIT quantiles that
+    differ in the last bits) would give segments of zero slope, so a log density of ``-inf``.
+    The end points (0, 0) and (1, 1) are kept.
+    """
+    keep = [0]
+    for i in range(1, x.size - 1):
+        if y[i] - y[keep[-1]] > gap and y[-1] - y[i] > gap:
+            keep.append(i)
+    keep.append(x.size - 1)
+    return x[keep], y[keep]

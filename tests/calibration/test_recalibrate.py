@@ -62,3 +62,22 @@ def test_not_fitted():
         VarianceScaling().transform_std([1.0])
     with pytest.raises(NotFittedError):
         IsotonicRecalibration().transform(GaussianPredictive([0.0], [1.0]))
+
+
+def test_isotonic_density_stays_finite_in_the_far_tail():
+    # an over-confident model: some CV residuals so large that their PIT values round to within
+    # a few ulps of 1, then a held-out residual whose PIT is exactly 1.0; the map's last knots
+    # would be a hair apart with equal values: a zero slope, a log density of -inf
+    r = np.random.default_rng(0)
+    n = 2000
+    mu, sd = r.normal(size=n), np.ones(n)
+    y = mu + r.normal(size=n)
+    far = r.random(n) < 0.05
+    y[far] = mu[far] + r.uniform(8.1, 8.3, far.sum())  # 1 - PIT ~ 1e-16
+    iso = IsotonicRecalibration().fit(y, GaussianPredictive(mu, sd))
+    knots, mapped = iso.maps_["all"]
+    assert (np.diff(knots) > 0).all() and (np.diff(mapped) > 0).all()
+    y_new = np.array([0.0, 3.0, 9.0, 20.0, -20.0])
+    pred = iso.transform(GaussianPredictive(np.zeros(5), np.ones(5)))
+    assert GaussianPredictive(np.zeros(5), np.ones(5)).cdf(y_new)[3] == 1.0
+    assert np.isfinite(pred.log_score(y_new)).all()
