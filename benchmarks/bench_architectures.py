@@ -16,9 +16,9 @@ Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie feat
 ("magpie") and on the learned features ("deep"), each with the package defaults (``ar1`` is
 fitted level by level, :func:`mfgp.fit.fit_ar1_recursive`); ``ar1_joint`` (all levels'
 hyperparameters at once, :func:`mfgp.fit.fit_gp`) on both feature sets and ``ar1_rhox``
-(``rho(x)`` linear in the features) on magpie; ``ar1_finetune/deep`` (the jointly fitted AR1 with its extractor
-fine-tuned jointly with the GP, :func:`mfgp.nn.finetune_extractor`); BoTorch's ``SingleTaskMultiFidelityGP`` and
-``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
+(``rho(x)`` linear in the features) on magpie; ``ar1_finetune/deep`` (the jointly fitted AR1
+with its extractor fine-tuned jointly with the GP, :func:`mfgp.nn.finetune_extractor`);
+BoTorch's ``SingleTaskMultiFidelityGP`` and ``MultiTaskGP`` with their defaults on the learned features (see ``baselines.py`` for their row
 cap); a random forest on magpie features (target rows only). BoTorch's fits take minutes each
 (its default multi-fidelity GP: about 400 s for 2,000 rows here), so its rows run on the first
 random fold only (``--botorch-folds``), as does the three-level ``ar1+hse`` row; compare them

@@ -361,12 +361,12 @@ class MetalClassifier(_FormulaEstimator):
     With ``latent``, the classifier is the explicit-latent architecture with a *different
     property* as the latent: a fitted regression (e.g. of PBE gaps) is queried at each
     composition and its prediction is one more input of the classifier. Training rows enter at
-    the latent's posterior mean; a prediction integrates ``P(metal | x, z)`` over the latent's
-    Gaussian posterior ``z ~ N(m(x), s(x)^2)`` by quadrature, so a composition
-    whose latent is uncertain (no PBE calculation nearby) gets a correspondingly softer
-    probability. Where the latent was observed (a PBE gap of that composition is in the
-    latent's training rows) that value is used as is, with ``s = 0`` (``latent_observed``;
-    elsewhere ``s`` then includes the latent's observation noise).
+    the latent's value (its mean); a prediction integrates ``P(metal | x, z)`` over the latent's
+    Gaussian ``z ~ N(m(x), s(x)^2)`` by quadrature, so a composition whose latent is uncertain
+    (no PBE calculation nearby) gets a correspondingly softer probability. Where the latent was
+    observed (a PBE gap of that composition is in the latent's training rows) that value is used
+    as is, with ``s = 0`` (``latent_observed``; elsewhere ``s`` then includes the latent's
+    observation noise).
 
     Args:
         multitask: ``True``: one coregionalised GP over all tasks
@@ -512,7 +512,7 @@ class MetalClassifier(_FormulaEstimator):
             )
 
     def _latent_moments(self, raw: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and std of the latent at raw contract inputs (module docstring: which latent)."""
+        """Mean and std of the latent at raw contract inputs (which latent: ``latent_observed``)."""
         Xl = raw.clone()
         Xl[:, -1] = float(len(self.latent.dataset_.fidelities) - 1)
         mean, std = self.latent.predict(Xl, observation_noise=self.latent_observed)
