@@ -40,6 +40,16 @@ def test_bandgap_counts(ladder):
     assert abs((nz.value_x - nz.value_y).abs().mean() - 1.04) < 0.02
 
 
+def test_every_experimental_metal_has_a_pbe_gap(ladder):
+    # a property of this data set that docs/metals.md warns about: the PBE gap (and whether
+    # there is one) is very informative of experimental metallicity here
+    expt = ladder[ladder.fidelity == "expt"]
+    has_pbe = expt.composition.isin(set(ladder[ladder.fidelity == "pbe"].composition))
+    metal = expt.value == 0
+    assert metal.sum() == 2450 and (metal & ~has_pbe).sum() == 0
+    assert (~has_pbe).sum() == 1376
+
+
 def test_bandgap_spot_values(ladder):
     # ground-state PBE of Si (mp-149) and the experimental TiO2 gap
     assert _value(ladder, "Si", "pbe") == pytest.approx(0.6119, abs=1e-4)
