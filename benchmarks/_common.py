@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmark scripts: the results format and atomic writes."""
+"""Shared helpers of the benchmark scripts: the results format, atomic writes, resumable runs."""
 
 from __future__ import annotations
 
@@ -52,3 +52,21 @@ def write_results(
         fh.write(df.to_markdown(index=False, floatfmt=".4g"))
         fh.write("\n")
     return path
+
+
+def read_partial(path: Path) -> list[dict]:
+    """The items of a run's partial-results file (JSON lines), or ``[]`` if there is none."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_partial(path: Path, items: list[dict]) -> None:
+    """Append finished items to a partial-results file, rewriting it atomically.
+
+    A run that is killed mid-write leaves the previous file intact, never a half-written line,
+    so an interrupted benchmark resumes from its last finished cell.
+    """
+    old = path.read_text() if path.exists() else ""
+    with atomic_write(path) as fh:
+        fh.write(old + "".join(json.dumps(item) + "\n" for item in items))

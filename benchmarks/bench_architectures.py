@@ -34,15 +34,13 @@ Run: ``make bench-architectures`` (about an hour on 2 cores); ``--quick`` for a 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import pandas as pd
 
-from _common import RESULTS, write_results
+from _common import RESULTS, append_partial, read_partial, write_results
 from baselines import BoTorchBaseline, RandomForestBaseline
-from mfgp._io import atomic_write
 from mfgp.calibration import GaussianPredictive, cross_validate, evaluate
 from mfgp.data import Folds, MultiFidelityDataset, grouped_kfold, kfold
 from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy
@@ -128,19 +126,9 @@ def score(cv, nonzero: bool) -> list[dict]:
 
 def load_partial() -> dict[tuple, list[dict]]:
     done: dict[tuple, list[dict]] = {}
-    if PARTIAL.exists():
-        for line in PARTIAL.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done.setdefault((r["dataset"], r["folds"], r["fold"], r["model"]), []).append(r)
+    for r in read_partial(PARTIAL):
+        done.setdefault((r["dataset"], r["folds"], r["fold"], r["model"]), []).append(r)
     return done
-
-
-def append_partial(records: list[dict]) -> None:
-    """Append finished records, rewriting the file atomically (never a half-written line)."""
-    old = PARTIAL.read_text() if PARTIAL.exists() else ""
-    with atomic_write(PARTIAL) as fh:
-        fh.write(old + "".join(json.dumps(r) + "\n" for r in records))
 
 
 def summary_table(records: list[dict]) -> pd.DataFrame:
@@ -228,7 +216,7 @@ def main() -> None:
                          **({"pretrain_seconds": pre_s} if name.endswith("/deep") else {})}
                         for s in score(cv, spec["nonzero"])
                     ]  # fmt: skip
-                    append_partial(cell)
+                    append_partial(PARTIAL, cell)
                     records += cell
                     s0 = cell[0]
                     print(f"{dname} {kind} fold {k} {name:<20} mae {s0['mae']:.3f} "
