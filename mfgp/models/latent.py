@@ -3,7 +3,11 @@
 The target GP sees ``[x, z(x)]`` where ``z`` is the posterior of a *latent model*: a lower
 fidelity of the same property, or a different property altogether (any BoTorch ``Model``).
 Its kernel is ``k_rho(z, z') k_x(x, x') + k_delta(x, x')`` (Perdikaris et al. 2017), which lets
-the target depend non-linearly on the latent.
+the target depend non-linearly on the latent. With ``linear=True`` (the default) ``k_rho`` is a
+stationary Matern on ``z`` *plus* a scaled linear kernel ``s (z z' + c)``, so the AR1 form
+``rho(x) z(x) + delta(x)`` (with ``rho`` a smooth GP over the features) is a special case: a
+stationary kernel alone must learn a linear trend in ``z`` from data, and extrapolates it back to
+the mean beyond the latent values seen in training.
 
 Uncertainty propagation: Monte Carlo with moment matching. ``n_samples`` joint draws of the
 latent at the query points (fixed, seeded base samples, so the posterior is a deterministic,
@@ -21,7 +25,7 @@ from botorch.models.model import FantasizeMixin, Model
 from botorch.models.transforms.outcome import Standardize
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
-from gpytorch.kernels import ScaleKernel
+from gpytorch.kernels import PolynomialKernel, ScaleKernel
 from gpytorch.means import ConstantMean
 from linear_operator import to_linear_operator
 from torch import Tensor
@@ -36,10 +40,13 @@ __all__ = ["ExplicitLatentGP"]
 class _AugmentedGP(FidelityGP):
     """The inner GP on ``[features, latent, fidelity]`` with the NARGP kernel."""
 
-    def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None):
+    def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None,
+                 linear: bool = True):  # fmt: skip
         d = train_X.shape[-1] - 2  # features, latent, fidelity
         # active_dims on the ScaleKernel: it calls its base kernel's forward, which skips them
         k_rho = ScaleKernel(matern_ard(1), active_dims=torch.tensor([d]))
+        if linear:
+            k_rho = k_rho + ScaleKernel(PolynomialKernel(power=1), active_dims=torch.tensor([d]))
         k_x = matern_ard(d, active_dims=range(d))
         k_delta = default_data_kernel(d, active_dims=range(d))
         super().__init__(
@@ -67,6 +74,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         train_Yvar: known noise variances, ``n x 1``.
         n_samples: Monte Carlo draws of the latent for prediction.
         seed: seed of the fixed base samples.
+        linear: add the linear term to ``k_rho`` (see the module docstring).
 
     Example:
         >>> low = SingleFidelityGP(X_lo, Y_lo); fit_gp(low)  # doctest: +SKIP
@@ -84,6 +92,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         train_Yvar: Tensor | None = None,
         n_samples: int = 64,
         seed: int = 0,
+        linear: bool = True,
     ) -> None:
         check_xy(train_X, train_Y, train_Yvar)
         super().__init__()
@@ -93,7 +102,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         self.seed = seed
         with torch.no_grad(), exact_solves():
             z = latent_model.posterior(self._latent_inputs(train_X)).mean
-        self.gp = _AugmentedGP(self._augment(train_X, z), train_Y, train_Yvar)
+        self.gp = _AugmentedGP(self._augment(train_X, z), train_Y, train_Yvar, linear=linear)
 
     @property
     def num_outputs(self) -> int:  # noqa: D102

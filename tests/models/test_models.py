@@ -58,6 +58,26 @@ def test_explicit_latent_wins_on_nargp_problem(nargp_problem):
     assert e_lat < 0.2 and e_lat < 0.5 * e_ar1 and e_lat < 0.5 * e_hf, (e_lat, e_ar1, e_hf)
 
 
+def test_explicit_latent_linear_term_extrapolates_in_the_latent():
+    # f_hi = 2 f_lo + smooth delta, high-fidelity points only where |f_lo| < 1.5: predicting
+    # the peaks (|f_lo| up to 4) means extrapolating in z, which a stationary k_rho cannot do
+    f_lo = lambda x: 3 * torch.sin(8 * x) + x  # noqa: E731
+    f_hi = lambda x: 2 * f_lo(x) + 0.3 * torch.cos(3 * x)  # noqa: E731
+    g = torch.Generator().manual_seed(0)
+    xl = torch.rand(50, 1, generator=g, dtype=DT)
+    xh = torch.rand(60, 1, generator=g, dtype=DT)
+    xh = xh[f_lo(xh).abs().squeeze(-1) < 1.5][:10]
+    xt = torch.linspace(0, 1, 400, dtype=DT).unsqueeze(-1)
+    low = SingleFidelityGP(with_fid(xl, 0), f_lo(xl))
+    fit_gp(low, restarts=2)
+    errors = []
+    for linear in (True, False):
+        model = ExplicitLatentGP(with_fid(xh, 1), f_hi(xh), latent_model=low, linear=linear)
+        fit_gp(model, restarts=3)
+        errors.append(rel_l2(model, with_fid(xt, 1), f_hi(xt)))
+    assert errors[0] < 0.05 and errors[0] < 0.3 * errors[1], errors
+
+
 def test_ar1_beats_high_fidelity_only_on_forrester():
     f_hi = lambda x: (6 * x - 2) ** 2 * torch.sin(12 * x - 4)  # noqa: E731
     f_lo = lambda x: 0.5 * f_hi(x) + 10 * (x - 0.5) - 5  # noqa: E731
