@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
 from pathlib import Path
 
@@ -53,6 +54,7 @@ import pandas as pd  # noqa: E402
 
 from _common import RESULTS, append_partial, read_partial, write_results  # noqa: E402
 from baselines import ForestClassifier  # noqa: E402
+from mfgp._io import atomic_write  # noqa: E402
 from mfgp.calibration import (  # noqa: E402
     GaussianPredictive,
     PointMassMixture,
@@ -87,6 +89,12 @@ def main() -> None:
     ap.add_argument("--max-folds", type=int, default=5, help="folds of each kind to run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fresh", action="store_true", help="discard finished folds")
+    ap.add_argument(
+        "--refit-hurdle",
+        action="store_true",
+        help="in kept folds, refit only the hurdle rows missing from them (after a change of "
+        "the hurdle's default); older log-normal rows become hurdle_ar1_log",
+    )
     args = ap.parse_args()
     if args.fresh and PARTIAL.exists():
         PARTIAL.unlink()
@@ -110,27 +118,43 @@ def main() -> None:
     # fold k of every kind before fold k + 1, and the results rewritten after each fold, so
     # that a run stopped early still leaves complete, comparable folds behind; finished folds
     # are kept in PARTIAL (records, and the probabilities of the reliability figure)
-    done = {}
-    for item in read_partial(PARTIAL):
+    items = read_partial(PARTIAL)
+    if args.refit_hurdle:
+        items = relabel_log_hurdle(items)
+    done: dict[tuple, list[dict]] = {}
+    for item in items:
         done.setdefault((item["folds"], item["fold"]), []).append(item)
     for k in range(min(args.max_folds, args.n_splits)):
         for kind in kinds:
+            train, test = splits[kind][k]
+            held = gaps.frame["composition"].iloc[test].tolist()
+            Xt, Yt, _ = gaps.tensors(test)
+            y = Yt[:, 0].numpy()
+            base = {"dataset": "expt_gap", "folds": kind, "fold": k}
             if (kind, k) in done:
-                for item in done[(kind, k)]:
+                cached = done[(kind, k)]
+                if args.refit_hurdle and not any(
+                    i.get("model") == "hurdle_ar1/magpie" for i in cached
+                ):
+                    forest = ForestClassifier(seed=args.seed).fit(
+                        zero_gap_labels(gaps.subset(train))
+                    )
+                    new = hurdle_rows(gaps, train, held, Xt, y, forest, base, args.seed,
+                                      with_log=False)  # fmt: skip
+                    cached = cached + [{"item": "record", **r} for r in new]
+                    items = [i for i in items if (i["folds"], i["fold"]) != (kind, k)] + cached
+                    write_partial(items)
+                for item in cached:
                     if item["item"] == "probs":
                         pooled.setdefault(item["model"], []).append(
                             (np.asarray(item["metal"]), np.asarray(item["p"]))
                         )
                     else:
                         records.append({c: v for c, v in item.items() if c != "item"})
+                report(records, pooled)
                 continue
             n_before = len(records)
-            train, test = splits[kind][k]
-            held = gaps.frame["composition"].iloc[test].tolist()
-            Xt, Yt, _ = gaps.tensors(test)
-            y = Yt[:, 0].numpy()
             metal = (y == 0).astype(float)
-            base = {"dataset": "expt_gap", "folds": kind, "fold": k}
             # classification ----------------------------------------------------------------
             hidden = lab["composition"].isin(held) & lab["fidelity"].isin(["expt", "is_metal"])
             lab_train = labels.subset(np.flatnonzero(~hidden.to_numpy()))
@@ -152,15 +176,10 @@ def main() -> None:
                 clf = MetalClassifier(multitask, deep_features=fx, seed=args.seed,
                                       progress=False).fit(data, candidates=held)  # fmt: skip
                 probs[name] = (clf.predict_proba(held), time.perf_counter() - t)
-            # regression (the hurdle's classifier: single-task GP on magpie + the PBE latent) --
-            t = time.perf_counter()
-            hurdle = HurdleRegressor(
-                "ar1", regressor_options=GP_OPTIONS, seed=args.seed, progress=False
-            ).fit(gaps.subset(train), candidates=held)
-            hurdle_s = time.perf_counter() - t
-            # the same positive part with the random-forest P(metal)
-            rf_hurdle = copy.copy(hurdle)
-            rf_hurdle.classifier_ = forest
+            # the hurdle's classifier (single-task GP on magpie + the PBE latent) is fitted
+            # inside the hurdle, with the regression rows below
+            hurdle_records, hurdle = hurdle_rows(gaps, train, held, Xt, y, forest, base,
+                                                 args.seed, with_log=True, return_model=True)  # fmt: skip
             probs["gp_latent/magpie"] = (hurdle.predict_proba(Xt), float("nan"))
             fold_probs: list[dict] = []
             for name, (p, secs) in probs.items():
@@ -177,31 +196,76 @@ def main() -> None:
             plain.fit(gaps.subset(train), candidates=held)
             plain_s = time.perf_counter() - t
             mu, sd = plain.predict(Xt, observation_noise=True)
-            preds = {
-                "ar1_recursive/magpie": (GaussianPredictive(mu, sd), plain_s),
-                "hurdle_ar1/magpie": (hurdle.predictive(Xt), hurdle_s),
-                "hurdle_ar1+rf/magpie": (rf_hurdle.predictive(Xt), float("nan")),
-            }
-            for name, (pred, secs) in preds.items():
-                for subset, m in (("all", np.ones_like(y, bool)), ("nonzero", y > 0)):
-                    part = pred.subset(np.flatnonzero(m))
-                    s = evaluate(y[m], part)
-                    s["mae_median"] = float(np.mean(np.abs(part.median() - y[m])))
-                    if isinstance(part, PointMassMixture):
-                        nonmetal = part.continuous.median()
-                        hard = np.where(part.weight >= 0.5, 0.0, nonmetal)
-                        s["mae_classify"] = float(np.mean(np.abs(hard - y[m])))
-                        s["mae_nonmetal"] = float(np.mean(np.abs(nonmetal - y[m])))
-                    records.append({**base, "task": "regression", "model": name,
-                                    "subset": subset, "fit_seconds": secs, **s})  # fmt: skip
-                    print(f"{kind} {k} {name:<28} {subset:<8} mae {s['mae']:.3f} "
-                          f"(median {s['mae_median']:.3f}, classify "
-                          f"{s.get('mae_classify', np.nan):.3f}, non-metal "
-                          f"{s.get('mae_nonmetal', np.nan):.3f}) crps {s['crps']:.3f} "
-                          f"cov90 {s['coverage_90']:.3f}", flush=True)  # fmt: skip
+            records += score_regression("ar1_recursive/magpie", GaussianPredictive(mu, sd),
+                                        plain_s, y, base)  # fmt: skip
+            records += hurdle_records
             append_partial(PARTIAL, [{"item": "record", **r} for r in records[n_before:]]
                            + fold_probs)  # fmt: skip
             report(records, pooled)
+
+
+def score_regression(name: str, pred, secs: float, y: np.ndarray, base: dict) -> list[dict]:
+    """Regression records of one model in one fold, on all compositions and the nonzero ones."""
+    out = []
+    for subset, m in (("all", np.ones_like(y, bool)), ("nonzero", y > 0)):
+        part = pred.subset(np.flatnonzero(m))
+        s = evaluate(y[m], part)
+        s["mae_median"] = float(np.mean(np.abs(part.median() - y[m])))
+        if isinstance(part, PointMassMixture):
+            nonmetal = part.continuous.median()
+            hard = np.where(part.weight >= 0.5, 0.0, nonmetal)
+            s["mae_classify"] = float(np.mean(np.abs(hard - y[m])))
+            s["mae_nonmetal"] = float(np.mean(np.abs(nonmetal - y[m])))
+        out.append({**base, "task": "regression", "model": name, "subset": subset,
+                    "fit_seconds": secs, **s})  # fmt: skip
+        print(f"{base['folds']} {base['fold']} {name:<28} {subset:<8} mae {s['mae']:.3f} "
+              f"(median {s['mae_median']:.3f}, classify {s.get('mae_classify', np.nan):.3f}, "
+              f"non-metal {s.get('mae_nonmetal', np.nan):.3f}) crps {s['crps']:.3f} "
+              f"cov90 {s['coverage_90']:.3f}", flush=True)  # fmt: skip
+    return out
+
+
+def hurdle_rows(gaps, train, held, Xt, y, forest, base, seed, with_log, return_model=False):
+    """The hurdle rows of one fold: the package default, with the forest's P(metal), and
+    (``with_log``) the log-normal positive part (``transform="log"``, the former default)."""
+    t = time.perf_counter()
+    hurdle = HurdleRegressor("ar1", regressor_options=GP_OPTIONS, seed=seed, progress=False)
+    hurdle.fit(gaps.subset(train), candidates=held)
+    secs = time.perf_counter() - t
+    rf_hurdle = copy.copy(hurdle)  # the same positive part with the random forest's P(metal)
+    rf_hurdle.classifier_ = forest
+    out = score_regression("hurdle_ar1/magpie", hurdle.predictive(Xt), secs, y, base)
+    out += score_regression("hurdle_ar1+rf/magpie", rf_hurdle.predictive(Xt), np.nan, y, base)
+    if with_log:
+        t = time.perf_counter()
+        log = HurdleRegressor("ar1", transform="log", regressor_options=GP_OPTIONS, seed=seed,
+                              progress=False).fit(gaps.subset(train), candidates=held)  # fmt: skip
+        out += score_regression("hurdle_ar1_log/magpie", log.predictive(Xt),
+                                time.perf_counter() - t, y, base)  # fmt: skip
+    out = [{**r, "transform": "log" if r["model"].endswith("_log/magpie") else "softplus"}
+           for r in out]  # fmt: skip
+    return (out, hurdle) if return_model else out
+
+
+def relabel_log_hurdle(items: list[dict]) -> list[dict]:
+    """Kept folds from before ``transform="softplus"`` became the default (records without a
+    ``transform``): their hurdle rows were log-normal. ``hurdle_ar1/magpie`` is relabelled
+    ``hurdle_ar1_log/magpie`` (the same code path as ``transform="log"`` now); the forest
+    variant is dropped, to be refitted with the default."""
+    out = []
+    for i in items:
+        if i.get("task") == "regression" and "transform" not in i:
+            if i["model"] == "hurdle_ar1+rf/magpie":
+                continue
+            if i["model"] == "hurdle_ar1/magpie":
+                i = {**i, "model": "hurdle_ar1_log/magpie", "transform": "log"}
+        out.append(i)
+    return out
+
+
+def write_partial(items: list[dict]) -> None:
+    with atomic_write(PARTIAL) as fh:
+        fh.write("".join(json.dumps(i) + "\n" for i in items))
 
 
 def report(records: list[dict], pooled: dict[str, list]) -> None:

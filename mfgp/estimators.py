@@ -23,7 +23,13 @@ import torch
 from botorch.models.model import Model
 from torch import Tensor
 
-from mfgp.calibration.predictive import GaussianPredictive, LogNormalPredictive, PointMassMixture
+from mfgp.calibration.predictive import (
+    GaussianPredictive,
+    LogNormalPredictive,
+    PointMassMixture,
+    SoftplusNormalPredictive,
+    softplus_inverse,
+)
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.exceptions import InputDataError, NotFittedError
 from mfgp.fit import FitReport, fit_ar1_recursive, fit_gp, fit_variational
@@ -542,11 +548,15 @@ class HurdleRegressor(_FormulaEstimator):
     """Band gaps as a hurdle: ``P(gap = 0)`` from a classifier, the positive gap from a GP.
 
     The predictive distribution is a point mass at 0 with weight ``p = P(metal)`` plus, with
-    weight ``1 - p``, a log-normal: the multi-fidelity regression is fitted to ``log(gap)`` of
-    the *nonzero* target gaps (lower fidelities enter as ``log(gap + offset)``, so their zeros
-    stay finite), and its Gaussian predictive in log space (observation noise included) maps to
-    a log-normal on ``(0, inf)``. Means, medians, quantiles, intervals, samples, CRPS and
-    coverage of the mixture are those of :class:`~mfgp.calibration.PointMassMixture`.
+    weight ``1 - p``, a distribution on ``(0, inf)``: the multi-fidelity regression is fitted to
+    ``g(gap)`` of the *nonzero* target gaps, with ``g`` the ``transform`` (lower fidelities enter
+    as ``g(gap + offset)``, so their zeros stay finite), and its Gaussian predictive in ``g``
+    space (observation noise included) is mapped back through ``g^-1``. ``"softplus"`` (the
+    default, ``g(y) = log(exp(y) - 1)``) is log-like for small gaps and linear for large ones:
+    a :class:`~mfgp.calibration.SoftplusNormalPredictive`; ``"log"`` gives a log-normal, whose
+    upper tail is too long for wide-gap insulators (``docs/metals.md``). Means, medians,
+    quantiles, intervals, samples, CRPS and coverage of the mixture are those of
+    :class:`~mfgp.calibration.PointMassMixture`.
 
     The classifier learns ``gap == 0`` of the target, together with every lower fidelity's
     ``gap == 0`` when ``multitask`` is true (cheap PBE metallicity). With ``latent`` (the
@@ -559,7 +569,8 @@ class HurdleRegressor(_FormulaEstimator):
         architecture: the regression architecture (see :class:`MultiFidelityRegressor`).
         multitask: multi-task classifier (see :class:`MetalClassifier`); off by default: with
             the latent input it adds nothing on the band-gap benchmark (``docs/metals.md``).
-        offset: eV added to lower-fidelity gaps before the log.
+        transform: ``"softplus"`` or ``"log"``: the positive part's scale (see above).
+        offset: eV added to lower-fidelity gaps before the transform.
         deep_features: ``False`` or a fitted :class:`~mfgp.nn.FeatureExtractor` shared by both
             parts.
         regressor_options: keyword arguments of :class:`MultiFidelityRegressor` (they override
@@ -581,6 +592,12 @@ class HurdleRegressor(_FormulaEstimator):
             ``None``.
     """
 
+    #: transform name -> (g, the predictive of g^-1 of a Gaussian)
+    _TRANSFORMS = {
+        "softplus": (softplus_inverse, SoftplusNormalPredictive),
+        "log": (np.log, LogNormalPredictive),
+    }
+
     #: options of the latent GP (overridden by a ``latent`` dict)
     latent_defaults = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
 
@@ -591,6 +608,7 @@ class HurdleRegressor(_FormulaEstimator):
         architecture: str = "ar1",
         *,
         multitask: bool = False,
+        transform: str = "softplus",
         offset: float = 0.1,
         fidelities: Sequence[str] | None = None,
         featurizer: str = "magpie",
@@ -606,6 +624,7 @@ class HurdleRegressor(_FormulaEstimator):
         self.classifier = classifier
         self.latent = latent
         self.multitask = multitask
+        self.transform = transform
         self.offset = offset
         self.fidelities = fidelities
         self.featurizer = featurizer
@@ -624,7 +643,12 @@ class HurdleRegressor(_FormulaEstimator):
         """Fit both parts on a long-format frame of gaps (lower fidelities, then the target)."""
         if self.offset <= 0:
             raise InputDataError(
-                f"offset must be > 0 (the log of lower-fidelity gaps); got {self.offset}"
+                f"offset must be > 0 (the {self.transform} of lower-fidelity gaps); got "
+                f"{self.offset}"
+            )
+        if self.transform not in self._TRANSFORMS:
+            raise InputDataError(
+                f"unknown transform {self.transform!r}; choose {' or '.join(self._TRANSFORMS)}"
             )
         ds = self._dataset(data, frame_options)
         f = ds.frame
@@ -653,13 +677,12 @@ class HurdleRegressor(_FormulaEstimator):
         positive = ~is_target | (f["value"].to_numpy() > 0)
         if not (is_target & positive).any():
             raise InputDataError("no nonzero target gaps to fit the positive part on")
-        logged = f[positive].assign(
-            value=np.where(is_target[positive], np.log(f["value"][positive].clip(lower=1e-300)),
-                           np.log(f["value"][positive] + self.offset))
-        )  # fmt: skip
+        g = self._TRANSFORMS[self.transform][0]
+        v = f["value"].to_numpy()[positive]
+        shifted = np.where(is_target[positive], v, v + self.offset)  # > 0 everywhere
         self.regressor_ = MultiFidelityRegressor(
             self.architecture, **{**common, **(self.regressor_options or {})}
-        ).fit(ds.with_frame(logged), candidates)
+        ).fit(ds.with_frame(f[positive].assign(value=g(shifted))), candidates)
         self.model_ = self.regressor_.model_
         return self
 
@@ -679,14 +702,14 @@ class HurdleRegressor(_FormulaEstimator):
         p = self.classifier_.predict_proba(X)
         return PointMassMixture(p, self.nonmetal_predictive(X), atom=0.0)
 
-    def nonmetal_predictive(self, X) -> LogNormalPredictive:
-        """The gap *given* a non-metal: the log-normal part of the hurdle on its own.
+    def nonmetal_predictive(self, X) -> SoftplusNormalPredictive | LogNormalPredictive:
+        """The gap *given* a non-metal: the continuous part of the hurdle on its own.
 
         Use it when metallicity is known (e.g. the compound is known to be a semiconductor).
         """
         self._check_fitted()
         mu, sd = self.regressor_.predict(X, observation_noise=True)
-        return LogNormalPredictive(mu, sd)
+        return self._TRANSFORMS[self.transform][1](mu, sd)
 
     def predict(
         self,

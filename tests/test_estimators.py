@@ -127,6 +127,19 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
     assert (nonmetal.median() >= pred.median()).all()
     with pytest.raises(InputDataError, match="unknown statistic 'mode'"):
         hurdle.predict(formulas, statistic="mode")
+    # the default positive part is softplus-normal; transform="log" gives the log-normal
+    from mfgp.calibration import LogNormalPredictive, SoftplusNormalPredictive, softplus_inverse
+
+    assert isinstance(nonmetal, SoftplusNormalPredictive)
+    nonzero = (X[top, :][~metal], Y[top, 0].numpy()[~metal])
+    fitted = hurdle.regressor_.dataset_.tensors()[1][:, 0].numpy()
+    assert np.allclose(np.sort(fitted[-len(nonzero[1]) :]), np.sort(softplus_inverse(nonzero[1])))
+    log = HurdleRegressor(transform="log", latent=False, regressor_options=FAST,
+                          classifier_options={"epochs": 5, "num_inducing": 50},
+                          progress=False).fit(df)  # fmt: skip
+    assert isinstance(log.nonmetal_predictive(formulas), LogNormalPredictive)
+    with pytest.raises(InputDataError, match="unknown transform 'sqrt'; choose softplus or log"):
+        HurdleRegressor(transform="sqrt", progress=False).fit(df)
 
 
 def test_hurdle_rejects_negative_gaps(zero_inflated_ladder):

@@ -16,7 +16,10 @@ from mfgp.calibration.predictive import (
     PointMassMixture,
     Predictive,
     SamplePredictive,
+    SoftplusNormalPredictive,
     as_predictive,
+    softplus,
+    softplus_inverse,
 )
 from mfgp.calibration.recalibrate import IsotonicRecalibration, VarianceScaling
 
@@ -28,6 +31,7 @@ __all__ = [
     "PointMassMixture",
     "Predictive",
     "SamplePredictive",
+    "SoftplusNormalPredictive",
     "VarianceScaling",
     "as_predictive",
     "brier_score",
@@ -35,6 +39,8 @@ __all__ = [
     "cross_validate",
     "evaluate",
     "reliability_curve",
+    "softplus",
+    "softplus_inverse",
     "summary",
     "summary_mixture",
     "summary_samples",

@@ -14,7 +14,7 @@ from mfgp.calibration import (
     summary_samples,
 )
 from mfgp.calibration import metrics as M
-from mfgp.exceptions import NonFiniteValueError, ShapeError
+from mfgp.exceptions import InputDataError, NonFiniteValueError, ShapeError
 
 rng = np.random.default_rng(0)
 MU = rng.normal(size=40)
@@ -75,6 +75,35 @@ def test_mixture_cdf_crps_and_log_score():
     draws = p.sample(40000, seed=3)
     np.testing.assert_allclose(draws.mean(0), p.mean(), rtol=0.03, atol=0.01)
     np.testing.assert_allclose(draws.std(0), p.std(), rtol=0.04, atol=0.01)
+
+
+def test_softplus_normal_predictive():
+    from mfgp.calibration import SoftplusNormalPredictive, softplus, softplus_inverse
+
+    mu, sig = np.array([-3.0, 0.0, 2.0, 40.0]), np.array([0.5, 1.0, 0.3, 0.2])
+    p = SoftplusNormalPredictive(mu, sig)
+    # the transform: log-like near 0, the identity far from it, and its own inverse
+    y = np.array([1e-9, 0.3, 5.0, 60.0])
+    np.testing.assert_allclose(softplus(softplus_inverse(y)), y, rtol=1e-12)
+    assert softplus_inverse(1e-9) == pytest.approx(np.log(1e-9), abs=1e-8)
+    assert softplus_inverse(60.0) == pytest.approx(60.0, abs=1e-12)
+    with pytest.raises(InputDataError, match="position 1 has 0.0"):
+        softplus_inverse([1.0, 0.0])
+    # quantiles invert the CDF; nothing at or below 0
+    np.testing.assert_allclose(p.cdf(p.ppf(0.3)), 0.3, atol=1e-12)
+    assert (p.cdf(np.zeros(4)) == 0).all() and np.isneginf(p.log_score(np.zeros(4))).all()
+    # the density integrates to 1, and its moments match sampling
+    for i in range(4):
+        q = p.subset([i])
+        density = lambda v, q=q: np.exp(q.log_score(np.array([v]))[0])  # noqa: E731
+        m = float(q.median()[0])
+        total = integrate.quad(density, 0, m)[0] + integrate.quad(density, m, np.inf)[0]
+        assert total == pytest.approx(1.0, abs=1e-6)
+    draws = softplus(mu + sig * np.random.default_rng(4).normal(size=(400000, 4)))
+    np.testing.assert_allclose(p.mean(), draws.mean(0), rtol=4e-3)
+    np.testing.assert_allclose(p.std(), draws.std(0), rtol=1e-2)
+    # far from 0 it is the Gaussian N(mu, sig)
+    assert p.mean()[3] == pytest.approx(40.0, abs=1e-9) and p.std()[3] == pytest.approx(0.2)
 
 
 def test_mixture_pit_is_uniform_when_calibrated():
