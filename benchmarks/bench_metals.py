@@ -22,9 +22,11 @@ Regression rows (``mae``, ``crps``, ``coverage_90``, ... on all compositions and
 level by level, its most accurate row on band gaps; the hurdle's positive part is fitted the same
 way),
 ``hurdle_ar1/magpie`` (the package's ``HurdleRegressor``: P(metal) from ``gp_latent/magpie``
-and a log-normal AR1 for the nonzero gaps) and ``hurdle_ar1+rf/magpie`` (the same positive
-part, P(metal) from the random forest). Point predictions scored by MAE: ``mae`` the predictive mean, ``mae_median`` the
-median, ``mae_classify`` 0 where P(metal) >= 0.5 and the non-metal median elsewhere,
+and a softplus-normal AR1 for the nonzero gaps, the default), ``hurdle_ar1_log/magpie`` (the
+same with ``transform="log"``, the former default) and ``hurdle_ar1+rf/magpie`` (the default
+positive part, P(metal) from the random forest). Point predictions scored by MAE: ``mae`` the
+predictive mean, ``mae_median`` the median, ``mae_classify`` 0 where P(metal) >= 0.5 and the
+non-metal median elsewhere,
 ``mae_nonmetal`` the non-metal median alone (the gap of a compound known to be a non-metal).
 
 Table columns are means ± std over folds; ``coverage_90_abs_error`` is the mean over folds of
