@@ -641,14 +641,14 @@ class HurdleRegressor(_FormulaEstimator):
         **frame_options,
     ) -> HurdleRegressor:
         """Fit both parts on a long-format frame of gaps (lower fidelities, then the target)."""
+        if self.transform not in self._TRANSFORMS:
+            raise InputDataError(
+                f"unknown transform {self.transform!r}; choose {' or '.join(self._TRANSFORMS)}"
+            )
         if self.offset <= 0:
             raise InputDataError(
                 f"offset must be > 0 (the {self.transform} of lower-fidelity gaps); got "
                 f"{self.offset}"
-            )
-        if self.transform not in self._TRANSFORMS:
-            raise InputDataError(
-                f"unknown transform {self.transform!r}; choose {' or '.join(self._TRANSFORMS)}"
             )
         ds = self._dataset(data, frame_options)
         f = ds.frame
