@@ -116,9 +116,7 @@ def main() -> None:
     # fold k of every kind before fold k + 1, and the results rewritten after each fold, so
     # that a run stopped early still leaves complete, comparable folds behind; finished folds
     # are kept in PARTIAL (records, and the probabilities of the reliability figure)
-    items = read_partial(PARTIAL)
-    if args.refit_hurdle:
-        items = relabel_log_hurdle(items)
+    items = relabel_log_hurdle(read_partial(PARTIAL))  # idempotent
     done: dict[tuple, list[dict]] = {}
     for item in items:
         done.setdefault((item["folds"], item["fold"]), []).append(item)
