@@ -67,6 +67,10 @@ def append_partial(path: Path, items: list[dict]) -> None:
     A run that is killed mid-write leaves the previous file intact, never a half-written line,
     so an interrupted benchmark resumes from its last finished cell.
     """
-    old = path.read_text() if path.exists() else ""
+    write_partial(path, read_partial(path) + list(items))
+
+
+def write_partial(path: Path, items: list[dict]) -> None:
+    """Replace a partial-results file by ``items``, atomically (e.g. after refitting cells)."""
     with atomic_write(path) as fh:
-        fh.write(old + "".join(json.dumps(item) + "\n" for item in items))
+        fh.write("".join(json.dumps(item) + "\n" for item in items))

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import time
 from pathlib import Path
 
@@ -54,9 +53,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from _common import RESULTS, append_partial, read_partial, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    append_partial,
+    read_partial,
+    write_partial,
+    write_results,
+)
 from baselines import ForestClassifier  # noqa: E402
-from mfgp._io import atomic_write  # noqa: E402
 from mfgp.calibration import (  # noqa: E402
     GaussianPredictive,
     PointMassMixture,
@@ -139,7 +143,7 @@ def main() -> None:
                                       with_log=False)  # fmt: skip
                     cached = cached + [{"item": "record", **r} for r in new]
                     items = [i for i in items if (i["folds"], i["fold"]) != (kind, k)] + cached
-                    write_partial(items)
+                    write_partial(PARTIAL, items)
                 for item in cached:
                     if item["item"] == "probs":
                         pooled.setdefault(item["model"], []).append(
@@ -264,11 +268,6 @@ def relabel_log_hurdle(items: list[dict]) -> list[dict]:
                 i = {**i, "model": "hurdle_ar1_log/magpie", "transform": "log"}
         out.append(i)
     return out
-
-
-def write_partial(items: list[dict]) -> None:
-    with atomic_write(PARTIAL) as fh:
-        fh.write("".join(json.dumps(i) + "\n" for i in items))
 
 
 def report(records: list[dict], pooled: dict[str, list]) -> None:
