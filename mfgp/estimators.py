@@ -64,7 +64,10 @@ def _build_multitask(X, Y, Yvar, est):
 
 
 def _build_latent(X, Y, Yvar, est):
-    """A chain: level 0 a single-fidelity GP, each level above an explicit-latent GP on it."""
+    """A chain: level 0 a single-fidelity GP, each level above an explicit-latent GP on it.
+
+    With ``est.latent_observed`` each level's latent observations are the level below's rows.
+    """
     levels = X[:, -1].round().long()
     top = int(levels.max())
     parts = []
@@ -75,8 +78,11 @@ def _build_latent(X, Y, Yvar, est):
         if model is None:
             model = SingleFidelityGP(X[rows], Y[rows], yv)
         else:
+            below = levels == t - 1
+            obs = (X[below], Y[below]) if est.latent_observed else None
             model = ExplicitLatentGP(X[rows], Y[rows], latent_model=model, latent_fidelity=t - 1,
-                                     train_Yvar=yv, seed=est.seed)  # fmt: skip
+                                     train_Yvar=yv, seed=est.seed,
+                                     latent_observations=obs)  # fmt: skip
         parts.append(model)
     return model, parts
 
@@ -182,6 +188,11 @@ class MultiFidelityRegressor(_FormulaEstimator):
             features, see :class:`~mfgp.kernels.AR1Kernel`).
         rank: task-covariance rank (``"multitask"``).
         num_latents: latent processes (``"multitask"``).
+        latent_observed: (``"latent"``) each level's latent is the level below's *observed*
+            value where the composition has one (the number a DFT calculation gave, not the
+            GP's smoothed mean of it), elsewhere a draw from that level's predictive with
+            noise; ``False``: the level below's posterior everywhere. See
+            :class:`~mfgp.models.ExplicitLatentGP`.
         seed: seeds every random choice.
         progress: show progress bars.
 
@@ -209,6 +220,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         rho: str = "constant",
         rank: int = 1,
         num_latents: int = 1,
+        latent_observed: bool = True,
         seed: int = 0,
         progress: bool = True,
     ) -> None:
@@ -226,6 +238,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.rho = rho
         self.rank = rank
         self.num_latents = num_latents
+        self.latent_observed = latent_observed
         self.seed = seed
         self.progress = progress
 

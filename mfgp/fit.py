@@ -74,7 +74,8 @@ def stratified_subset(fidelity: torch.Tensor, size: int, seed: int = 0) -> torch
 def _randomize(model: torch.nn.Module, g: torch.Generator) -> None:
     """Seeded random restart.
 
-    Lengthscales: log-uniform in [0.1, 10] times their current value. AR1 scale factors ``rho``:
+    Lengthscales: log-uniform in [0.1, 10] times their current value (at least 0.05 and 5%
+    above their lower bound). AR1 scale factors ``rho``:
     drawn from N(1, 1), since the marginal likelihood in ``rho`` is often multi-modal (a level
     explained by the one below, or by its own discrepancy).
     """
@@ -87,7 +88,8 @@ def _randomize(model: torch.nn.Module, g: torch.Generator) -> None:
                 factor = torch.exp((torch.rand(ls.shape, generator=g) * 2 - 1) * math.log(10)).to(
                     ls
                 )
-                module.lengthscale = (ls * factor).clamp_min(0.05)
+                bound = module.raw_lengthscale_constraint.lower_bound.to(ls)
+                module.lengthscale = torch.maximum(ls * factor, (1.05 * bound).clamp_min(0.05))
 
 
 def _run_lbfgs(mll, X, y, max_iter: int) -> tuple[float, int]:

@@ -335,7 +335,7 @@ class MultiFidelityDataset:
         means = f.groupby("composition")["value"].mean()
         index = {c: i for i, c in enumerate(self.compositions)}
         pos = np.array([index[c] for c in means.index], dtype=np.int64)
-        match = _match_rows(self.features[pos], X[..., :-1].detach().cpu().numpy())
+        match = match_rows(self.features[pos], X[..., :-1].detach().cpu().numpy())
         values = np.append(means.to_numpy(dtype=float), np.nan)
         return values[match]  # unmatched rows index the trailing NaN
 
@@ -441,7 +441,7 @@ class MultiFidelityDataset:
         return self.n
 
 
-def _match_rows(table: np.ndarray, queries: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
+def match_rows(table: np.ndarray, queries: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
     """For each query row, the index of a table row equal to it within tolerance, else -1.
 
     Rows match when every feature agrees to ``rtol`` times that feature's largest magnitude in

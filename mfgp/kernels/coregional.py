@@ -17,7 +17,10 @@ __all__ = ["CoregionalKernel", "LCMKernel", "AR1Kernel", "default_data_kernel", 
 
 
 def matern_ard(
-    d: int, batch_shape: torch.Size | None = None, active_dims: Sequence[int] | None = None
+    d: int,
+    batch_shape: torch.Size | None = None,
+    active_dims: Sequence[int] | None = None,
+    lengthscale_min: float = 2.5e-2,
 ) -> MaternKernel:
     """ARD Matern-5/2 with BoTorch's dimension-scaled lengthscale prior, lengthscales >= 0.025.
 
@@ -25,7 +28,8 @@ def matern_ard(
     high-dimensional inputs from being over-fitted. The lower bound matters numerically too:
     GPyTorch evaluates distances as ``|x|^2 + |x'|^2 - 2 x.x'`` on ``x / lengthscale``, which
     loses all precision (a kernel matrix with eigenvalues of -0.1) once a lengthscale drifts
-    to 1e-7, as an unconstrained one did on the band-gap data.
+    to 1e-7, as an unconstrained one did on the band-gap data. ``lengthscale_min`` raises
+    the bound where a kernel must stay smooth (the explicit-latent model's kernel on its latent).
     """
     batch_shape = torch.Size() if batch_shape is None else batch_shape
     prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))
@@ -37,7 +41,9 @@ def matern_ard(
         active_dims=dims,
         lengthscale_prior=prior,
         # softplus-transformed bound: mfgp fits with unconstrained L-BFGS (no box bounds)
-        lengthscale_constraint=GreaterThan(2.5e-2, initial_value=prior.mode),
+        lengthscale_constraint=GreaterThan(
+            lengthscale_min, initial_value=max(prior.mode, 2 * lengthscale_min)
+        ),
     )
 
 

@@ -78,6 +78,41 @@ def test_explicit_latent_linear_term_extrapolates_in_the_latent():
     assert errors[0] < 0.05 and errors[0] < 0.3 * errors[1], errors
 
 
+def test_explicit_latent_uses_observed_latent_values():
+    # the low fidelity has a rough part (period ~0.06) that a GP on 50 points books as noise;
+    # the target depends on it, so only the observed low-fidelity values can carry it
+    f_lo = lambda x: torch.sin(6 * x) + 0.5 * torch.sin(97 * x)  # noqa: E731
+    f_hi = lambda x: 2 * f_lo(x) + 0.3 * torch.cos(3 * x)  # noqa: E731
+    g = torch.Generator().manual_seed(1)
+    xl, xh = torch.rand(50, 1, generator=g, dtype=DT), torch.rand(25, 1, generator=g, dtype=DT)
+    xt = torch.rand(200, 1, generator=g, dtype=DT)
+    low = SingleFidelityGP(with_fid(xl, 0), f_lo(xl))
+    fit_gp(low, restarts=1)
+    # the low fidelity is known at the training and the test inputs (not used to fit `low`)
+    x_obs = torch.cat([xh, xt, xh[:3]])  # repeated rows: their mean is used
+    y_obs = torch.cat([f_lo(xh), f_lo(xt), f_lo(xh[:3])])
+    Xt, yt = with_fid(xt, 1), f_hi(xt)
+    errors = {}
+    for observed in (True, False):
+        obs = (with_fid(x_obs, 0), y_obs) if observed else None
+        model = ExplicitLatentGP(
+            with_fid(xh, 1), f_hi(xh), latent_model=low, latent_observations=obs
+        )
+        fit_gp(model, restarts=2)
+        errors[observed] = rel_l2(model, Xt, yt)
+        if observed:
+            # no observation at x_new: the latent is drawn from `low`'s noisy predictive
+            x_new = torch.tensor([[0.3131], [0.7171]], dtype=DT)
+            both = model.posterior(with_fid(torch.cat([xt[:2], x_new]), 1)).variance.squeeze(-1)
+            assert (both[2:] > 4 * both[:2].max()).all(), both
+            batched = model.posterior(Xt[:6].reshape(2, 3, 2)).mean
+            assert torch.allclose(batched.reshape(6, 1), model.posterior(Xt[:6]).mean)
+    assert errors[True] < 0.1 and errors[True] < 0.4 * errors[False], errors
+    with pytest.raises(ShapeError, match="finite values"):
+        ExplicitLatentGP(with_fid(xh, 1), f_hi(xh), latent_model=low,
+                         latent_observations=(with_fid(xh, 0), torch.full_like(xh, math.nan)))  # fmt: skip
+
+
 def test_ar1_beats_high_fidelity_only_on_forrester():
     f_hi = lambda x: (6 * x - 2) ** 2 * torch.sin(12 * x - 4)  # noqa: E731
     f_lo = lambda x: 0.5 * f_hi(x) + 10 * (x - 0.5) - 5  # noqa: E731
