@@ -23,7 +23,11 @@ from mfgp.fit import stratified_subset
 
 
 class RandomForestBaseline:
-    """Random forest on the target fidelity's composition features."""
+    """Random forest on the target fidelity's composition features.
+
+    Its predictive std is the spread of the trees (at least 1e-6): zero where every tree
+    agrees (often on metals), so its NLPD can be astronomically large or small; compare its MAE.
+    """
 
     def __init__(self, n_estimators: int = 300, seed: int = 0) -> None:
         self.n_estimators = n_estimators

@@ -131,8 +131,33 @@ def load_partial() -> dict[tuple, list[dict]]:
     return done
 
 
-def summary_table(records: list[dict]) -> pd.DataFrame:
+def _cells(records: list[dict]) -> pd.DataFrame:
+    """The scored cells, in a fixed order: dataset, random before chemsys, subset, model."""
     df = pd.DataFrame([r for r in records if r["model"] != "pretrain"])
+    order = {name: i for i, name in enumerate(ALL_MODELS)}
+    df["_m"] = df["model"].map(order)
+    df["_f"] = df["folds"].map({"random": 0, "chemsys": 1})
+    return df.sort_values(["dataset", "_f", "subset", "_m", "fold"], kind="stable")
+
+
+def overview_table(records: list[dict]) -> pd.DataFrame:
+    """MAE per model: mean over the folds run (their number in brackets), one column per split."""
+    df = _cells(records)
+    cols = {}
+    for (dname, kind, subset), g in df.groupby(["dataset", "_f", "subset"], sort=True):
+        label = f"{dname} {'random' if kind == 0 else 'chemsys'}" + (
+            "" if subset == "all" else f" {subset}"
+        )
+        stats = g.groupby("model", sort=False)["mae"].agg(["mean", "size"])
+        cols[label] = {m: f"{r['mean']:.3f} ({int(r['size'])})" for m, r in stats.iterrows()}
+    models = [m for m in ALL_MODELS if any(m in c for c in cols.values())]
+    return pd.DataFrame(
+        [{"model": m, **{k: c.get(m, "-") for k, c in cols.items()}} for m in models]
+    )
+
+
+def summary_table(records: list[dict]) -> pd.DataFrame:
+    df = _cells(records)
     keys = ["dataset", "folds", "subset", "model"]
     rows = []
     for key, g in df.groupby(keys, sort=False):
@@ -223,7 +248,10 @@ def main() -> None:
                           f"nlpd {s0['nlpd']:.2f} cov90 {s0['coverage_90']:.2f} "
                           f"fit {s0['fit_seconds']:.1f} s", flush=True)  # fmt: skip
     table = summary_table(records)
-    write_results("bench_architectures", records, table=table)
+    overview = overview_table(records)
+    write_results("bench_architectures", records, table=table,
+                  sections={"MAE, mean over folds (folds run)": overview})  # fmt: skip
+    print(overview.to_string(index=False))
     print(table.to_string(index=False))
 
 
