@@ -331,16 +331,21 @@ class MultiFidelityRegressor(_FormulaEstimator):
             batch_size: points per posterior call (memory bound).
         """
         Z = self._model_inputs(X, fidelity)
-        means, stds = [], []
+        # marginals only, so rows may be grouped: an explicit-latent model evaluates the rows
+        # whose latent is observed once, not once per latent draw
+        split = getattr(self.model_, "latent_known", None)
+        groups = [torch.arange(Z.shape[0], device=Z.device)]
+        if split is not None:
+            known = split(Z)
+            groups = [torch.nonzero(m).squeeze(-1) for m in (~known, known) if m.any()]
+        chunks = [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
+        mean, var = torch.empty_like(Z[:, 0]), torch.empty_like(Z[:, 0])
         with torch.no_grad(), exact_solves():
-            for i in range(0, Z.shape[0], batch_size):
-                post = self.model_.posterior(
-                    Z[i : i + batch_size], observation_noise=observation_noise
-                )
-                means.append(post.mean.squeeze(-1))
-                stds.append(post.variance.squeeze(-1).clamp_min(1e-12).sqrt())
-        mean = torch.cat(means).cpu().numpy()
-        std = torch.cat(stds).cpu().numpy()
+            for rows in chunks:
+                post = self.model_.posterior(Z[rows], observation_noise=observation_noise)
+                mean[rows], var[rows] = post.mean.squeeze(-1), post.variance.squeeze(-1)
+        mean = mean.cpu().numpy()
+        std = var.clamp_min(1e-12).sqrt().cpu().numpy()
         return (mean, std) if return_std else mean
 
     def predictive(

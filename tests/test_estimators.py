@@ -35,6 +35,18 @@ def test_fit_predict_contract(small_ladder, arch):
     assert list(table.columns) == ["formula", "mean", "std", "lower_90", "upper_90"]
     assert table.lower_90[0] < table["mean"][0] < table.upper_90[0]
     assert reg.get_params()["architecture"] == arch
+    if arch == "latent":  # rows grouped by whether their latent is observed, then put back
+        X, _, _ = reg.dataset_.tensors()
+        top = X[X[:, -1] == X[:, -1].max()][:6]
+        Z = reg._inputs(top)
+        known = reg.model_.latent_known(Z)
+        assert known.any() and (~known).any(), known
+        grouped, _ = reg.predict(top)
+        for rows in (known, ~known):  # each group is one posterior call
+            alone = reg.model_.posterior(Z[rows]).mean.squeeze(-1).detach().numpy()
+            np.testing.assert_allclose(grouped[rows.numpy()], alone, rtol=1e-9)
+        one_by_one = [reg.predict(top[i : i + 1])[0][0] for i in range(len(top))]
+        np.testing.assert_allclose(grouped[known.numpy()], np.array(one_by_one)[known.numpy()])
 
 
 def test_multifidelity_uses_the_low_fidelity(small_ladder):

@@ -105,6 +105,12 @@ def test_explicit_latent_uses_observed_latent_values():
             x_new = torch.tensor([[0.3131], [0.7171]], dtype=DT)
             both = model.posterior(with_fid(torch.cat([xt[:2], x_new]), 1)).variance.squeeze(-1)
             assert (both[2:] > 4 * both[:2].max()).all(), both
+            # all latents known: one inner evaluation, the same marginals as the sampled path
+            alone = model.posterior(with_fid(xt[:2], 1))
+            assert torch.allclose(alone.variance.squeeze(-1), both[:2], rtol=1e-6, atol=1e-10)
+            assert model.latent_known(with_fid(torch.cat([xt[:2], x_new]), 1)).tolist() == [
+                True, True, False, False,
+            ]  # fmt: skip
             batched = model.posterior(Xt[:6].reshape(2, 3, 2)).mean
             assert torch.allclose(batched.reshape(6, 1), model.posterior(Xt[:6]).mean)
     assert errors[True] < 0.1 and errors[True] < 0.4 * errors[False], errors
