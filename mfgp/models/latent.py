@@ -242,9 +242,10 @@ class ExplicitLatentGP(Model, FantasizeMixin):
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs) -> ExplicitLatentGP:
         """A copy conditioned on new target observations (fantasies: ``Y`` may be batched).
 
-        The new rows enter the inner GP at the latent's posterior mean, as the training rows
-        did; the latent model is shared, not copied. This is what ``fantasize`` (and so
-        ``qNegIntegratedPosteriorVariance`` and knowledge-gradient acquisitions) calls.
+        The new rows enter the inner GP as the training rows did (at the observed latent where
+        there is one, else at the latent's posterior mean); the latent model is shared, not
+        copied. This is what ``fantasize`` (and so ``qNegIntegratedPosteriorVariance`` and
+        knowledge-gradient acquisitions) calls.
         """
         z = self._latent_point(X)
         new = copy.copy(self)
