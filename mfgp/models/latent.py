@@ -49,9 +49,8 @@ __all__ = ["ExplicitLatentGP"]
 
 #: Lower bound of ``k_rho``'s Matern lengthscale on the latent, in units of the latent's training
 #: range (inputs are normalised to [0, 1]): the target varies smoothly with the latent. At the
-#: shared bound of 0.025 the fit on observed PBE gaps (half of them exactly 0) collapsed the noise
-#: to 0.03 eV and made over-confident predictions (NLPD 2.4 on the first random gap fold; 1.8 at
-#: 0.1, 1.4 at 0.2, with the MAE 0.375 -> 0.367).
+#: shared bound of 0.025 the fit on observed PBE gaps (half of them exactly 0) drove the noise
+#: towards zero and made over-confident predictions (``docs/models.md``).
 LATENT_LENGTHSCALE_MIN = 0.2
 
 
