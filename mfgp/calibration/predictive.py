@@ -266,15 +266,17 @@ class SoftplusNormalPredictive(Predictive):
     def n(self) -> int:  # noqa: D102
         return self.mu.size
 
-    def _moment(self, k: int) -> np.ndarray:
-        y = softplus(self.mu[:, None] + self.sigma[:, None] * _GH_NODES[None, :])
-        return (y**k) @ _GH_WEIGHTS
+    def _nodes(self) -> np.ndarray:
+        """``n x 64``: the quadrature nodes mapped to ``y``."""
+        return softplus(self.mu[:, None] + self.sigma[:, None] * _GH_NODES[None, :])
 
     def mean(self) -> np.ndarray:  # noqa: D102
-        return self._moment(1)
+        return self._nodes() @ _GH_WEIGHTS
 
     def std(self) -> np.ndarray:  # noqa: D102
-        return np.sqrt(np.maximum(self._moment(2) - self._moment(1) ** 2, 0.0))
+        y = self._nodes()
+        m1 = y @ _GH_WEIGHTS
+        return np.sqrt(np.maximum((y * y) @ _GH_WEIGHTS - m1**2, 0.0))
 
     def ppf_each(self, q: np.ndarray) -> np.ndarray:  # noqa: D102
         return softplus(self.mu + special.ndtri(q) * self.sigma)
