@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 
@@ -33,8 +34,10 @@ from mfgp.calibration.predictive import (
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.exceptions import InputDataError, NotFittedError
 from mfgp.fit import FitReport, fit_ar1_recursive, fit_gp, fit_variational
-from mfgp.models import AR1GP, ExplicitLatentGP, GPClassifier, MultiTaskGP, SingleFidelityGP
+from mfgp.models import AR1GP, GPClassifier, MultiTaskGP, SingleFidelityGP
 from mfgp.models.base import exact_solves
+from mfgp.models.features import FeatureMap, FeatureMapModel
+from mfgp.models.latent import latent_chain
 from mfgp.nn.extractor import FeatureExtractor, pretrain
 from mfgp.nn.finetune import finetune_extractor
 
@@ -47,53 +50,64 @@ __all__ = [
 ]
 
 
-def _build_single(X: Tensor, Y: Tensor, Yvar: Tensor | None, est) -> tuple[Model, list]:
+def _build_single(X: Tensor, Y: Tensor, Yvar: Tensor | None, est, fit, fmap):
     top = X[:, -1] == X[:, -1].max()
-    model = SingleFidelityGP(X[top], Y[top], None if Yvar is None else Yvar[top])
-    return model, [model]
+    model = SingleFidelityGP(fmap(X[top]), Y[top], None if Yvar is None else Yvar[top])
+    return model, [fit(model)]
 
 
-def _build_ar1(X, Y, Yvar, est):
-    model = AR1GP(X, Y, Yvar, rho=est.rho)
-    return model, [model]
+def _build_ar1(X, Y, Yvar, est, fit, fmap):
+    model = AR1GP(fmap(X), Y, Yvar, rho=est.rho)
+    return model, [fit(model)]
 
 
-def _build_multitask(X, Y, Yvar, est):
-    model = MultiTaskGP(X, Y, Yvar, rank=est.rank, num_latents=est.num_latents)
-    return model, [model]
+def _build_multitask(X, Y, Yvar, est, fit, fmap):
+    model = MultiTaskGP(fmap(X), Y, Yvar, rank=est.rank, num_latents=est.num_latents)
+    return model, [fit(model)]
 
 
-def _build_latent(X, Y, Yvar, est):
-    """A chain: level 0 a single-fidelity GP, each level above an explicit-latent GP on it.
-
-    With ``est.latent_observed`` each level's latent observations are the level below's rows.
-    """
-    levels = X[:, -1].round().long()
-    top = int(levels.max())
-    parts = []
-    model = None
-    for t in range(top + 1):
-        rows = levels == t
-        yv = None if Yvar is None else Yvar[rows]
-        if model is None:
-            model = SingleFidelityGP(X[rows], Y[rows], yv)
-        else:
-            below = levels == t - 1
-            obs = (X[below], Y[below]) if est.latent_observed else None
-            model = ExplicitLatentGP(X[rows], Y[rows], latent_model=model, latent_fidelity=t - 1,
-                                     train_Yvar=yv, seed=est.seed,
-                                     latent_observations=obs)  # fmt: skip
-        parts.append(model)
-    return model, parts
+def _build_latent(X, Y, Yvar, est, fit, fmap):
+    """The explicit-latent chain (:func:`mfgp.models.latent.latent_chain`), on raw inputs."""
+    obs = None
+    if est.latent_observed:
+        X_all, Y_all, _ = est.dataset_.tensors()  # every computed value, not only the kept rows
+        obs = (X_all, Y_all)
+    return latent_chain(X, Y, Yvar, fit=fit, feature_map=fmap, observations=obs, seed=est.seed)
 
 
-#: architecture name -> builder ``(X, Y, Yvar, estimator) -> (model, parts to fit in order)``.
+#: architecture name -> builder ``(X, Y, Yvar, estimator, fit, feature_map) -> (model,
+#: reports)``: ``X`` raw contract inputs, ``fit(part)`` fits one GP; a builder whose model
+#: takes mapped inputs returns it unwrapped (the estimator puts the map in front).
 ARCHITECTURES: dict[str, Callable] = {
     "single": _build_single,
     "ar1": _build_ar1,
     "multitask": _build_multitask,
     "latent": _build_latent,
 }
+
+#: architectures whose builder returns a model on raw inputs
+_RAW_INPUT_ARCHITECTURES = {"latent"}
+
+
+def _interval_level(level) -> float:
+    """An interval probability given as a fraction (0.9) or a percentage (90)."""
+    value = float(level)
+    if 1.0 < value < 100.0:
+        value /= 100.0
+    if not 0.0 < value < 1.0:
+        raise InputDataError(
+            f"level must be a probability in (0, 1) or a percentage in (1, 100); got {level!r}"
+        )
+    return value
+
+
+def _check_positive_int(name: str, value, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InputDataError(
+            f"{name} must be a positive integer{' or None' if allow_none else ''}; got {value!r}"
+        )
 
 
 class _FormulaEstimator:
@@ -114,26 +128,25 @@ class _FormulaEstimator:
         )
 
     def _extractor(self, X: Tensor, Y: Tensor) -> FeatureExtractor | None:
+        """The extractor (pretrained here if asked) and ``feature_map_``, the model's input map."""
         if isinstance(self.deep_features, FeatureExtractor):
-            return self.deep_features
-        if not self.deep_features:
-            self._x_mean = X[:, :-1].mean(0)
-            std = X[:, :-1].std(0)
-            self._x_std = torch.where(std > 1e-12, std, torch.ones_like(std))
+            extractor = self.deep_features
+        elif not self.deep_features:
+            self.feature_map_ = FeatureMap.standardize(X)
             return None
-        low = X[:, -1] == 0
-        options = {"seed": self.seed, "progress": self.progress, **(self.pretrain_options or {})}
-        extractor, self.pretrain_report_ = pretrain(X[low, :-1], Y[low, 0], **options)
+        else:
+            low = X[:, -1] == 0
+            options = {"seed": self.seed, "progress": self.progress,
+                       **(self.pretrain_options or {})}  # fmt: skip
+            extractor, self.pretrain_report_ = pretrain(X[low, :-1], Y[low, 0], **options)
+        extractor.eval()
+        self.feature_map_ = FeatureMap(extractor=extractor)
         return extractor
 
     def _inputs(self, X: Tensor) -> Tensor:
         """Contract inputs in the model's space: learned (or standardised) features + fidelity."""
-        feats = X[..., :-1]
-        if self.extractor_ is not None:
-            z = self.extractor_.transform(feats)
-        else:
-            z = (feats - self._x_mean) / self._x_std
-        return torch.cat([z, X[..., -1:]], dim=-1)
+        with torch.no_grad():
+            return self.feature_map_(X)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -146,12 +159,10 @@ class _FormulaEstimator:
         self._check_fitted()
         if isinstance(X, Tensor):
             return X
+        if isinstance(X, str):
+            X = [X]  # one formula, not its characters
         formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
         return self.dataset_.inputs_for(formulas, fidelity)
-
-    def _model_inputs(self, X, fidelity: str | None) -> Tensor:
-        """Formulas, a frame with ``formula`` or contract tensors -> inputs in the model space."""
-        return self._inputs(self._raw_inputs(X, fidelity))
 
     def get_params(self, deep: bool = True) -> dict:
         """Constructor arguments (scikit-learn contract)."""
@@ -274,28 +285,43 @@ class MultiFidelityRegressor(_FormulaEstimator):
             raise InputDataError(
                 f"rho={self.rho!r} applies to the 'ar1' architecture, not {self.architecture!r}"
             )
+        _check_positive_int("max_rows_per_fidelity", self.max_rows_per_fidelity, True)
+        _check_positive_int("max_fit_points", self.max_fit_points, True)
+        _check_positive_int("max_iter", self.max_iter)
+        _check_positive_int("rank", self.rank)
+        _check_positive_int("num_latents", self.num_latents)
         ds = self._dataset(data, frame_options)
         self.dataset_ = ds
+        n_target = int((ds.frame["fidelity_index"] == len(ds.fidelities) - 1).sum())
+        if n_target < 2:
+            raise InputDataError(
+                f"the target fidelity {ds.target!r} has {n_target} row(s); a GP needs at least "
+                "2 target observations (check fidelities=, the last one is the target)"
+            )
         X_all, Y_all, Yvar_all = ds.tensors()
         self.extractor_ = self._extractor(X_all, Y_all)
         rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
-        X, Y = self._inputs(X_all[rows]), Y_all[rows]
+        self.train_rows_ = rows
+        X, Y = X_all[rows], Y_all[rows]
         Yvar = None if Yvar_all is None else Yvar_all[rows]
-        self.model_, parts = ARCHITECTURES[self.architecture](X, Y, Yvar, self)
         recursive = self.training == "recursive" or (
             self.training == "auto" and self.architecture == "ar1"
         )
-        fit = fit_ar1_recursive if recursive else fit_gp
-        self.fit_reports_: list[FitReport] = [
-            fit(part, max_iter=self.max_iter, restarts=self.restarts,
-                max_fit_points=self.max_fit_points, seed=self.seed, progress=self.progress)
-            for part in parts
-        ]  # fmt: skip
+        trainer = fit_ar1_recursive if recursive else fit_gp
+        fit = functools.partial(trainer, max_iter=self.max_iter, restarts=self.restarts,
+                                max_fit_points=self.max_fit_points, seed=self.seed,
+                                progress=self.progress)  # fmt: skip
+        fmap = self.feature_map_
+        model, reports = ARCHITECTURES[self.architecture](X, Y, Yvar, self, fit, fmap)
+        self.fit_reports_: list[FitReport] = list(reports)
         if self.finetune:
-            self._finetune(X_all[rows])
+            fmap = self._finetune(model, X)
+        if self.architecture not in _RAW_INPUT_ARCHITECTURES:
+            model = FeatureMapModel(model, fmap)
+        self.model_ = model
         return self
 
-    def _finetune(self, raw: Tensor) -> None:
+    def _finetune(self, model, raw: Tensor) -> FeatureMap:
         if self.extractor_ is None or self.architecture == "latent":
             raise InputDataError(
                 "finetune needs deep features (deep_features=True or an extractor) and the "
@@ -307,8 +333,32 @@ class MultiFidelityRegressor(_FormulaEstimator):
         options = {"seed": self.seed, "progress": self.progress}
         options.update(self.finetune if isinstance(self.finetune, dict) else {})
         self.extractor_, self.finetune_report_ = finetune_extractor(
-            self.model_, self.extractor_, raw, **options
+            model, self.extractor_, raw, **options
         )
+        self.extractor_.eval()
+        self.feature_map_ = FeatureMap(extractor=self.extractor_)
+        return self.feature_map_
+
+    def _prediction_model(self, raw: Tensor) -> Model:
+        """The fitted model, conditioned on the known rows of the asked compositions.
+
+        The fit keeps a capped sample of each lower fidelity's rows; the rows of the
+        compositions asked about that it left out are added here by a block update of the
+        cached factor (hyperparameters unchanged), so a prediction always uses the computed
+        values of its own compositions. The explicit-latent chain needs no update: its
+        observed latents hold every lower-level row.
+        """
+        update = getattr(self.model_, "conditioned_on", None)
+        if update is None:
+            return self.model_
+        rows = np.setdiff1d(self.dataset_.rows_at(raw), self.train_rows_)
+        if self.architecture == "single":
+            rows = rows[self.dataset_.frame["fidelity_index"].to_numpy()[rows]
+                        == len(self.dataset_.fidelities) - 1]  # fmt: skip
+        if rows.size == 0:
+            return self.model_
+        X, Y, Yvar = self.dataset_.tensors(rows, dtype=raw.dtype, device=raw.device)
+        return update(X, Y, Yvar)
 
     # -- prediction ----------------------------------------------------------------------------
     def predict(
@@ -330,10 +380,12 @@ class MultiFidelityRegressor(_FormulaEstimator):
                 measurement rather than of the underlying value).
             batch_size: points per posterior call (memory bound).
         """
-        Z = self._model_inputs(X, fidelity)
+        _check_positive_int("batch_size", batch_size)
+        Z = self._raw_inputs(X, fidelity)
+        model = self._prediction_model(Z)
         # marginals only, so rows may be grouped: an explicit-latent model evaluates the rows
         # whose latent is observed once, not once per latent draw
-        split = getattr(self.model_, "latent_known", None)
+        split = getattr(model, "latent_known", None)
         groups = [torch.arange(Z.shape[0], device=Z.device)]
         if split is not None:
             known = split(Z)
@@ -342,7 +394,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         mean, var = torch.empty_like(Z[:, 0]), torch.empty_like(Z[:, 0])
         with torch.no_grad(), exact_solves():
             for rows in chunks:
-                post = self.model_.posterior(Z[rows], observation_noise=observation_noise)
+                post = model.posterior(Z[rows], observation_noise=observation_noise)
                 mean[rows], var[rows] = post.mean.squeeze(-1), post.variance.squeeze(-1)
         mean = mean.cpu().numpy()
         std = var.clamp_min(1e-12).sqrt().cpu().numpy()
@@ -358,10 +410,20 @@ class MultiFidelityRegressor(_FormulaEstimator):
     def predict_frame(
         self, formulas: Sequence[str], fidelity: str | None = None, level: float = 0.9
     ) -> pd.DataFrame:
-        """A table of predictions with central intervals, one row per formula."""
+        """A table of predictions with central intervals, one row per formula.
+
+        Args:
+            formulas: the compositions.
+            fidelity: the fidelity to predict (default: the target).
+            level: the central interval's probability, as a fraction (``0.9``) or a
+                percentage (``90``); columns ``lower_90`` and ``upper_90``.
+        """
+        if isinstance(formulas, str):
+            formulas = [formulas]
+        level = _interval_level(level)
         mean, std = self.predict(formulas, fidelity, observation_noise=True)
         lo, hi = GaussianPredictive(mean, std).interval(level)
-        pct = round(level * 100)
+        pct = f"{level * 100:g}".replace(".", "_")
         return pd.DataFrame(
             {
                 "formula": list(formulas),

@@ -23,7 +23,7 @@ import gpytorch
 import torch
 from gpytorch.likelihoods.noise_models import MultitaskHomoskedasticNoise
 from gpytorch.mlls import ExactMarginalLogLikelihood, VariationalELBO
-from linear_operator.utils.errors import NotPSDError
+from linear_operator.utils.errors import NanError, NotPSDError
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -46,6 +46,10 @@ class FitReport:
         n_fit: rows used for the hyperparameters; n_total: rows conditioned on.
         jitter: Cholesky jitter that worked.
         iterations: L-BFGS iterations of the best start.
+        failed_starts: starts that failed numerically (skipped; ``inf`` in ``losses``).
+
+    Every trainer reports the same unit: the negative log marginal likelihood (minus the log
+    priors, where the trainer includes them) divided by the number of rows it was computed on.
     """
 
     loss: float
@@ -54,6 +58,7 @@ class FitReport:
     n_total: int = 0
     jitter: float = JITTERS[0]
     iterations: int = 0
+    failed_starts: list[int] = field(default_factory=list)
 
 
 def stratified_subset(fidelity: torch.Tensor, size: int, seed: int = 0) -> torch.Tensor:
@@ -124,7 +129,7 @@ def _with_jitter(model, init: dict, run, fallback: bool, where: str) -> tuple[fl
             if not math.isfinite(loss):
                 raise NotPSDError("non-finite loss")
             return loss, iters, jitter
-        except (NotPSDError, torch.linalg.LinAlgError) as err:
+        except (NotPSDError, NanError, torch.linalg.LinAlgError) as err:
             if jitter == JITTERS[-1]:
                 if fallback:
                     return math.inf, 0, jitter
@@ -172,6 +177,9 @@ def fit_gp(
     """
     inner = getattr(model, "gp", None)  # ExplicitLatentGP: fit its GP on [x, latent]
     if isinstance(inner, gpytorch.models.ExactGP):
+        sync = getattr(model, "sync_latents", None)
+        if sync is not None:
+            sync()  # the training latents of the latent model as it is now
         return fit_gp(inner, max_iter=max_iter, restarts=restarts,
                       max_fit_points=max_fit_points, seed=seed, progress=progress)  # fmt: skip
     # train mode first: BoTorch's eval() replaces train_inputs by their transformed copies and
@@ -198,6 +206,7 @@ def fit_gp(
     best: tuple[float, dict, int] | None = None
     losses: list[float] = []
     used_jitter = JITTERS[0]
+    failed: list[int] = []
     try:
         for start in tqdm(range(restarts + 1), desc="fit", disable=not progress, leave=False):
             model.load_state_dict(start_state)
@@ -205,30 +214,44 @@ def fit_gp(
                 _randomize(model, g)
             init = {k: v.clone() for k, v in model.state_dict().items()}
             run = functools.partial(_exact_lbfgs, mll, X, y, max_iter)
-            loss, iters, jitter = _with_jitter(model, init, run, best is not None, "")
-            if math.isfinite(loss):
+            loss, iters, jitter = _with_jitter(model, init, run, True, "")
+            if not math.isfinite(loss):
+                failed.append(start)
+            else:
                 used_jitter = max(used_jitter, jitter)
-            if jitter > JITTERS[0] and math.isfinite(loss):
-                warnings.warn(
-                    f"Cholesky needed jitter {jitter:g} to fit (start {start})", stacklevel=2
-                )
-            losses.append(loss / y.shape[-1])
-            if best is None or loss < best[0]:
+                if jitter > JITTERS[0]:
+                    warnings.warn(
+                        f"Cholesky needed jitter {jitter:g} to fit (start {start})", stacklevel=2
+                    )
+            losses.append(loss)  # the marginal log likelihood is already per data point
+            if math.isfinite(loss) and (best is None or loss < best[0]):
                 best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
     finally:
         model.set_train_data(X_all, y_all, strict=False)
         if fixed_noise:
             model.likelihood.noise = noise_all
-    assert best is not None
+    if best is None:
+        raise NumericalError(
+            f"every start ({restarts + 1}) failed: the Cholesky factorisation failed with "
+            f"jitter up to {JITTERS[-1]:g} or the loss was not finite; rescale the inputs, drop "
+            "duplicated rows or raise the noise lower bound"
+        )
+    if failed:
+        warnings.warn(
+            f"fit: start(s) {failed} failed numerically and were skipped; the best of the "
+            f"{restarts + 1 - len(failed)} others is kept",
+            stacklevel=2,
+        )
     model.load_state_dict(best[1])  # hyperparameters only; the full data were restored above
     model.eval()
     return FitReport(
-        loss=best[0] / y.shape[-1],
+        loss=best[0],
         losses=losses,
         n_fit=int(idx.numel()),
         n_total=n,
         jitter=used_jitter,
         iterations=best[2],
+        failed_starts=failed,
     )
 
 
@@ -378,6 +401,7 @@ def fit_ar1_recursive(
         return lik.noise.reshape(-1)[:1].expand(rows.numel())
 
     losses, n_fit, iterations, used_jitter = [], 0, 0, JITTERS[0]
+    failed: list[int] = []
     for t in tqdm(range(T), desc="levels", disable=not progress, leave=False):
         rows = _level_rows(levels, t, max_fit_points, g)
         if rows.numel() == 0:
@@ -424,12 +448,19 @@ def fit_ar1_recursive(
                         kernel.rho[t - 1] = 1.0 + torch.randn((), generator=g).item()
             init = {k: v.clone() for k, v in model.state_dict().items()}
             run = functools.partial(_masked_run, level, owned, max_iter)
-            loss, iters, jitter = _with_jitter(model, init, run, best is not None, f"level {t}: ")
+            loss, iters, jitter = _with_jitter(model, init, run, True, f"level {t}: ")
             if math.isfinite(loss):
                 used_jitter = max(used_jitter, jitter)
-            if best is None or loss < best[0]:
-                best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
-        assert best is not None
+                if best is None or loss < best[0]:
+                    best = (loss, {k: v.clone() for k, v in model.state_dict().items()}, iters)
+            else:
+                failed.append(start)
+        if best is None:
+            raise NumericalError(
+                f"level {t}: every start ({restarts + 1}) failed (Cholesky with jitter up to "
+                f"{JITTERS[-1]:g}); rescale the inputs, drop duplicated rows or raise the noise "
+                "lower bound"
+            )
         model.load_state_dict(best[1])
         losses.append(best[0] / rows.numel())
         n_fit += rows.numel()
@@ -445,6 +476,7 @@ def fit_ar1_recursive(
         n_total=int(X_all.shape[-2]),
         jitter=used_jitter,
         iterations=iterations,
+        failed_starts=failed,
     )
 
 

@@ -38,7 +38,7 @@ def test_fit_predict_contract(small_ladder, arch):
     if arch == "latent":  # rows grouped by whether their latent is observed, then put back
         X, _, _ = reg.dataset_.tensors()
         top = X[X[:, -1] == X[:, -1].max()][:6]
-        Z = reg._inputs(top)
+        Z = top  # the model takes raw contract inputs (its feature map is its own)
         known = reg.model_.latent_known(Z)
         assert known.any() and (~known).any(), known
         grouped, _ = reg.predict(top)
@@ -186,7 +186,7 @@ def test_finetune_and_recursive_options(small_ladder):
         **FAST,
     ).fit(small_ladder)
     assert reg.finetune_report_.steps[0] == 0 and reg.finetune_report_.n_val > 0
-    assert reg.model_.covar_module.rho_weights.shape == (1, 4)
+    assert reg.model_.model.covar_module.rho_weights.shape == (1, 4)  # the GP behind the map
     mean, std = reg.predict(["NaCl", "Si"])
     assert np.isfinite(mean).all() and (std > 0).all()
     with pytest.raises(InputDataError, match="finetune needs deep features"):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mfgp._rows import match_rows
 from mfgp.exceptions import (
     ConflictingDuplicatesError,
     EmptyDataError,
@@ -86,8 +87,11 @@ class MultiFidelityDataset:
 
         Args:
             df: one row per observation.
-            fidelities: fidelity names low to high (the last is the target). ``None`` takes the
-                order in which the names first appear in ``df``.
+            fidelities: fidelity names low to high (the last is the target). ``None``: the
+                order recorded in ``df.attrs["fidelities"]`` (frames from :mod:`mfgp.datasets`
+                carry it), restricted to the levels present; a frame with one level needs
+                none; otherwise :class:`InputDataError` asks for it (the order of the rows is
+                no statement of which level is the target).
             formula_col: column of chemical formulas.
             fidelity_col: column of fidelity names.
             value_col: column of observed values.
@@ -106,6 +110,11 @@ class MultiFidelityDataset:
         for col in (formula_col, fidelity_col, value_col) + ((noise_col,) if noise_col else ()):
             if col not in df.columns:
                 raise InputDataError(f"column {col!r} not found; the frame has {list(df.columns)}")
+        if fidelities is None and df.attrs.get("fidelities") is not None:
+            present = {str(f) for f in df[fidelity_col].unique()}
+            declared = [str(f) for f in df.attrs["fidelities"]]
+            if present <= set(declared):
+                fidelities = [f for f in declared if f in present]
         return cls.from_arrays(
             df[formula_col].tolist(),
             df[fidelity_col].tolist(),
@@ -150,18 +159,24 @@ class MultiFidelityDataset:
         # fidelities
         if fidelities is None:
             fidelities = list(dict.fromkeys(str(f) for f in fidelity))
+            if len(fidelities) > 1:
+                raise InputDataError(
+                    f"the rows hold {len(fidelities)} fidelities {fidelities} in no declared "
+                    "order; pass fidelities=[lowest, ..., target] (the last is the target)"
+                )
         fidelities = tuple(str(f) for f in fidelities)
         if len(set(fidelities)) != len(fidelities) or not fidelities:
             raise InputDataError(f"fidelities must be distinct names, got {list(fidelities)}")
         index_of = {name: i for i, name in enumerate(fidelities)}
         fid_idx = np.empty(n, dtype=np.int64)
         for i, f in enumerate(fidelity):
-            if not isinstance(f, str) or f not in index_of:
+            # labels are names: 0 and "0" are the same level (integer labels are common)
+            if isinstance(f, (bool, np.bool_)) or str(f) not in index_of:
                 raise UnknownFidelityError(
                     f"row {labels[i]}: fidelity {f!r} is not one of {list(fidelities)}; "
                     "pass fidelities=[...] listing every level, low to high"
                 )
-            fid_idx[i] = index_of[f]
+            fid_idx[i] = index_of[str(f)]
         # values and noise
         vals = cls._finite(values, "value", labels)
         var = None if noise is None else cls._finite(noise, "noise variance", labels)
@@ -196,7 +211,11 @@ class MultiFidelityDataset:
                 )
         fz = _as_featurizer(featurizer)
         compositions = frame["composition"].drop_duplicates().to_numpy()
-        features = fz.transform(list(compositions))
+        res = fz.featurize(list(compositions))
+        if res.errors:
+            first_row = frame.drop_duplicates("composition")["first_row"].to_numpy()
+            res.raise_first(list(first_row))  # names the first input row of the composition
+        features = res.X
         return cls(frame, fidelities, compositions, features, fz.feature_labels(), fz)
 
     @staticmethod
@@ -328,16 +347,28 @@ class MultiFidelityDataset:
         :meth:`inputs_for`) with this dataset's featurizer; a row matches the composition
         whose features agree with its own to 1e-9 of each feature's scale.
         """
-        name = self.target if fidelity is None else fidelity
+        name = self.target if fidelity is None else str(fidelity)
         if name not in self.fidelities:
             raise UnknownFidelityError(f"fidelity {name!r} is not one of {list(self.fidelities)}")
         f = self.frame[self.frame["fidelity"] == name]
         means = f.groupby("composition")["value"].mean()
         index = {c: i for i, c in enumerate(self.compositions)}
         pos = np.array([index[c] for c in means.index], dtype=np.int64)
-        match = match_rows(self.features[pos], X[..., :-1].detach().cpu().numpy())
+        queries = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1).cpu()
+        match = match_rows(torch.as_tensor(self.features[pos]), queries).numpy()
         values = np.append(means.to_numpy(dtype=float), np.nan)
-        return values[match]  # unmatched rows index the trailing NaN
+        return values[match].reshape(X.shape[:-1])  # unmatched rows index the trailing NaN
+
+    def rows_at(self, X: torch.Tensor) -> np.ndarray:
+        """Indices of every row (any fidelity) whose composition is that of a row of ``X``.
+
+        ``X`` holds contract inputs with this dataset's featurizer (``inputs_for``); rows are
+        matched to compositions on those raw features (to 1e-9 of each feature's scale).
+        """
+        queries = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1).cpu()
+        match = match_rows(torch.as_tensor(self.features), queries).numpy()
+        found = np.unique(match[match >= 0])
+        return np.flatnonzero(np.isin(self.composition_index, found))
 
     def inputs_for(
         self,
@@ -352,7 +383,7 @@ class MultiFidelityDataset:
         Returns:
             ``m x (d + 1)`` tensor, featurized with this dataset's featurizer.
         """
-        name = self.target if fidelity is None else fidelity
+        name = self.target if fidelity is None else str(fidelity)
         if name not in self.fidelities:
             raise UnknownFidelityError(f"fidelity {name!r} is not one of {list(self.fidelities)}")
         feats = self.featurizer.transform(list(formulas))
@@ -440,31 +471,3 @@ class MultiFidelityDataset:
     def __len__(self) -> int:
         return self.n
 
-
-def match_rows(table: np.ndarray, queries: np.ndarray, rtol: float = 1e-9) -> np.ndarray:
-    """For each query row, the index of a table row equal to it within tolerance, else -1.
-
-    Rows match when every feature agrees to ``rtol`` times that feature's largest magnitude in
-    the table (the same composition featurized in another batch may differ in the last bits).
-    Candidates are found by sorting a random projection, then checked feature by feature.
-    """
-    out = np.full(len(queries), -1, dtype=np.int64)
-    if len(table) == 0 or len(queries) == 0:
-        return out
-    scale = np.abs(table).max(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    A, Q = table / scale, queries / scale
-    w = np.random.default_rng(0).standard_normal(A.shape[1])
-    proj = A @ w
-    order = np.argsort(proj)
-    sorted_proj = proj[order]
-    qp = Q @ w
-    tol = rtol * np.abs(w).sum()
-    lo = np.searchsorted(sorted_proj, qp - tol, side="left")
-    hi = np.searchsorted(sorted_proj, qp + tol, side="right")
-    for i in np.flatnonzero(hi > lo):
-        cand = order[lo[i] : hi[i]]
-        ok = np.abs(A[cand] - Q[i]).max(axis=1) <= rtol
-        if ok.any():
-            out[i] = cand[np.argmax(ok)]
-    return out

@@ -142,6 +142,16 @@ def _bandgap_levels() -> dict[str, pd.DataFrame]:
     return levels
 
 
+def _ordered(df: pd.DataFrame, fidelities: Sequence[str]) -> pd.DataFrame:
+    """Record the fidelity order, low to high, in ``df.attrs["fidelities"]``.
+
+    :meth:`mfgp.data.MultiFidelityDataset.from_frame` reads it when no ``fidelities=`` is
+    given, so the target of a shipped frame is its highest level however the rows are sorted.
+    """
+    df.attrs["fidelities"] = tuple(fidelities)
+    return df
+
+
 def load_bandgap_ladder(fidelities: Sequence[str] = BANDGAP_FIDELITIES) -> pd.DataFrame:
     """Band gaps at several fidelities, experiment being the target.
 
@@ -170,7 +180,7 @@ def load_bandgap_ladder(fidelities: Sequence[str] = BANDGAP_FIDELITIES) -> pd.Da
     out = pd.concat([levels[f] for f in chosen], ignore_index=True)
     if "e_above_hull" not in out:
         out["e_above_hull"] = np.nan
-    return out
+    return _ordered(out, chosen)
 
 
 def load_formation_enthalpy(
@@ -205,7 +215,7 @@ def load_formation_enthalpy(
             rows = rows.assign(**{col[fid]: pd.to_numeric(rows[col[fid]])})
             part = _long(rows, fid, col[fid], "kim2017", extra=["oqmd_id", "entry"])
         parts.append(part)
-    return pd.concat(parts, ignore_index=True)
+    return _ordered(pd.concat(parts, ignore_index=True), chosen)
 
 
 def load_expt_is_metal() -> pd.DataFrame:
@@ -253,7 +263,7 @@ def load_metallicity(tasks: Sequence[str] = ("pbe", "is_metal", "expt")) -> pd.D
             parts[t] = part.assign(value=(part["value"] == 0).astype(np.float64))
     if "is_metal" in tasks:
         parts["is_metal"] = load_expt_is_metal()
-    return pd.concat([parts[t] for t in tasks], ignore_index=True)
+    return _ordered(pd.concat([parts[t] for t in tasks], ignore_index=True), tasks)
 
 
 def load_steels_yield() -> pd.DataFrame:

@@ -4,7 +4,8 @@ matminer computes Magpie-style features one composition at a time in Python (abo
 5,000 formulas on a 2-core machine). The statistics are weighted reductions over the elements of
 each composition, so here they are computed for all compositions at once with NumPy on a padded
 ``n x max_elements`` layout, from the very tables matminer ships (``MagpieData``). The results
-agree with matminer to 1e-8 (``tests/featurize/test_featurizer.py``) at about 100x the speed.
+agree with matminer to 1e-8 (``tests/featurize/test_featurizer.py``) at about 30x the speed
+(``benchmarks/results/bench_featurize.md``).
 """
 
 from __future__ import annotations
@@ -273,8 +274,20 @@ class CompositionFeaturizer:
             if ok:
                 rows = np.array([i for i, _ in ok])
                 X[rows] = self._compute([p for _, p in ok])
+                # impute_nan=False: an element without a tabulated property gives NaN features;
+                # such a row is a failed row, not a valid one that breaks a model later
+                missing = np.isnan(X[rows]).any(1)
+                for i in rows[missing]:
+                    cols = [labels[j] for j in np.flatnonzero(np.isnan(X[i]))]
+                    errors[int(i)] = (
+                        f"formula {formulas[i]!r} has no tabulated value for "
+                        f"{len(cols)} feature(s) ({', '.join(cols[:3])}"
+                        f"{', ...' if len(cols) > 3 else ''}): an element lacks Magpie data; "
+                        "featurize with impute_nan=True or drop the row"
+                    )
+                rows = rows[~missing]
                 valid[rows] = True
-                if cache is not None:
+                if cache is not None and len(rows):
                     cache.put(self.version, [keys[i] for i in rows], X[rows])
         return FeaturizeResult(X, valid, errors, labels)
 

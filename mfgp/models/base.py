@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import gpytorch
 import torch
 from botorch.models.transforms.input import Normalize
 from gpytorch.distributions import MultivariateNormal
+from gpytorch.likelihoods.noise_models import FixedGaussianNoise
 from gpytorch.means import Mean
 from gpytorch.models import ExactGP
 from linear_operator import to_linear_operator
@@ -17,14 +19,17 @@ from linear_operator.utils.cholesky import psd_safe_cholesky
 from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
 
-from mfgp.exceptions import NumericalError, ShapeError
+from mfgp.exceptions import InputDataError, NumericalError, ShapeError
 
 __all__ = [
     "CholeskyPosteriorMixin",
     "FidelityMean",
     "exact_solves",
     "feature_normalize",
+    "check_fidelity_column",
     "check_xy",
+    "same_state",
+    "state_key",
 ]
 
 #: Largest n for which exact Cholesky solves are used (GPyTorch's own default switches to
@@ -90,9 +95,39 @@ class CholeskyPosteriorMixin:
     :meth:`condition_on_observations` builds first.
     """
 
-    def posterior(self, X: Tensor, *args, **kwargs):  # noqa: D102
+    def posterior(self, X: Tensor, output_indices=None, observation_noise: bool | Tensor = False,
+                  posterior_transform=None, **kwargs):  # fmt: skip
+        """BoTorch's posterior under exact solves.
+
+        ``observation_noise=True`` on a model with known (fixed) noise adds, for each query
+        row, the mean known noise variance of that row's fidelity in the training data
+        (GPyTorch would silently add nothing); a tensor is used as given, in the model's
+        standardised units, as in BoTorch.
+        """
+        if observation_noise is True and isinstance(self.likelihood.noise_covar,
+                                                    FixedGaussianNoise):  # fmt: skip
+            observation_noise = self.new_observation_noise(X)
         with exact_solves():
-            return super().posterior(X, *args, **kwargs)  # type: ignore[misc]
+            return super().posterior(  # type: ignore[misc]
+                X, output_indices=output_indices, observation_noise=observation_noise,
+                posterior_transform=posterior_transform, **kwargs,
+            )  # fmt: skip
+
+    def new_observation_noise(self, X: Tensor) -> Tensor:
+        """Known-noise models: the noise variance of a new observation at ``X``, ``... x q x 1``.
+
+        The mean of the training rows' known variances at the query row's fidelity (all
+        training rows' mean for a fidelity without rows), in the model's standardised units.
+        """
+        noise = self.likelihood.noise_covar.noise.reshape(-1)
+        levels = self.train_inputs[0][..., -1].reshape(-1).round().long()
+        query = X[..., -1].round().long()
+        out = torch.full(query.shape, float(noise.mean()), dtype=X.dtype, device=X.device)
+        for level in torch.unique(query).tolist():
+            at = levels == level
+            if bool(at.any()):
+                out[query == level] = noise[at].mean().to(X)
+        return out.unsqueeze(-1)
 
     def __call__(self, *args, **kwargs):  # noqa: D102
         if (
@@ -107,14 +142,18 @@ class CholeskyPosteriorMixin:
             return super().__call__(*args, **kwargs)
         return self._cached_posterior(args[0])
 
-    def _cache_key(self) -> tuple:
+    def _cache_tensors(self) -> list[Tensor]:
+        """Every tensor the cached factor depends on (fixed noise is a plain attribute)."""
         tensors = [*self.parameters(), *self.buffers(), self.train_inputs[0], self.train_targets]
-        return tuple((t.data_ptr(), t._version, tuple(t.shape)) for t in tensors)
+        noise = getattr(getattr(self, "likelihood", None), "noise_covar", None)
+        if isinstance(noise, FixedGaussianNoise):
+            tensors.append(noise.noise)
+        return tensors
 
     def _cholesky_cache(self) -> tuple[Tensor, Tensor]:
-        key = self._cache_key()
+        key = state_key(self._cache_tensors())
         cached = getattr(self, "_mfgp_cholesky", None)
-        if cached is not None and cached[0] == key:
+        if cached is not None and same_state(cached[0], key):
             return cached[1]
         X = self.train_inputs[0]
         with torch.no_grad(), exact_solves():
@@ -125,26 +164,138 @@ class CholeskyPosteriorMixin:
         object.__setattr__(self, "_mfgp_cholesky", (key, (L, alpha)))  # not a module attribute
         return L, alpha
 
+    def clear_cache(self) -> None:
+        """Drop the cached Cholesky factor (it is also rebuilt whenever its inputs change)."""
+        object.__setattr__(self, "_mfgp_cholesky", None)
+
+    def train(self, mode: bool = True):  # noqa: D102
+        if mode:
+            self.clear_cache()  # hyperparameters are about to change; free the n x n factor
+        return super().train(mode)  # type: ignore[misc]
+
+    def set_train_data(self, *args, **kwargs):  # noqa: D102
+        self.clear_cache()
+        return super().set_train_data(*args, **kwargs)  # type: ignore[misc]
+
+    def load_state_dict(self, *args, **kwargs):  # noqa: D102
+        self.clear_cache()
+        return super().load_state_dict(*args, **kwargs)  # type: ignore[misc]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_mfgp_cholesky", None)  # n x n: rebuilt on the next prediction
+        return state
+
     def _cached_posterior(self, X: Tensor) -> MultivariateNormal:
         L, alpha = self._cholesky_cache()
         X_train = self.train_inputs[0]
         batch = X.shape[:-2]
-        X_train = X_train.expand(*batch, *X_train.shape)
-        K_star = self.covar_module(X_train, X).to_dense()  # batch x n x q
+        q = X.shape[-2]
+        K_star = self.covar_module(X_train.expand(*batch, *X_train.shape), X).to_dense()
         mean = self.mean_module(X) + (K_star.transpose(-1, -2) @ alpha).squeeze(-1)
-        V = torch.linalg.solve_triangular(L, K_star, upper=False)
+        # one triangular solve with the unbatched factor: the batch goes into the columns
+        # (broadcasting L over a batch of candidates would copy n x n once per batch element)
+        n = L.shape[-1]
+        cols = K_star.movedim(-2, 0).reshape(n, -1)  # n x (batch * q)
+        V = torch.linalg.solve_triangular(L, cols, upper=False)
+        V = V.reshape(n, *batch, q).movedim(0, -2)  # batch x n x q
         cov = self.covar_module(X).to_dense() - V.transpose(-1, -2) @ V
         # a linear operator: a dense tensor would make torch factorise the q x q covariance
         # at construction (slow for many queries, and an error for a singular one)
         return MultivariateNormal(mean, to_linear_operator(cov))
 
+    def conditioned_on(self, X: Tensor, Y: Tensor, Yvar: Tensor | None = None):
+        """A copy that also conditions on ``(X, Y)``, by a block update of the cached factor.
+
+        Hyperparameters are unchanged: this is what a prediction does with observations that
+        the fit left out (the lower-fidelity rows of the compositions asked about). With
+        ``n`` training rows and ``m`` new ones it costs ``O(n^2 m + m^3)``, not a new
+        ``O((n + m)^3)`` factorisation, and the original model is left as it was.
+
+        Args:
+            X: ``m x (d + 1)`` new inputs (untransformed, as ``train_X``).
+            Y: ``m x 1`` new observations.
+            Yvar: ``m x 1`` known noise variances; required (and only allowed) when the model
+                has fixed noise.
+
+        Returns:
+            A model of the same class in eval mode.
+        """
+        check_xy(X, Y, Yvar)
+        fixed = isinstance(self.likelihood.noise_covar, FixedGaussianNoise)
+        if fixed != (Yvar is not None):
+            raise ShapeError(
+                "Yvar is required for a model with known noise and not allowed otherwise; got "
+                f"{'none' if Yvar is None else tuple(Yvar.shape)} for a model with "
+                f"{'fixed' if fixed else 'learned'} noise"
+            )
+        self.eval()
+        L, alpha = self._cholesky_cache()
+        with torch.no_grad(), exact_solves():
+            Xt = self.transform_inputs(X)
+            Yt, Yvart = Y, Yvar
+            if hasattr(self, "outcome_transform"):
+                Yt, Yvart = self.outcome_transform(Y, Yvar, X=Xt)
+            X_old, y_old = self.train_inputs[0], self.train_targets
+            prior_new = self.forward(Xt)
+            noise_kw = {} if Yvart is None else {"noise": Yvart.squeeze(-1)}
+            K_nn = self.likelihood(prior_new, [Xt], **noise_kw).lazy_covariance_matrix.to_dense()
+            K_on = self.covar_module(X_old, Xt).to_dense()
+            B = torch.linalg.solve_triangular(L, K_on, upper=False)  # n x m
+            L22 = _robust_cholesky(K_nn - B.transpose(-1, -2) @ B)
+            n, m = L.shape[-1], L22.shape[-1]
+            L_new = torch.zeros(n + m, n + m, dtype=L.dtype, device=L.device)
+            L_new[:n, :n], L_new[n:, :n], L_new[n:, n:] = L, B.transpose(-1, -2), L22
+            y_new = torch.cat([y_old, Yt.squeeze(-1)])
+            X_all = torch.cat([X_old, Xt])
+            resid = y_new - torch.cat([self.forward(X_old).mean, prior_new.mean])
+            alpha_new = torch.cholesky_solve(resid.unsqueeze(-1), L_new)
+        cached = getattr(self, "_mfgp_cholesky", None)
+        self.clear_cache()  # not deep-copied
+        try:
+            new = copy.deepcopy(self)
+        finally:
+            object.__setattr__(self, "_mfgp_cholesky", cached)
+        original = self._original_train_inputs
+        if original is not None:
+            new._original_train_inputs = torch.cat([original, X])
+        ExactGP.set_train_data(new, X_all, y_new, strict=False)
+        if fixed:
+            new.likelihood.noise_covar.noise = torch.cat(
+                [self.likelihood.noise_covar.noise, Yvart.squeeze(-1)]
+            )
+        new.prediction_strategy = None
+        object.__setattr__(new, "_mfgp_cholesky", (state_key(new._cache_tensors()),
+                                                   (L_new, alpha_new)))  # fmt: skip
+        return new
+
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs):  # noqa: D102
-        if self.prediction_strategy is None:
+        built_here = self.prediction_strategy is None
+        if built_here:
             # GPyTorch's fantasy update needs its own caches: build them with one prediction
             self.eval()
             with torch.no_grad(), exact_solves():
                 ExactGP.__call__(self, self.transform_inputs(X[..., :1, :]))
-        return super().condition_on_observations(X, Y, **kwargs)  # type: ignore[misc]
+        try:
+            return super().condition_on_observations(X, Y, **kwargs)  # type: ignore[misc]
+        finally:
+            if built_here:
+                # the caches served the fantasy model; this model keeps its own fast path
+                self.prediction_strategy = None
+
+
+def state_key(tensors) -> tuple:
+    """A key that changes when any of ``tensors`` is replaced or modified in place.
+
+    It holds the tensors themselves (so a freed buffer cannot be reused by a new tensor and
+    collide, as a ``data_ptr`` key could) with their version counters.
+    """
+    return tuple((t, t._version) for t in tensors)
+
+
+def same_state(a: tuple, b: tuple) -> bool:
+    """Whether two :func:`state_key` keys describe the same tensors at the same versions."""
+    return len(a) == len(b) and all(x is y and u == v for (x, u), (y, v) in zip(a, b))
 
 
 class FidelityMean(Mean):
@@ -190,5 +341,29 @@ def check_xy(train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None)
         raise ShapeError(f"train_Yvar {tuple(train_Yvar.shape)} must match train_Y")
     if train_X.dtype != train_Y.dtype:
         raise ShapeError(f"train_X is {train_X.dtype} but train_Y is {train_Y.dtype}")
-    if not torch.isfinite(train_X).all() or not torch.isfinite(train_Y).all():
-        raise ShapeError("train_X and train_Y must be finite (NaN or inf found)")
+    for name, t in (("train_X", train_X), ("train_Y", train_Y)):
+        bad = ~torch.isfinite(t).all(-1)
+        if bool(bad.any()):
+            row = int(torch.nonzero(bad)[0])
+            raise InputDataError(
+                f"row {row} of {name} is not finite ({t[row].tolist()[:6]}...); drop the row or "
+                "featurize with impute_nan=True"
+            )
+    check_fidelity_column(train_X)
+
+
+def check_fidelity_column(X: Tensor, num_fidelities: int | None = None) -> None:
+    """The last column must hold 0-based integer fidelity indices (below ``num_fidelities``)."""
+    fid = X[..., -1].reshape(-1)
+    bad = (fid != fid.round()) | (fid < 0)
+    if num_fidelities is not None:
+        bad |= fid > num_fidelities - 1
+    if bool(bad.any()):
+        row = int(torch.nonzero(bad)[0])
+        allowed = "a 0-based integer" + (
+            "" if num_fidelities is None else f" in 0..{num_fidelities - 1}"
+        )
+        raise InputDataError(
+            f"row {row}: the fidelity column (the last input column) holds {float(fid[row])!r}, "
+            f"which is not {allowed}; put the fidelity index last"
+        )

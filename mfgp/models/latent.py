@@ -28,6 +28,7 @@ posterior is the Gaussian with the exact mean and joint covariance of that mixtu
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from botorch.models.model import FantasizeMixin, Model
@@ -36,16 +37,17 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.kernels import PolynomialKernel, ScaleKernel
 from gpytorch.means import ConstantMean
+from gpytorch.models import ExactGP
 from linear_operator import to_linear_operator
 from torch import Tensor
 
-from mfgp.data.dataset import match_rows
+from mfgp._rows import match_rows
 from mfgp.exceptions import ShapeError
 from mfgp.kernels.coregional import default_data_kernel, matern_ard
-from mfgp.models.base import check_xy, exact_solves, feature_normalize
+from mfgp.models.base import check_xy, exact_solves, feature_normalize, same_state, state_key
 from mfgp.models.multifidelity import FidelityGP
 
-__all__ = ["ExplicitLatentGP"]
+__all__ = ["ExplicitLatentGP", "latent_chain"]
 
 #: Lower bound of ``k_rho``'s Matern lengthscale on the latent, in units of the latent's training
 #: range (inputs are normalised to [0, 1]): the target varies smoothly with the latent. At the
@@ -99,7 +101,16 @@ class ExplicitLatentGP(Model, FantasizeMixin):
             row of ``X_obs`` (to 1e-9 of each feature's scale) the latent is that value
             (repeated rows: their mean), elsewhere a draw from the latent model's predictive
             with observation noise (see the module docstring). ``None``: the latent model's
-            posterior everywhere (its mean for the training rows).
+            posterior everywhere (its mean for the training rows). The inputs are matched
+            as given, *before* ``feature_map``: pass raw featurizer output (a deterministic
+            float64 function of the composition), not the output of a learned extractor.
+        feature_map: a module applied to the inputs before they enter the inner GP (e.g.
+            :class:`~mfgp.models.FeatureMap`: standardisation or a pretrained extractor);
+            the latent model and the observed-latent lookup see the inputs as given.
+
+    The training latents follow the latent model: they are computed when first needed and
+    recomputed whenever the latent model's parameters or training data have changed since
+    (so a chain may be built before its lower level is fitted; fit the levels bottom-up).
 
     Example:
         >>> low = SingleFidelityGP(X_lo, Y_lo); fit_gp(low)  # doctest: +SKIP
@@ -119,6 +130,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         seed: int = 0,
         linear: bool = True,
         latent_observations: tuple[Tensor, Tensor] | None = None,
+        feature_map: torch.nn.Module | None = None,
     ) -> None:
         check_xy(train_X, train_Y, train_Yvar)
         super().__init__()
@@ -126,9 +138,64 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         self.latent_fidelity = latent_fidelity
         self.n_samples = n_samples
         self.seed = seed
+        self.feature_map = feature_map
         self._set_observations(latent_observations, train_X)
+        self.register_buffer("train_X", train_X.detach().clone())
         z = self._latent_point(train_X)
+        self._latent_state = self._latent_model_state()
         self.gp = _AugmentedGP(self._augment(train_X, z), train_Y, train_Yvar, linear=linear)
+
+    def _latent_model_state(self) -> tuple:
+        """The latent model's parameters, buffers and training data (whatever its mode)."""
+        m = self.latent_model
+        tensors = [*m.parameters(), *m.buffers()]
+        for module in m.modules():
+            if isinstance(module, ExactGP) and module.train_inputs is not None:
+                # BoTorch swaps transformed copies in and out with the mode: take the originals
+                original = getattr(module, "_original_train_inputs", None)
+                if getattr(module, "_has_transformed_inputs", False) and original is not None:
+                    tensors.append(original)
+                else:
+                    tensors += list(module.train_inputs)
+                tensors.append(module.train_targets)
+        return state_key(tensors)
+
+    def sync_latents(self) -> bool:
+        """Recompute the training latents if the latent model changed since; True if it did.
+
+        :func:`~mfgp.fit.fit_gp` calls it before fitting and :meth:`posterior` before
+        predicting, so the inner GP is always trained on and conditioned on the latents of
+        the latent model as it is now (not as it was when this model was built).
+        """
+        if self._latent_state is None:  # a conditioned copy: its latents are its own
+            return False
+        state = self._latent_model_state()
+        if same_state(self._latent_state, state):
+            return False
+        was_training = self.gp.training
+        self.gp.train()  # BoTorch: the original (untransformed) training inputs
+        z = self._latent_point(self.train_X)
+        self.gp.set_train_data(self._augment(self.train_X, z), strict=False)
+        self.gp.train(was_training)
+        self._latent_state = self._latent_model_state()
+        return True
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """The batch shape of the inner GP (non-empty for fantasy models)."""
+        return self.gp.batch_shape
+
+    def train(self, mode: bool = True) -> ExplicitLatentGP:
+        """Train / eval mode for this model's own inner GP; the latent model is left as it is.
+
+        The latent model is fitted on its own (bottom-up); switching the whole chain to train
+        mode would drop its caches and transformed inputs for nothing.
+        """
+        self.training = mode
+        self.gp.train(mode)
+        if self.feature_map is not None:
+            self.feature_map.train(mode)
+        return self
 
     @property
     def num_outputs(self) -> int:  # noqa: D102
@@ -140,8 +207,9 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         return self.gp.likelihood
 
     def _set_observations(self, obs: tuple[Tensor, Tensor] | None, train_X: Tensor) -> None:
-        """Keep one value per distinct observed feature row (numpy, for the row matching)."""
-        self._obs_X = self._obs_z = None
+        """Keep one value per distinct observed input row, as buffers (they follow ``.to``)."""
+        self.register_buffer("_obs_X", None)
+        self.register_buffer("_obs_z", None)
         if obs is None:
             return
         X_obs, Y_obs = obs
@@ -156,21 +224,21 @@ class ExplicitLatentGP(Model, FantasizeMixin):
                 f"latent_observations Y must hold {X_obs.shape[0]} finite values, one per row "
                 f"of X; got shape {tuple(Y_obs.shape)}"
             )
-        feats, inverse = torch.unique(X_obs[:, :-1].detach().cpu(), dim=0, return_inverse=True)
-        sums = torch.zeros(feats.shape[0], dtype=y.dtype).index_add_(0, inverse, y.cpu())
+        feats, inverse = torch.unique(X_obs[:, :-1].detach(), dim=0, return_inverse=True)
+        sums = torch.zeros(feats.shape[0], dtype=y.dtype, device=y.device)
+        sums = sums.index_add_(0, inverse, y.detach())
         counts = torch.bincount(inverse, minlength=feats.shape[0]).to(y.dtype)
-        self._obs_X, self._obs_z = feats.numpy(), (sums / counts).numpy()
+        self._obs_X, self._obs_z = feats, sums / counts
 
     def _observed(self, X: Tensor) -> tuple[Tensor, Tensor] | None:
         """``(mask, values)`` shaped like ``X[..., :1]``: where the latent is known, its value."""
         if self._obs_X is None:
             return None
-        flat = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1).cpu().numpy()
+        flat = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1)
         match = match_rows(self._obs_X, flat)
-        values = self._obs_z[match.clip(min=0)]
+        values = self._obs_z.to(X)[match.clamp(min=0)]
         shape = X.shape[:-1] + (1,)
-        mask = torch.as_tensor(match >= 0, device=X.device).reshape(shape)
-        return mask, torch.as_tensor(values, dtype=X.dtype, device=X.device).reshape(shape)
+        return (match >= 0).reshape(shape), values.reshape(shape)
 
     def latent_known(self, X: Tensor) -> Tensor:
         """Boolean, shaped like ``X[..., 0]``: where the latent is an observed value.
@@ -195,8 +263,9 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         Xl[..., -1] = float(self.latent_fidelity)
         return Xl
 
-    @staticmethod
-    def _augment(X: Tensor, z: Tensor) -> Tensor:
+    def _augment(self, X: Tensor, z: Tensor) -> Tensor:
+        if self.feature_map is not None:
+            X = self.feature_map(X)
         Xb = X.expand(*z.shape[:-2], *X.shape[-2:])
         return torch.cat([Xb[..., :-1], z, torch.zeros_like(Xb[..., -1:])], dim=-1)
 
@@ -208,6 +277,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
                   posterior_transform=None, **kwargs) -> GPyTorchPosterior:  # fmt: skip
         """Moment-matched joint Gaussian posterior of the target at ``X``, ``batch x q x (d+1)``."""
+        self.sync_latents()
         self.eval()
         known = self._observed(X)
         with exact_solves():
@@ -246,8 +316,76 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         copied. This is what ``fantasize`` (and so ``qNegIntegratedPosteriorVariance`` and
         knowledge-gradient acquisitions) calls.
         """
+        self.sync_latents()
         z = self._latent_point(X)
         new = copy.copy(self)
         new._modules = dict(self._modules)  # do not re-point the original's submodules
         new.gp = self.gp.condition_on_observations(self._augment(X, z), Y, **kwargs)
+        new._latent_state = None  # its inner GP holds rows that train_X does not
         return new
+
+
+def latent_chain(
+    X: Tensor,
+    Y: Tensor,
+    Yvar: Tensor | None = None,
+    *,
+    fit: Callable[[Model], object],
+    feature_map: torch.nn.Module | None = None,
+    observations: tuple[Tensor, Tensor] | None = None,
+    seed: int = 0,
+    n_samples: int = 64,
+) -> tuple[Model, list]:
+    """The explicit-latent architecture over ``T`` ordered fidelities, built and fitted bottom-up.
+
+    Level 0 is a :class:`~mfgp.models.SingleFidelityGP`; level ``t > 0`` an
+    :class:`ExplicitLatentGP` whose latent model is level ``t - 1``. Each level is built only
+    after the level below is fitted, so its training latents come from the fitted posterior
+    (and :meth:`ExplicitLatentGP.sync_latents` keeps them so if a level is refitted).
+
+    Args:
+        X: ``n x (d + 1)`` raw contract inputs of every level's training rows.
+        Y: ``n x 1`` observations.
+        Yvar: ``n x 1`` known noise variances, or ``None``.
+        fit: fits one level in place (e.g. ``functools.partial(fit_gp, max_iter=50)``) and
+            returns its report.
+        feature_map: the map from raw features to the GPs' input space (shared by the levels).
+        observations: ``(X_obs, Y_obs)`` raw contract inputs and values of *every* known
+            lower-level observation (not only the training rows: a prediction must use the
+            computed value of the composition it is asked about); level ``t`` takes those at
+            fidelity ``t - 1`` as its observed latents. ``None``: no observed latents.
+        seed: seed of each level's latent base samples.
+        n_samples: latent draws per prediction.
+
+    Returns:
+        ``(top level, [report of each level])``; the top level is a BoTorch ``Model`` on raw
+        contract inputs.
+    """
+    from mfgp.models.features import FeatureMapModel
+    from mfgp.models.multifidelity import SingleFidelityGP
+
+    levels = X[:, -1].round().long()
+    reports = []
+    model: Model | None = None
+    for t in range(int(levels.max()) + 1):
+        rows = levels == t
+        if not bool(rows.any()):
+            raise ShapeError(f"the latent chain has no training rows at fidelity {t}")
+        yv = None if Yvar is None else Yvar[rows]
+        if model is None:
+            Z = X[rows] if feature_map is None else feature_map(X[rows]).detach()
+            gp = SingleFidelityGP(Z, Y[rows], yv)
+            reports.append(fit(gp))
+            model = gp if feature_map is None else FeatureMapModel(gp, feature_map)
+            continue
+        obs = None
+        if observations is not None:
+            X_obs, Y_obs = observations
+            at = X_obs[:, -1].round().long() == t - 1
+            obs = (X_obs[at], Y_obs[at]) if bool(at.any()) else None
+        model = ExplicitLatentGP(X[rows], Y[rows], latent_model=model, latent_fidelity=t - 1,
+                                 train_Yvar=yv, seed=seed, n_samples=n_samples,
+                                 latent_observations=obs, feature_map=feature_map)  # fmt: skip
+        reports.append(fit(model))
+    assert model is not None
+    return model, reports

@@ -7,6 +7,7 @@ difference of two fidelities, a reaction energy) get their correct covariance.
 
 from __future__ import annotations
 
+import gpytorch
 import torch
 from botorch.models.gpytorch import GPyTorchModel
 from botorch.models.model import FantasizeMixin
@@ -29,7 +30,13 @@ from torch import Tensor
 
 from mfgp.exceptions import InputDataError
 from mfgp.kernels.coregional import AR1Kernel, LCMKernel, default_data_kernel
-from mfgp.models.base import CholeskyPosteriorMixin, FidelityMean, check_xy, feature_normalize
+from mfgp.models.base import (
+    CholeskyPosteriorMixin,
+    FidelityMean,
+    check_fidelity_column,
+    check_xy,
+    feature_normalize,
+)
 
 __all__ = ["FidelityGP", "SingleFidelityGP", "AR1GP", "MultiTaskGP"]
 
@@ -62,6 +69,8 @@ class FidelityGP(CholeskyPosteriorMixin, ExactGP, GPyTorchModel, FantasizeMixin)
     """
 
     _num_outputs = 1
+    #: whether the fidelity column indexes levels of this model (not for SingleFidelityGP)
+    _uses_fidelity = True
 
     def __init__(
         self,
@@ -79,6 +88,7 @@ class FidelityGP(CholeskyPosteriorMixin, ExactGP, GPyTorchModel, FantasizeMixin)
         check_xy(train_X, train_Y, train_Yvar)
         T = int(train_X[:, -1].max().item()) + 1 if num_fidelities is None else num_fidelities
         self.num_fidelities = T
+        check_fidelity_column(train_X, T if self._uses_fidelity else None)
         d = train_X.shape[-1] - 1
         if input_transform is DEFAULT:
             input_transform = feature_normalize(train_X)
@@ -93,7 +103,11 @@ class FidelityGP(CholeskyPosteriorMixin, ExactGP, GPyTorchModel, FantasizeMixin)
         train_Yvar = None if train_Yvar is None else train_Yvar.squeeze(-1)
         if likelihood is None:
             if train_Yvar is not None:
-                likelihood = FixedNoiseGaussianLikelihood(noise=train_Yvar)
+                # GPyTorch raises known variances below 1e-6 (in standardised units, so a
+                # known noise of 1e-6 on a property with a spread of a few units) without
+                # saying so; keep the given values and let the jittered Cholesky cope
+                with gpytorch.settings.min_fixed_noise(float_value=1e-8, double_value=1e-12):
+                    likelihood = FixedNoiseGaussianLikelihood(noise=train_Yvar)
             elif T > 1:
                 likelihood = HadamardGaussianLikelihood(
                     num_tasks=T,
@@ -188,6 +202,8 @@ class SingleFidelityGP(FidelityGP):
     Takes contract inputs (features, fidelity index) and ignores the fidelity column, so the
     same tensors serve every model; train it on the rows of one fidelity.
     """
+
+    _uses_fidelity = False
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, train_Yvar: Tensor | None = None,
                  **kwargs) -> None:  # fmt: skip

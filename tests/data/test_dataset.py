@@ -43,7 +43,7 @@ def test_tensor_contract(device):
 
 def test_known_noise_is_carried():
     df = frame(BASIC).assign(noise=0.01)
-    _, _, Yvar = MultiFidelityDataset.from_frame(df, noise_col="noise").tensors()
+    _, _, Yvar = MultiFidelityDataset.from_frame(df, ["pbe", "expt"], noise_col="noise").tensors()
     assert Yvar.shape == (6, 1) and torch.allclose(Yvar, torch.full_like(Yvar, 0.01))
 
 

@@ -45,11 +45,22 @@ def test_agrees_with_matminer(real_formulas, preset):
     np.testing.assert_allclose(X, ref, rtol=0, atol=1e-8, equal_nan=True)
 
 
-def test_no_imputation_gives_nan_like_matminer():
+def test_no_imputation_gives_nan_like_matminer_and_marks_the_row_failed():
     fz = CompositionFeaturizer("magpie", impute_nan=False)
-    X = fz.transform(["He", "NaCl"])
+    res = fz.featurize(["He", "NaCl"])
     # He lacks some Magpie properties: those statistics are NaN, NaCl's are not
-    assert np.isnan(X[0]).any() and not np.isnan(X[1]).any()
+    assert np.isnan(res.X[0]).any() and not np.isnan(res.X[1]).any()
+    # a NaN row is a failed row (it used to be marked valid and broke a model later)
+    assert res.valid.tolist() == [False, True]
+    assert "'He'" in res.errors[0] and "impute_nan=True" in res.errors[0]
+    with pytest.raises(InvalidFormulaError, match="row 0: formula 'He' has no tabulated value"):
+        fz.transform(["He", "NaCl"])
+    # the dataset names the input row of the composition
+    from mfgp.data import MultiFidelityDataset
+
+    with pytest.raises(InvalidFormulaError, match="row 7: formula 'He'"):
+        MultiFidelityDataset.from_arrays(["NaCl", "He"], ["expt", "expt"], [1.0, 0.0],
+                                         featurizer=fz, row_labels=[3, 7])
 
 
 def test_bad_rows_are_masked_with_reasons():
