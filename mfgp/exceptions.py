@@ -20,6 +20,8 @@ __all__ = [
     "ShapeError",
     "NotFittedError",
     "NumericalError",
+    "MfgpWarning",
+    "ConflictingDuplicatesWarning",
 ]
 
 
@@ -72,3 +74,11 @@ class NotFittedError(MfgpError, AttributeError):
 
 class NumericalError(MfgpError, RuntimeError):
     """A numerical failure (e.g. Cholesky) that retries with more jitter could not fix."""
+
+
+class MfgpWarning(UserWarning):
+    """Base class of mfgp's warnings (filter them with ``warnings.filterwarnings``)."""
+
+
+class ConflictingDuplicatesWarning(MfgpWarning):
+    """Repeated (composition, fidelity) rows that disagree, aggregated anyway."""

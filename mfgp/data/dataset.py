@@ -7,6 +7,7 @@ column is the 0-based fidelity index (the highest index is the target fidelity);
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ import torch
 from mfgp._rows import match_rows
 from mfgp.exceptions import (
     ConflictingDuplicatesError,
+    ConflictingDuplicatesWarning,
     EmptyDataError,
     InputDataError,
     MissingFidelityError,
@@ -82,6 +84,7 @@ class MultiFidelityDataset:
         featurizer: str | CompositionFeaturizer = "magpie",
         duplicates: str = "mean",
         conflict_tol: float | None = None,
+        conflict_warn: float | str | None = "auto",
     ) -> MultiFidelityDataset:
         """Validate a long-format frame and build the dataset.
 
@@ -101,6 +104,9 @@ class MultiFidelityDataset:
                 ``"median"``, ``"first"`` (each keeps the count in ``n_obs``) or ``"error"``.
             conflict_tol: if set, repeated rows whose values span more than this raise
                 :class:`ConflictingDuplicatesError` whatever the policy.
+            conflict_warn: repeated rows whose values span more than this are aggregated with
+                a :class:`~mfgp.exceptions.ConflictingDuplicatesWarning` naming them;
+                ``"auto"``: a quarter of that fidelity's standard deviation; ``None``: never.
 
         Raises:
             InputDataError: (a subclass naming the row and value) for a bad formula, a NaN/inf
@@ -124,6 +130,7 @@ class MultiFidelityDataset:
             featurizer=featurizer,
             duplicates=duplicates,
             conflict_tol=conflict_tol,
+            conflict_warn=conflict_warn,
             row_labels=list(df.index),
         )
 
@@ -139,6 +146,7 @@ class MultiFidelityDataset:
         featurizer: str | CompositionFeaturizer = "magpie",
         duplicates: str = "mean",
         conflict_tol: float | None = None,
+        conflict_warn: float | str | None = "auto",
         row_labels: Sequence[object] | None = None,
     ) -> MultiFidelityDataset:
         """Build from parallel sequences (see :meth:`from_frame` for the arguments)."""
@@ -201,7 +209,7 @@ class MultiFidelityDataset:
                 "noise": np.nan if var is None else var,
             }
         )
-        frame = cls._aggregate(raw, duplicates, conflict_tol)
+        frame = cls._aggregate(raw, duplicates, conflict_tol, conflict_warn)
         counts = frame.groupby("fidelity_index").size()
         for i, name in enumerate(fidelities):
             if counts.get(i, 0) == 0:
@@ -241,9 +249,36 @@ class MultiFidelityDataset:
         return arr
 
     @staticmethod
-    def _aggregate(raw: pd.DataFrame, policy: str, tol: float | None) -> pd.DataFrame:
+    def _aggregate(raw: pd.DataFrame, policy: str, tol: float | None,
+                   warn: float | str | None = "auto") -> pd.DataFrame:  # fmt: skip
         key = ["composition", "fidelity_index"]
         dup = raw.duplicated(key, keep=False)
+        if dup.any() and policy != "error" and warn is not None:
+            spread = raw[dup].groupby(key, sort=False)["value"].agg(lambda v: v.max() - v.min())
+            if warn == "auto":
+                sd = raw.groupby("fidelity_index")["value"].std().fillna(0.0)
+                limit = 0.25 * sd.reindex(spread.index.get_level_values(1)).to_numpy()
+            else:
+                limit = np.full(len(spread), float(warn))
+            bad = spread.to_numpy() > limit
+            if bad.any() and (tol is None or spread.max() <= tol):
+                worst = spread[bad].sort_values(ascending=False)
+                shown = []
+                for comp, fid in worst.index[:3]:
+                    rows = raw[(raw["composition"] == comp) & (raw["fidelity_index"] == fid)]
+                    shown.append(
+                        f"rows {rows['row'].tolist()} ({comp}, {rows['fidelity'].iloc[0]}): "
+                        f"{rows['value'].tolist()}"
+                    )
+                warnings.warn(
+                    f"{int(bad.sum())} repeated (composition, fidelity) group(s) disagree by more "
+                    f"than {'a quarter of the fidelity std' if warn == 'auto' else warn} and "
+                    f"are aggregated by {policy!r}: " + "; ".join(shown)
+                    + (" ..." if bad.sum() > 3 else "")
+                    + "; clean them, or set conflict_tol= to refuse or conflict_warn=None",
+                    ConflictingDuplicatesWarning,
+                    stacklevel=4,
+                )
         if dup.any():
             groups = raw[dup].groupby(key, sort=False)
             spread = groups["value"].agg(lambda v: v.max() - v.min())

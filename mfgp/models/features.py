@@ -77,7 +77,9 @@ class FeatureMap(torch.nn.Module):
         if self.extractor is None:
             z = (feats - self.mean.to(feats)) / self.std.to(feats)
         else:
-            z = self.extractor(feats).to(X)
+            weight = next(self.extractor.parameters(), None)
+            inputs = feats if weight is None else feats.to(weight)  # the network's dtype
+            z = self.extractor(inputs).to(X)
         return torch.cat([z, X[..., -1:]], dim=-1)
 
 

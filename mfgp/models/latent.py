@@ -143,7 +143,8 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         self.register_buffer("train_X", train_X.detach().clone())
         z = self._latent_point(train_X)
         self._latent_state = self._latent_model_state()
-        self.gp = _AugmentedGP(self._augment(train_X, z), train_Y, train_Yvar, linear=linear)
+        self.gp = _AugmentedGP(self._augment(train_X, z).detach(), train_Y, train_Yvar,
+                               linear=linear)  # fmt: skip
 
     def _latent_model_state(self) -> tuple:
         """The latent model's parameters, buffers and training data (whatever its mode)."""
@@ -175,7 +176,7 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         was_training = self.gp.training
         self.gp.train()  # BoTorch: the original (untransformed) training inputs
         z = self._latent_point(self.train_X)
-        self.gp.set_train_data(self._augment(self.train_X, z), strict=False)
+        self.gp.set_train_data(self._augment(self.train_X, z).detach(), strict=False)
         self.gp.train(was_training)
         self._latent_state = self._latent_model_state()
         return True
@@ -320,7 +321,9 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         z = self._latent_point(X)
         new = copy.copy(self)
         new._modules = dict(self._modules)  # do not re-point the original's submodules
-        new.gp = self.gp.condition_on_observations(self._augment(X, z), Y, **kwargs)
+        with torch.no_grad():
+            Xa = self._augment(X, z)
+        new.gp = self.gp.condition_on_observations(Xa, Y, **kwargs)
         new._latent_state = None  # its inner GP holds rows that train_X does not
         return new
 
