@@ -64,6 +64,12 @@ class FeatureCache:
                     fh, formulas=np.array(keys, dtype=str), X=np.stack([table[k] for k in keys])
                 )
 
+    def __getstate__(self) -> dict:
+        # a pickled cache carries its settings, not its rows (they are recomputed on demand;
+        # a fitted estimator's pickle would otherwise hold every training formula's features
+        # twice, once here and once in its dataset)
+        return {"directory": self.directory, "_rows": {}}
+
     def __len__(self) -> int:
         return sum(len(t) for t in self._rows.values())
 

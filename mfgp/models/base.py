@@ -287,15 +287,18 @@ class CholeskyPosteriorMixin:
 def state_key(tensors) -> tuple:
     """A key that changes when any of ``tensors`` is replaced or modified in place.
 
-    It holds the tensors themselves (so a freed buffer cannot be reused by a new tensor and
-    collide, as a ``data_ptr`` key could) with their version counters.
+    Each entry is the tensor's address, version counter, shape and strides, *and the tensor
+    itself*: holding it keeps its memory from being freed, so a new tensor can never reuse the
+    address and collide (a bare ``data_ptr`` key served the previous data's posterior after
+    ``set_train_data``). An alias that shares the memory (BoTorch's transforms re-assign their
+    buffers as detached views on every call) keeps the key, as its contents are the same.
     """
-    return tuple((t, t._version) for t in tensors)
+    return tuple((t, t.data_ptr(), t._version, tuple(t.shape), t.stride()) for t in tensors)
 
 
 def same_state(a: tuple, b: tuple) -> bool:
-    """Whether two :func:`state_key` keys describe the same tensors at the same versions."""
-    return len(a) == len(b) and all(x is y and u == v for (x, u), (y, v) in zip(a, b))
+    """Whether two :func:`state_key` keys describe the same tensor contents."""
+    return len(a) == len(b) and all(x[1:] == y[1:] for x, y in zip(a, b))
 
 
 class FidelityMean(Mean):
