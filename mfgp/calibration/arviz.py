@@ -1,7 +1,7 @@
 """Export mfgp predictions to ArviZ (``InferenceData``), the one module that touches ArviZ.
 
 Supported ArviZ: ``>=0.17,<0.24`` (the 0.x API; 1.x reorganised it), pinned in ``pyproject.toml``
-and exercised by ``tests/calibration/test_arviz.py``. With the result, ArviZ's own checks work
+and exercised by ``tests/calibration/test_arviz_plots.py``. With the result, ArviZ's own checks work
 on mfgp output: ``az.plot_bpv(idata, kind="u_value")`` (ECDF-PIT), ``az.hdi``, ``az.summary``.
 """
 

@@ -54,5 +54,10 @@ def test_plots_render_png(tmp_path):
         assert ax.get_xlabel()
         matplotlib.pyplot.close(fig)
     mix = PointMassMixture(np.full(60, 0.3), LogNormalPredictive(np.zeros(60), np.full(60, 0.3)))
-    fig, _ = calibration_curve(np.abs(y), pred=mix)
+    fig, ax = calibration_curve(np.abs(y), pred=mix)
     fig.savefig(tmp_path / "mix.png")
+    assert (tmp_path / "mix.png").stat().st_size > 5000
+    curve = ax.lines[0]  # observed coverage at each nominal level: a coverage in [0, 1]
+    x, cov = curve.get_xdata(), curve.get_ydata()
+    assert len(x) == len(cov) > 5 and ((0 <= cov) & (cov <= 1)).all()
+    assert np.all(np.diff(cov) >= -1e-12)  # wider central intervals never cover fewer points

@@ -5,6 +5,7 @@ import functools
 import pytest
 import torch
 
+from mfgp.exceptions import InputDataError
 from mfgp.fit import _level_nll, _log_priors, _lower_posterior, fit_ar1_recursive, fit_gp
 from mfgp.models import AR1GP, MultiTaskGP
 from tests.models.test_models import rel_l2, with_fid
@@ -77,20 +78,41 @@ def test_level_likelihoods_sum_to_the_joint_marginal_likelihood():
     assert float(total) == pytest.approx(float(joint), rel=1e-8)  # jitter 1e-8 in the solve
 
 
-def test_recursive_fit_moves_only_each_levels_own_parameters():
+def test_recursive_fit_moves_only_each_levels_own_parameters(monkeypatch):
+    import mfgp.fit as fitmod
+
     X, Y, _ = two_level(40, 12, lambda x: 2.0)
     X = torch.cat([X, with_fid(torch.rand(8, 1, dtype=DT), 2)])
     Y = torch.cat([Y, torch.randn(8, 1, dtype=DT)])
-    model = AR1GP(X, Y)
+    model = AR1GP(X, Y)  # every level has rows
+    moved = {}
+    real = fitmod._masked_run
+
+    def spy(level, owned, max_iter, jitter):
+        t = level.args[1]
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        out = real(level, owned, max_iter, jitter)
+        moved[t] = {k: (before[k], v.clone()) for k, v in model.state_dict().items()
+                    if not torch.equal(before[k], v)}  # fmt: skip
+        return out
+
+    monkeypatch.setattr(fitmod, "_masked_run", spy)
     fit_ar1_recursive(model, max_iter=30)
-    # refitting the lower levels alone (the top level's rows removed) leaves its parameters be
-    low = X[:, -1] < 2
-    sub = AR1GP(X[low], Y[low], num_fidelities=3)
-    sub.load_state_dict(model.state_dict(), strict=False)
-    before = {k: v.clone() for k, v in sub.covar_module.data_kernels[2].state_dict().items()}
-    fit_ar1_recursive(sub, max_iter=30)
-    for k, v in sub.covar_module.data_kernels[2].state_dict().items():
-        assert torch.equal(v, before[k]), k
+    assert sorted(moved) == [0, 1, 2]
+    for t, changes in moved.items():
+        own_kernel = [k for k in changes if f"data_kernels.{t}." in k]
+        assert own_kernel, (t, list(changes))  # the level's own kernel moved
+        for key, (old, new) in changes.items():
+            if "data_kernels." in key:
+                assert f"data_kernels.{t}." in key, (t, key)
+            elif key.endswith("rho"):  # rho_t is entry t - 1; the others stay
+                keep = torch.arange(old.numel()) != t - 1
+                assert t > 0 and torch.equal(old.reshape(-1)[keep], new.reshape(-1)[keep]), key
+            elif "raw_noise" in key:  # a noise per level: entry t
+                keep = torch.arange(old.numel()) != t
+                assert torch.equal(old.reshape(-1)[keep], new.reshape(-1)[keep]), key
+            else:  # the shared constant mean is fitted with level 0 only
+                assert t == 0 and "mean_module" in key, (t, key)
 
 
 def test_recursive_needs_an_ar1_kernel():
@@ -114,5 +136,5 @@ def test_rho_of_x_beats_a_constant_rho_when_the_scale_varies():
 
 def test_rho_option_is_validated():
     X = with_fid(torch.rand(10, 1, dtype=DT), 0)
-    with pytest.raises(Exception, match="rho must be 'constant' or 'linear'; got 'cubic'"):
+    with pytest.raises(InputDataError, match="rho must be 'constant' or 'linear'; got 'cubic'"):
         AR1GP(X, torch.rand(10, 1, dtype=DT), rho="cubic")
