@@ -22,6 +22,21 @@ def machine() -> str:
     )
 
 
+def commit() -> str:
+    """The git commit the benchmark ran on (``+dirty`` with uncommitted changes)."""
+    import subprocess
+
+    here = Path(__file__).parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, check=True,
+                             capture_output=True, text=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "../mfgp"], cwd=here,
+                               capture_output=True, text=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("+dirty" if dirty else "")
+
+
 def write_results(
     name: str,
     records: list[dict],
@@ -38,6 +53,7 @@ def write_results(
         "benchmark": name,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
+        "commit": commit(),
         "records": records,
     }
     path = RESULTS / f"{name}.json"
