@@ -37,6 +37,10 @@ def commit() -> str:
     return sha + ("+dirty" if dirty else "")
 
 
+#: read when the benchmark starts, since the code it runs is the code it imported then
+COMMIT = commit()
+
+
 def write_results(
     name: str,
     records: list[dict],
@@ -53,7 +57,7 @@ def write_results(
         "benchmark": name,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
-        "commit": commit(),
+        "commit": COMMIT,
         "records": records,
     }
     path = RESULTS / f"{name}.json"
