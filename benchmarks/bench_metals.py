@@ -202,7 +202,7 @@ def main() -> None:
             plain = MultiFidelityRegressor("ar1", seed=args.seed, progress=False, **GP_OPTIONS)
             plain.fit(gaps.subset(train), candidates=held)
             plain_s = time.perf_counter() - t
-            mu, sd = plain.predict(Xt, observation_noise=True)
+            mu, sd = plain.predict(Xt, True, observation_noise=True)
             records += score_regression("ar1_recursive/magpie", GaussianPredictive(mu, sd),
                                         plain_s, y, base)  # fmt: skip
             records += hurdle_records

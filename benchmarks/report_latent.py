@@ -1,17 +1,22 @@
-"""The explicit-latent rows against the AR1 on the same folds, from bench_architectures.json.
+"""The explicit-latent rows before and after the #13 fixes, and against the AR1 on the same folds.
 
-Writes ``results/latent_observed.md`` (the tables in ``docs/models.md``). MAE cells read
-"before -> now on the first fold; mean over the folds run (their number)". "Before" is the
-posterior-mean latent (the model ``latent_observed=False`` gives) as committed at ``da5a70b``,
-first fold of each kind; the AR1 rows are restricted to the folds the latent row ran.
+Reads ``results/bench_architectures.json`` (now) and the same file as committed at
+``--before`` (default ``d86c9ae``, the last commit before the fixes of issue 13: the latent
+chain trained on an unfitted level 0, observed latents matched on extractor output, the
+observed values limited to the kept rows). Every number is a mean over the folds both runs
+have (their number in brackets); nothing is typed in by hand. Writes
+``results/latent_observed.md`` (the tables in ``docs/models.md``).
 
 Run: ``python benchmarks/report_latent.py`` after ``bench_architectures``.
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import json
+import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -19,65 +24,72 @@ from _common import RESULTS
 from mfgp._io import atomic_write
 
 SPLITS = [(d, f) for d in ("expt_form", "expt_gap") for f in ("random", "chemsys")]
-#: MAE of the posterior-mean latent rows, first fold of each kind, committed at da5a70b
-BEFORE = {
-    "latent/magpie": [0.069, 0.070, 0.482, 0.561],
-    "latent/deep": [0.082, 0.092, 0.463, 0.527],
-}
+MODELS = ("latent/magpie", "latent/deep")
 
 
-def _cells() -> dict[tuple, list[dict]]:
-    recs = json.loads((RESULTS / "bench_architectures.json").read_text())["records"]
-    cells = collections.defaultdict(list)
-    for r in recs:
-        if r["model"] != "pretrain" and r["subset"] == "all":
-            cells[(r["model"], r["dataset"], r["folds"])].append(r)
+def _cells(records: list[dict]) -> dict[tuple, dict[int, dict]]:
+    cells: dict[tuple, dict[int, dict]] = collections.defaultdict(dict)
+    for r in records:
+        if r["model"] != "pretrain" and r.get("subset") == "all":
+            cells[(r["model"], r["dataset"], r["folds"])][r["fold"]] = r
     return cells
 
 
-def _mean(cells, model: str, dataset: str, folds: str, metric: str) -> tuple[float, int]:
-    rows = cells.get((model, dataset, folds), [])
-    if model.startswith("ar1/"):  # the reference on the folds its latent counterpart ran
-        twin = ("latent/" + model.split("/")[1], dataset, folds)
-        ran = {r["fold"] for r in cells.get(twin, [])}
-        rows = [r for r in rows if r["fold"] in ran]
-    if not rows:
-        return float("nan"), 0
-    return float(np.mean([r[metric] for r in rows])), len(rows)
+def _before(rev: str) -> list[dict]:
+    path = "benchmarks/results/bench_architectures.json"
+    text = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=Path(__file__).parent,
+                          check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return json.loads(text)["records"]
 
 
-def tables() -> str:
-    cells = _cells()
-    out = ["| row | formation, random | formation, chemsys | gaps, random | gaps, chemsys |",
+def _mean(cells, key, folds, metric) -> float:
+    return float(np.mean([cells[key][k][metric] for k in folds])) if folds else float("nan")
+
+
+def tables(now: dict, before: dict, rev: str) -> str:
+    out = [f"MAE, before ({rev}) → now, mean over the folds both runs have (their number):", "",
+           "| row | formation, random | formation, chemsys | gaps, random | gaps, chemsys |",
            "|---|---|---|---|---|"]  # fmt: skip
-    for model, before in BEFORE.items():
+    for model in MODELS:
         parts = []
-        for b, (d, f) in zip(before, SPLITS):
-            v, n = _mean(cells, model, d, f, "mae")
-            first = [r["mae"] for r in cells.get((model, d, f), []) if r["fold"] == 0]
-            v0 = f"{first[0]:.3f}" if first else "-"
-            parts.append(f"{b:.3f} → **{v0}**; {v:.3f} ({n})")
+        for d, f in SPLITS:
+            key = (model, d, f)
+            folds = sorted(set(now.get(key, {})) & set(before.get(key, {})))
+            parts.append(f"{_mean(before, key, folds, 'mae'):.3f} → "
+                         f"**{_mean(now, key, folds, 'mae'):.3f}** ({len(folds)})")  # fmt: skip
         out.append(f"| `{model}` | " + " | ".join(parts) + " |")
     for model in ("ar1/magpie", "ar1/deep"):
-        parts = ["{:.3f} ({})".format(*_mean(cells, model, d, f, "mae")) for d, f in SPLITS]
-        out.append(f"| `{model}` (same folds) | " + " | ".join(parts) + " |")
-    out += ["", "| gaps, all compositions | NLPD random | NLPD chemsys | CRPS random | "
-            "CRPS chemsys | 90% cov. random | 90% cov. chemsys |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        parts = []
+        for d, f in SPLITS:
+            twin = ("latent/" + model.split("/")[1], d, f)
+            folds = sorted(set(now.get((model, d, f), {})) & set(now.get(twin, {})))
+            parts.append(f"{_mean(now, (model, d, f), folds, 'mae'):.3f} ({len(folds)})")
+        out.append(f"| `{model}` (same folds, now) | " + " | ".join(parts) + " |")
+    out += ["", "Band gaps, all compositions, now:", "",
+            "| row | NLPD random | NLPD chemsys | CRPS random | CRPS chemsys | 90% cov. random | "
+            "90% cov. chemsys |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for model in ("latent/magpie", "ar1/magpie", "latent/deep", "ar1/deep"):
         parts = []
-        for metric, fmt in (("nlpd", "{:.2f} ({})"), ("crps", "{:.3f} ({})"),
-                            ("coverage_90", "{:.2f} ({})")):  # fmt: skip
-            parts += [fmt.format(*_mean(cells, model, "expt_gap", f, metric))
-                      for f in ("random", "chemsys")]  # fmt: skip
+        for metric, fmt in (("nlpd", "{:.2f}"), ("crps", "{:.3f}"), ("coverage_90", "{:.2f}")):
+            for f in ("random", "chemsys"):
+                key = (model, "expt_gap", f)
+                folds = sorted(now.get(key, {}))
+                parts.append(fmt.format(_mean(now, key, folds, metric)) + f" ({len(folds)})")
         out.append(f"| `{model}` | " + " | ".join(parts) + " |")
     return "\n".join(out) + "\n"
 
 
 def main() -> None:
-    text = tables()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", default="d86c9ae", help="git revision of the earlier results")
+    args = ap.parse_args()
+    now = _cells(json.loads((RESULTS / "bench_architectures.json").read_text())["records"])
+    before = _cells(_before(args.before))
+    text = tables(now, before, args.before)
     with atomic_write(RESULTS / "latent_observed.md") as fh:
         fh.write("# latent_observed\n\nGenerated by `benchmarks/report_latent.py` from "
-                 "`bench_architectures.json`.\n\n" + text)  # fmt: skip
+                 "`bench_architectures.json`, now and as committed at "
+                 f"`{args.before}`.\n\n" + text)  # fmt: skip
     print(text)
 
 

@@ -1,6 +1,102 @@
 """mfgp: Bayesian multi-fidelity Gaussian processes for materials properties.
 
-Importing mfgp changes no global setting; heavy dependencies load on first use.
+The curated public API, loaded lazily (PEP 562): ``import mfgp`` imports neither torch nor
+pandas, and changes no global setting; each name loads its module on first use.
+
+Example:
+    >>> import mfgp
+    >>> mfgp.MultiFidelityRegressor("ar1")
+    MultiFidelityRegressor()
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_API: dict[str, str] = {
+    # estimators (DataFrames of formulas)
+    "MultiFidelityRegressor": "mfgp.estimators",
+    "HurdleRegressor": "mfgp.estimators",
+    "MetalClassifier": "mfgp.estimators",
+    # data
+    "MultiFidelityDataset": "mfgp.data",
+    "kfold": "mfgp.data",
+    "grouped_kfold": "mfgp.data",
+    "load_bandgap_ladder": "mfgp.datasets",
+    "load_formation_enthalpy": "mfgp.datasets",
+    "load_metallicity": "mfgp.datasets",
+    "load_expt_is_metal": "mfgp.datasets",
+    "load_steels_yield": "mfgp.datasets",
+    "CompositionFeaturizer": "mfgp.featurize",
+    # core models, specs, prediction, saving
+    "AR1GP": "mfgp.models",
+    "MultiTaskGP": "mfgp.models",
+    "SingleFidelityGP": "mfgp.models",
+    "ExplicitLatentGP": "mfgp.models",
+    "FeatureMap": "mfgp.models",
+    "FeatureMapModel": "mfgp.models",
+    "AR1Spec": "mfgp.models.specs",
+    "MultiTaskSpec": "mfgp.models.specs",
+    "SingleSpec": "mfgp.models.specs",
+    "LatentChainSpec": "mfgp.models.specs",
+    "FitOptions": "mfgp.models.specs",
+    "predict_marginals": "mfgp.predict",
+    "save_model": "mfgp.io",
+    "load_model": "mfgp.io",
+    "fit_gp": "mfgp.fit",
+    "fit_ar1_recursive": "mfgp.fit",
+    # calibration
+    "cross_validate": "mfgp.calibration",
+    "evaluate": "mfgp.calibration",
+}
+
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mfgp' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from mfgp.calibration import cross_validate, evaluate  # noqa: F401
+    from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold  # noqa: F401
+    from mfgp.datasets import (  # noqa: F401
+        load_bandgap_ladder,
+        load_expt_is_metal,
+        load_formation_enthalpy,
+        load_metallicity,
+        load_steels_yield,
+    )
+    from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor  # noqa: F401
+    from mfgp.featurize import CompositionFeaturizer  # noqa: F401
+    from mfgp.fit import fit_ar1_recursive, fit_gp  # noqa: F401
+    from mfgp.io import load_model, save_model  # noqa: F401
+    from mfgp.models import (  # noqa: F401
+        AR1GP,
+        ExplicitLatentGP,
+        FeatureMap,
+        FeatureMapModel,
+        MultiTaskGP,
+        SingleFidelityGP,
+    )
+    from mfgp.models.specs import (  # noqa: F401
+        AR1Spec,
+        FitOptions,
+        LatentChainSpec,
+        MultiTaskSpec,
+        SingleSpec,
+    )
+    from mfgp.predict import predict_marginals  # noqa: F401

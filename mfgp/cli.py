@@ -9,8 +9,6 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-WELL_KNOWN = {"Si": 1.12, "GaAs": 1.42, "ZnO": 3.37, "NaCl": 8.5, "TiO2": 3.0}  # textbook gaps, eV
-
 
 def _data(args: argparse.Namespace) -> int:
     from mfgp.data import MultiFidelityDataset

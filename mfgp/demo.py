@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 
 from mfgp.calibration import VarianceScaling, cross_validate
-from mfgp.cli import WELL_KNOWN
 from mfgp.data import MultiFidelityDataset, kfold
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 
-__all__ = ["run_demo"]
+__all__ = ["WELL_KNOWN", "run_demo"]
+
+#: the compositions the demo predicts, with their textbook gaps (eV)
+WELL_KNOWN = {"Si": 1.12, "GaAs": 1.42, "ZnO": 3.37, "NaCl": 8.5, "TiO2": 3.0}
 
 
 def run_demo(fast: bool = False, quiet: bool = False) -> int:
@@ -56,7 +58,7 @@ def run_demo(fast: bool = False, quiet: bool = False) -> int:
     print(f"variance scale fitted on out-of-fold predictions: x{scaler.scale_['all']:.2f}")
     well_known = list(WELL_KNOWN)
     model.fit(ds, candidates=well_known)
-    mean, std = model.predict(well_known, observation_noise=True)
+    mean, std = model.predict(well_known, True, observation_noise=True)
     pred = scaler.transform(mean, std)
     lower, upper = pred.interval(0.9)
     table = pd.DataFrame(

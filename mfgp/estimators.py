@@ -14,14 +14,16 @@ Example:
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
+import dataclasses
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from botorch.models.model import Model
+from sklearn.base import BaseEstimator
 from torch import Tensor
 
 from mfgp.calibration.predictive import (
@@ -32,14 +34,21 @@ from mfgp.calibration.predictive import (
     softplus_inverse,
 )
 from mfgp.data.dataset import MultiFidelityDataset
-from mfgp.exceptions import InputDataError, NotFittedError
-from mfgp.fit import FitReport, fit_ar1_recursive, fit_gp, fit_variational
-from mfgp.models import AR1GP, GPClassifier, MultiTaskGP, SingleFidelityGP
-from mfgp.models.base import exact_solves
-from mfgp.models.features import FeatureMap, FeatureMapModel
-from mfgp.models.latent import latent_chain
+from mfgp.exceptions import InputDataError, NotFittedError, SerializationError
+from mfgp.fit import FitReport, fit_variational
+from mfgp.models import GPClassifier
+from mfgp.models.features import FeatureMap
+from mfgp.models.specs import (
+    AR1Spec,
+    FitOptions,
+    LatentChainSpec,
+    ModelSpec,
+    MultiTaskSpec,
+    SingleSpec,
+)
 from mfgp.nn.extractor import FeatureExtractor, pretrain
 from mfgp.nn.finetune import finetune_extractor
+from mfgp.predict import predict_marginals
 
 __all__ = [
     "zero_gap_labels",
@@ -50,43 +59,30 @@ __all__ = [
 ]
 
 
-def _build_single(X: Tensor, Y: Tensor, Yvar: Tensor | None, est, fit, fmap):
-    top = X[:, -1] == X[:, -1].max()
-    model = SingleFidelityGP(fmap(X[top]), Y[top], None if Yvar is None else Yvar[top])
-    return model, [fit(model)]
+def _single_spec(est) -> ModelSpec:
+    return SingleSpec()
 
 
-def _build_ar1(X, Y, Yvar, est, fit, fmap):
-    model = AR1GP(fmap(X), Y, Yvar, rho=est.rho)
-    return model, [fit(model)]
+def _ar1_spec(est) -> ModelSpec:
+    return AR1Spec(rho=est.rho, training=est.training)
 
 
-def _build_multitask(X, Y, Yvar, est, fit, fmap):
-    model = MultiTaskGP(fmap(X), Y, Yvar, rank=est.rank, num_latents=est.num_latents)
-    return model, [fit(model)]
+def _multitask_spec(est) -> ModelSpec:
+    return MultiTaskSpec(rank=est.rank, num_latents=est.num_latents)
 
 
-def _build_latent(X, Y, Yvar, est, fit, fmap):
-    """The explicit-latent chain (:func:`mfgp.models.latent.latent_chain`), on raw inputs."""
-    obs = None
-    if est.latent_observed:
-        X_all, Y_all, _ = est.dataset_.tensors()  # every computed value, not only the kept rows
-        obs = (X_all, Y_all)
-    return latent_chain(X, Y, Yvar, fit=fit, feature_map=fmap, observations=obs, seed=est.seed)
+def _latent_spec(est) -> ModelSpec:
+    return LatentChainSpec(observed=est.latent_observed, seed=est.seed)
 
 
-#: architecture name -> builder ``(X, Y, Yvar, estimator, fit, feature_map) -> (model,
-#: reports)``: ``X`` raw contract inputs, ``fit(part)`` fits one GP; a builder whose model
-#: takes mapped inputs returns it unwrapped (the estimator puts the map in front).
+#: architecture name -> the core spec an estimator's options describe (strings at the edge;
+#: the assembly of each architecture is its spec in :mod:`mfgp.models.specs`)
 ARCHITECTURES: dict[str, Callable] = {
-    "single": _build_single,
-    "ar1": _build_ar1,
-    "multitask": _build_multitask,
-    "latent": _build_latent,
+    "single": _single_spec,
+    "ar1": _ar1_spec,
+    "multitask": _multitask_spec,
+    "latent": _latent_spec,
 }
-
-#: architectures whose builder returns a model on raw inputs
-_RAW_INPUT_ARCHITECTURES = {"latent"}
 
 
 def _interval_level(level) -> float:
@@ -110,8 +106,13 @@ def _check_positive_int(name: str, value, allow_none: bool = False) -> None:
         )
 
 
-class _FormulaEstimator:
-    """What the facades share: the dataset, the feature space and the inputs of new formulas."""
+class _FormulaEstimator(BaseEstimator):
+    """What the facades share: the dataset, the feature space and the inputs of new formulas.
+
+    scikit-learn's estimator contract: ``__init__`` only stores its arguments
+    (``get_params`` / ``set_params`` / ``clone`` / ``repr`` come from ``BaseEstimator``),
+    ``fit`` returns ``self``, fitted attributes end in ``_``.
+    """
 
     deep_features: bool | FeatureExtractor
     fidelities: Sequence[str] | None
@@ -163,11 +164,6 @@ class _FormulaEstimator:
             X = [X]  # one formula, not its characters
         formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
         return self.dataset_.inputs_for(formulas, fidelity)
-
-    def get_params(self, deep: bool = True) -> dict:
-        """Constructor arguments (scikit-learn contract)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {k: getattr(self, k) for k in names}
 
 
 class MultiFidelityRegressor(_FormulaEstimator):
@@ -302,22 +298,16 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.extractor_ = self._extractor(X_all, Y_all)
         rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
         self.train_rows_ = rows
-        X, Y = X_all[rows], Y_all[rows]
-        Yvar = None if Yvar_all is None else Yvar_all[rows]
-        recursive = self.training == "recursive" or (
-            self.training == "auto" and self.architecture == "ar1"
-        )
-        trainer = fit_ar1_recursive if recursive else fit_gp
-        fit = functools.partial(trainer, max_iter=self.max_iter, restarts=self.restarts,
-                                max_fit_points=self.max_fit_points, seed=self.seed,
-                                progress=self.progress)  # fmt: skip
-        fmap = self.feature_map_
-        model, reports = ARCHITECTURES[self.architecture](X, Y, Yvar, self, fit, fmap)
-        self.fit_reports_: list[FitReport] = list(reports)
+        X, Y, Yvar = ds.tensors(rows)  # the same call as load(): bit-identical rebuilds
+        self.spec_ = ARCHITECTURES[self.architecture](self)
+        model = self.spec_.build(X, Y, Yvar, feature_map=self.feature_map_,
+                                 observations=(X_all, Y_all))  # fmt: skip
+        options = FitOptions(max_iter=self.max_iter, restarts=self.restarts,
+                             max_fit_points=self.max_fit_points, seed=self.seed,
+                             progress=self.progress)  # fmt: skip
+        self.fit_reports_: list[FitReport] = self.spec_.fit(model, options)
         if self.finetune:
-            fmap = self._finetune(model, X)
-        if self.architecture not in _RAW_INPUT_ARCHITECTURES:
-            model = FeatureMapModel(model, fmap)
+            model.feature_map = self._finetune(model.model, X)
         self.model_ = model
         return self
 
@@ -338,6 +328,110 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.extractor_.eval()
         self.feature_map_ = FeatureMap(extractor=self.extractor_)
         return self.feature_map_
+
+    # -- saving --------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the fitted regressor to one file, without pickle (:mod:`mfgp.io`).
+
+        The file holds the estimator's parameters, the model's spec, its state dict, the
+        dataset's rows (compositions, fidelities, values, noise: what predictions condition
+        on) and the featurizer preset; features are recomputed on load (the featurizer is
+        deterministic, its version is checked). Written atomically.
+
+        Example:
+            >>> reg.save("gaps.mfgp"); MultiFidelityRegressor.load("gaps.mfgp")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        from mfgp.io import model_tensors, write_bundle
+        from mfgp.models.specs import FeatureMapSpec
+
+        ds = self.dataset_
+        f = ds.frame
+        params = self.get_params()
+        if isinstance(params["deep_features"], FeatureExtractor):
+            params["deep_features"] = True  # the extractor itself is in the feature map
+        X, Y, Yvar = ds.tensors(self.train_rows_)
+        tensors = {k: v for k, v in model_tensors(self.model_, self.feature_map_,
+                                                  (X, Y, Yvar), None).items()
+                   if k.startswith(("state.", "fmap."))}  # fmt: skip
+        tensors.update({
+            "data.composition_index": torch.as_tensor(ds.composition_index),
+            "data.fidelity_index": torch.as_tensor(f["fidelity_index"].to_numpy()),
+            "data.value": torch.as_tensor(f["value"].to_numpy(dtype=np.float64)),
+            "data.noise": torch.as_tensor(f["noise"].to_numpy(dtype=np.float64)),
+            "data.n_obs": torch.as_tensor(f["n_obs"].to_numpy(dtype=np.int64)),
+            "train_rows": torch.as_tensor(np.asarray(self.train_rows_, dtype=np.int64)),
+        })  # fmt: skip
+        manifest = {
+            "kind": type(self).__name__,
+            "params": params,
+            "spec": self.spec_.to_dict(),
+            "feature_map": FeatureMapSpec.of(self.feature_map_).to_dict(),
+            "featurizer": {"preset": ds.featurizer.preset, "impute_nan": ds.featurizer.impute_nan,
+                           "version": ds.featurizer.version},  # fmt: skip
+            "fidelities": list(ds.fidelities),
+            "dtype": "float64",
+            "fit_reports": [dataclasses.asdict(r) for r in self.fit_reports_],
+        }
+        members = {"dataset": {"compositions": [str(c) for c in ds.compositions],
+                               "formula": f["formula"].astype(str).tolist(),
+                               "first_row": [str(r) for r in f["first_row"]]}}  # fmt: skip
+        return write_bundle(path, manifest, tensors, members)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str | None = None
+             ) -> MultiFidelityRegressor:  # fmt: skip
+        """A regressor saved by :meth:`save`, ready to predict (bit-identical predictions).
+
+        Raises:
+            SerializationError: a truncated or corrupted file, one of another estimator, or a
+                featurizer whose version differs from the one that wrote it.
+            IncompatibleVersionError: written in a newer format.
+            UnknownSpecError: its spec is not registered in this mfgp.
+        """
+        from mfgp.featurize.featurizer import CompositionFeaturizer
+        from mfgp.io import read_bundle, rebuild_model
+
+        manifest, tensors, members = read_bundle(path)
+        if manifest.get("kind") != cls.__name__:
+            raise SerializationError(
+                f"{path} holds a {manifest.get('kind')!r}, not a {cls.__name__}; load it with "
+                f"that class"
+            )
+        fz_info = manifest["featurizer"]
+        fz = CompositionFeaturizer(fz_info["preset"], impute_nan=fz_info["impute_nan"])
+        if fz.version != fz_info["version"]:
+            raise SerializationError(
+                f"{path} was fitted on featurizer {fz_info['version']!r}; this mfgp has "
+                f"{fz.version!r}: refit the model"
+            )
+        data = members["dataset"]
+        comps = np.array(data["compositions"], dtype=object)
+        comp_index = tensors["data.composition_index"].numpy()
+        fids = tuple(manifest["fidelities"])
+        fid_index = tensors["data.fidelity_index"].numpy()
+        frame = pd.DataFrame({
+            "composition": comps[comp_index], "formula": data["formula"],
+            "fidelity": [fids[i] for i in fid_index], "fidelity_index": fid_index,
+            "value": tensors["data.value"].numpy(), "n_obs": tensors["data.n_obs"].numpy(),
+            "noise": tensors["data.noise"].numpy(), "first_row": data["first_row"],
+        })  # fmt: skip
+        features = fz.transform(list(comps))
+        ds = MultiFidelityDataset(frame, fids, comps, features, fz.feature_labels(), fz)
+        est = cls(**manifest["params"])
+        rows = tensors["train_rows"].numpy()
+        X, Y, Yvar = ds.tensors(rows)
+        X_all, Y_all, _ = ds.tensors()
+        state = {k: v for k, v in tensors.items() if k.startswith(("state.", "fmap."))}
+        state.update({"train.X": X, "train.Y": Y, "obs.X": X_all, "obs.Y": Y_all})
+        if Yvar is not None:
+            state["train.Yvar"] = Yvar
+        spec, model, fmap = rebuild_model(manifest, state, device)
+        est.dataset_, est.train_rows_, est.spec_, est.model_ = ds, rows, spec, model
+        est.feature_map_ = fmap
+        est.extractor_ = fmap.extractor
+        est.fit_reports_ = [FitReport(**r) for r in manifest.get("fit_reports", [])]
+        return est
 
     def _prediction_model(self, raw: Tensor) -> Model:
         """The fitted model, conditioned on the known rows of the asked compositions.
@@ -364,47 +458,64 @@ class MultiFidelityRegressor(_FormulaEstimator):
     def predict(
         self,
         X: Sequence[str] | pd.DataFrame | Tensor,
+        return_std: bool = False,
+        *,
         fidelity: str | None = None,
-        return_std: bool = True,
         observation_noise: bool = False,
-        batch_size: int = 2048,
+        batch_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray] | np.ndarray:
         """Predictive mean (and std) for formulas, a frame with a ``formula`` column, or tensors.
 
+        As ``GaussianProcessRegressor.predict``: the mean, or ``(mean, std)`` with
+        ``return_std=True``. Marginals only (:func:`mfgp.predict.predict_marginals`), on the
+        model's device, in bounded memory; each row's value does not depend on the others.
+
         Args:
-            X: formulas; or a DataFrame with ``formula``; or contract tensors ``n x (d + 1)``
-                in the dataset's feature space (as from ``dataset.tensors``).
-            fidelity: the fidelity to predict for formulas (default: the target).
+            X: formulas (a bare string is one formula); or a DataFrame with ``formula``; or raw
+                contract tensors ``n x (d + 1)`` (as from ``dataset.inputs_for``).
             return_std: also return the standard deviation.
+            fidelity: the fidelity to predict for formulas (default: the target).
             observation_noise: include the fidelity's observation noise (a prediction of a new
                 measurement rather than of the underlying value).
-            batch_size: points per posterior call (memory bound).
+            batch_size: at most this many rows per posterior call.
         """
         _check_positive_int("batch_size", batch_size)
         Z = self._raw_inputs(X, fidelity)
         model = self._prediction_model(Z)
-        # marginals only, so rows may be grouped: an explicit-latent model evaluates the rows
-        # whose latent is observed once, not once per latent draw
-        split = getattr(model, "latent_known", None)
-        groups = [torch.arange(Z.shape[0], device=Z.device)]
-        if split is not None:
-            known = split(Z)
-            groups = [torch.nonzero(m).squeeze(-1) for m in (~known, known) if m.any()]
-        chunks = [g[i : i + batch_size] for g in groups for i in range(0, len(g), batch_size)]
-        mean, var = torch.empty_like(Z[:, 0]), torch.empty_like(Z[:, 0])
-        with torch.no_grad(), exact_solves():
-            for rows in chunks:
-                post = model.posterior(Z[rows], observation_noise=observation_noise)
-                mean[rows], var[rows] = post.mean.squeeze(-1), post.variance.squeeze(-1)
+        mean, var = predict_marginals(model, Z, observation_noise=observation_noise,
+                                      batch_size=batch_size)  # fmt: skip
         mean = mean.cpu().numpy()
-        std = var.clamp_min(1e-12).sqrt().cpu().numpy()
-        return (mean, std) if return_std else mean
+        if not return_std:
+            return mean
+        return mean, var.clamp_min(1e-12).sqrt().cpu().numpy()
+
+    def score(self, X, y=None) -> float:
+        """R^2 of the mean prediction on the target-fidelity rows of a frame (or dataset).
+
+        scikit-learn's default score of a regressor, so ``cross_val_score`` and
+        ``GridSearchCV`` work on a long-format frame; lower-fidelity rows of ``X`` are ignored.
+        """
+        self._check_fitted()
+        ds = self.dataset_
+        frame = X.frame if isinstance(X, MultiFidelityDataset) else X
+        fid = frame["fidelity"].astype(str).to_numpy() if y is None else None
+        if y is None:
+            rows = frame[fid == ds.target]
+            if rows.empty:
+                raise InputDataError(f"score needs rows of the target fidelity {ds.target!r}")
+            y = rows["value"].to_numpy(dtype=float)
+            formulas = rows["formula"].tolist()
+        else:
+            formulas = frame["formula"].tolist()
+            y = np.asarray(y, dtype=float)
+        pred = self.predict(formulas)
+        return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2))
 
     def predictive(
         self, X, fidelity: str | None = None, observation_noise: bool = True
     ) -> GaussianPredictive:
         """The predictive distribution (for :mod:`mfgp.calibration` metrics and plots)."""
-        mean, std = self.predict(X, fidelity, observation_noise=observation_noise)
+        mean, std = self.predict(X, True, fidelity=fidelity, observation_noise=observation_noise)
         return GaussianPredictive(mean, std)
 
     def predict_frame(
@@ -421,7 +532,7 @@ class MultiFidelityRegressor(_FormulaEstimator):
         if isinstance(formulas, str):
             formulas = [formulas]
         level = _interval_level(level)
-        mean, std = self.predict(formulas, fidelity, observation_noise=True)
+        mean, std = self.predict(formulas, True, fidelity=fidelity, observation_noise=True)
         lo, hi = GaussianPredictive(mean, std).interval(level)
         pct = f"{level * 100:g}".replace(".", "_")
         return pd.DataFrame(
@@ -601,7 +712,7 @@ class MetalClassifier(_FormulaEstimator):
         """Mean and std of the latent at raw contract inputs (which latent: ``latent_observed``)."""
         Xl = raw.clone()
         Xl[:, -1] = float(len(self.latent.dataset_.fidelities) - 1)
-        mean, std = self.latent.predict(Xl, observation_noise=self.latent_observed)
+        mean, std = self.latent.predict(Xl, True, observation_noise=self.latent_observed)
         if self.latent_observed:
             seen = self.latent.dataset_.observed_at(Xl)
             known = ~np.isnan(seen)
@@ -776,7 +887,7 @@ class HurdleRegressor(_FormulaEstimator):
         return MultiFidelityRegressor("single", **{**common, **options},
                                       max_rows_per_fidelity=None).fit(lowest)  # fmt: skip
 
-    def predictive(self, X, fidelity: str | None = None) -> PointMassMixture:
+    def predictive(self, X) -> PointMassMixture:
         """The hurdle predictive of a new measurement of the target gap."""
         self._check_fitted()
         p = self.classifier_.predict_proba(X)
@@ -788,24 +899,24 @@ class HurdleRegressor(_FormulaEstimator):
         Use it when metallicity is known (e.g. the compound is known to be a semiconductor).
         """
         self._check_fitted()
-        mu, sd = self.regressor_.predict(X, observation_noise=True)
+        mu, sd = self.regressor_.predict(X, True, observation_noise=True)
         return self._TRANSFORMS[self.transform][1](mu, sd)
 
     def predict(
         self,
         X,
-        return_std: bool = True,
-        observation_noise: bool = True,
+        return_std: bool = False,
         statistic: str = "mean",
         threshold: float = 0.5,
     ):
-        """A point prediction of the gap (and the hurdle predictive's std).
+        """A point prediction of the gap (and, with ``return_std``, the hurdle predictive's std).
+
+        The hurdle predictive always describes a new measurement (its positive part includes
+        the observation noise), so there is no ``observation_noise`` switch.
 
         Args:
             X: formulas, a frame with ``formula``, or contract tensors.
             return_std: also return the standard deviation of the hurdle predictive.
-            observation_noise: kept for the regressor's signature; the hurdle predictive always
-                describes a new measurement.
             statistic: ``"mean"`` (minimises squared error), ``"median"`` (minimises absolute
                 error: 0 wherever ``P(metal) >= 0.5``), ``"classify"`` (0 where
                 ``P(metal) >= threshold``, else the non-metal median: a hard decision, with

@@ -20,6 +20,9 @@ __all__ = [
     "ShapeError",
     "NotFittedError",
     "NumericalError",
+    "SerializationError",
+    "UnknownSpecError",
+    "IncompatibleVersionError",
     "MfgpWarning",
     "ConflictingDuplicatesWarning",
 ]
@@ -74,6 +77,21 @@ class NotFittedError(MfgpError, AttributeError):
 
 class NumericalError(MfgpError, RuntimeError):
     """A numerical failure (e.g. Cholesky) that retries with more jitter could not fix."""
+
+
+class SerializationError(MfgpError, ValueError):
+    """A saved model that cannot be read: truncated, corrupted, or not an mfgp file."""
+
+
+class UnknownSpecError(SerializationError, KeyError):
+    """A model spec (or one of its fields) that this version of mfgp does not know."""
+
+    def __str__(self) -> str:  # KeyError would print the message with quotes
+        return str(self.args[0]) if self.args else ""
+
+
+class IncompatibleVersionError(SerializationError):
+    """A saved model written in a format version this mfgp cannot read."""
 
 
 class MfgpWarning(UserWarning):

@@ -4,7 +4,7 @@ Solver choice, measured on 2 CPU cores: one exact marginal-likelihood step costs
 n = 2,200 and ~6 s at n = 4,000, and GPyTorch's conjugate gradients (its default above 800
 points) are slower still. So :func:`fit_gp`
 
-* always uses Cholesky solves (:func:`mfgp.models.base.exact_solves`);
+* always uses Cholesky solves (`mfgp.linalg.exact_solves`);
 * fits hyperparameters on a random subset of at most ``max_fit_points`` rows, stratified by
   fidelity (default 1,500: ~0.1 s a step), then conditions the model on *all* rows: the
   posterior is exact on the full data, only the hyperparameters come from the subset;
@@ -29,7 +29,8 @@ from tqdm.auto import tqdm
 
 from mfgp.exceptions import NumericalError
 from mfgp.kernels.coregional import AR1Kernel
-from mfgp.models.base import FidelityMean, _robust_cholesky, exact_solves
+from mfgp.kernels.means import FidelityMean
+from mfgp.linalg import exact_solves, robust_cholesky
 
 __all__ = ["FitReport", "fit_ar1_recursive", "fit_gp", "fit_variational", "stratified_subset"]
 
@@ -532,7 +533,7 @@ def _lower_posterior(model, Z_all, y_all, levels, t, at, noise_of, cap, g):
     for s in range(t):
         at_s = levels[lower] == s
         noise[at_s] = noise_of(lower[at_s], s)
-    L = _robust_cholesky(kernel(Zl, Zl).to_dense() + torch.diag_embed(noise))
+    L = robust_cholesky(kernel(Zl, Zl).to_dense() + torch.diag_embed(noise))
     Kx = kernel(at, Zl).to_dense()
     alpha = torch.cholesky_solve((yl - mean(Zl).expand(yl.numel())).unsqueeze(-1), L)
     m = mean(at).expand(at.shape[0]) + (Kx @ alpha).squeeze(-1)

@@ -41,7 +41,7 @@ def test_predictions_use_the_known_lower_fidelity_rows_of_the_asked_compositions
     left_out = f[(f.fidelity == "pbe") & ~f.index.isin(kept)]
     left_out = left_out[~left_out.composition.isin(f[f.fidelity == "expt"].composition)][:25]
     assert len(left_out) == 25  # the cap (100 of 400) left these PBE rows out of the fit
-    mean, std = ar1.predict(left_out.formula.tolist(), fidelity="pbe")
+    mean, std = ar1.predict(left_out.formula.tolist(), True, fidelity="pbe")
     err = np.abs(mean - left_out.value.to_numpy())
     # conditioned on its own PBE value, each PBE prediction sits at it (within the noise)
     assert np.median(err) < 0.1 and (std < 0.5).all(), (np.median(err), std.max())
@@ -59,7 +59,7 @@ def test_the_core_model_takes_raw_inputs_and_agrees_with_predict(ladder, ar1):
     X = ar1.dataset_.inputs_for(formulas)
     mean = ar1.model_.posterior(X).mean.squeeze(-1).detach().numpy()
     assert np.unique(mean.round(6)).size == 4  # one value per composition, not a constant
-    np.testing.assert_allclose(mean, ar1.predict(formulas)[0], rtol=1e-8)
+    np.testing.assert_allclose(mean, ar1.predict(formulas), rtol=1e-8)
 
 
 def test_pickle_holds_no_caches(ar1):
@@ -71,11 +71,11 @@ def test_pickle_holds_no_caches(ar1):
     assert len(back.dataset_.featurizer._cache()) == 0
     # the same bytes with and without the caches built
     assert len(pickle.dumps(ar1)) < 1.02 * len(pickle.dumps(back))
-    np.testing.assert_allclose(back.predict(["NaCl"])[0], ar1.predict(["NaCl"])[0])
+    np.testing.assert_allclose(back.predict(["NaCl"]), ar1.predict(["NaCl"]))
 
 
 def test_a_bare_string_is_one_formula(ar1):
-    mean, std = ar1.predict("CO")
+    mean, std = ar1.predict("CO", True)
     assert mean.shape == (1,) and std.shape == (1,)
     assert len(ar1.predict_frame("CO")) == 1
 
@@ -135,8 +135,8 @@ def test_known_noise_reaches_the_predictions():
     df = load_bandgap_ladder(["expt"])
     df = df[df.value > 0].sample(60, random_state=0).assign(noise=0.25)
     reg = MultiFidelityRegressor("single", **FAST).fit(df, noise_col="noise")
-    f = reg.predict(["NaCl", "Si"])[1]
-    y = reg.predict(["NaCl", "Si"], observation_noise=True)[1]
+    f = reg.predict(["NaCl", "Si"], True)[1]
+    y = reg.predict(["NaCl", "Si"], True, observation_noise=True)[1]
     np.testing.assert_allclose(y**2 - f**2, 0.25, rtol=1e-6)
     table = reg.predict_frame(["NaCl", "Si"])
     np.testing.assert_allclose(table["std"], y)
@@ -165,8 +165,8 @@ def test_latent_deep_features_find_the_observed_values(ladder):
     formulas = with_pbe.formula.tolist()[:50]
     X = reg.dataset_.inputs_for(formulas)
     assert bool(reg.model_.latent_known(X).all())
-    batch = reg.predict(formulas)[0]
-    one = np.array([reg.predict([x])[0][0] for x in formulas[:5]])
+    batch = reg.predict(formulas)
+    one = np.array([reg.predict([x])[0] for x in formulas[:5]])
     np.testing.assert_allclose(batch[:5], one, rtol=1e-5)  # float32 features: ~1e-7 apart
 
 

@@ -38,7 +38,8 @@ class Predictor(Protocol):
 
     def fit(self, dataset: MultiFidelityDataset) -> Predictor: ...  # noqa: D102
 
-    def predict(self, X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]: ...  # noqa: D102
+    def predict(self, X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean, std)``; a ``predict`` with a ``return_std`` flag gets ``return_std=True``."""
 
 
 @dataclass
@@ -97,10 +98,11 @@ def cross_validate(
             fold_model.fit(dataset.subset(train))
         seconds.append(time.perf_counter() - t0)
         X, Y, _ = dataset.tensors(test)
-        if "observation_noise" in inspect.signature(fold_model.predict).parameters:
-            mean, std = fold_model.predict(X, observation_noise=True)  # a new measurement
-        else:
-            mean, std = fold_model.predict(X)
+        params = inspect.signature(fold_model.predict).parameters
+        kwargs = {"return_std": True} if "return_std" in params else {}
+        if "observation_noise" in params:
+            kwargs["observation_noise"] = True  # a new measurement
+        mean, std = fold_model.predict(X, **kwargs)
         f = dataset.frame.iloc[test]
         parts.append(
             pd.DataFrame(

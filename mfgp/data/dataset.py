@@ -355,9 +355,13 @@ class MultiFidelityDataset:
         sel = np.arange(self.n) if rows is None else np.asarray(rows, dtype=np.int64)
         feats = self.features[self.composition_index[sel]]
         fid = self.frame["fidelity_index"].to_numpy()[sel].astype(np.float64)[:, None]
-        X = torch.as_tensor(np.concatenate([feats, fid], axis=1), dtype=dtype, device=device)
-        Y = torch.as_tensor(self.frame["value"].to_numpy()[sel, None], dtype=dtype, device=device)
-        noise = self.frame["noise"].to_numpy()[sel, None]
+        # contiguous, whatever the selection: reductions over a strided column can round
+        # differently, and a saved model must rebuild bit for bit from the same rows
+        X = torch.as_tensor(np.ascontiguousarray(np.concatenate([feats, fid], axis=1)),
+                            dtype=dtype, device=device)  # fmt: skip
+        Y = torch.as_tensor(np.ascontiguousarray(self.frame["value"].to_numpy()[sel, None]),
+                            dtype=dtype, device=device)  # fmt: skip
+        noise = np.ascontiguousarray(self.frame["noise"].to_numpy()[sel, None])
         Yvar = None if np.isnan(noise).all() else torch.as_tensor(noise, dtype=dtype, device=device)
         if Yvar is not None and torch.isnan(Yvar).any():
             raise InputDataError(

@@ -2,81 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import warnings
-from collections.abc import Iterator
 
 import gpytorch
 import torch
 from botorch.models.transforms.input import Normalize
 from gpytorch.distributions import MultivariateNormal
 from gpytorch.likelihoods.noise_models import FixedGaussianNoise
-from gpytorch.means import Mean
 from gpytorch.models import ExactGP
 from linear_operator import to_linear_operator
-from linear_operator.utils.cholesky import psd_safe_cholesky
-from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
 
-from mfgp.exceptions import InputDataError, NumericalError, ShapeError
+from mfgp.exceptions import InputDataError, ShapeError
+from mfgp.kernels.means import FidelityMean
+from mfgp.linalg import MAX_CHOLESKY_SIZE, exact_solves, robust_cholesky
 
 __all__ = [
     "CholeskyPosteriorMixin",
     "FidelityMean",
     "exact_solves",
+    "robust_cholesky",
+    "MAX_CHOLESKY_SIZE",
     "feature_normalize",
     "check_fidelity_column",
     "check_xy",
     "same_state",
     "state_key",
 ]
-
-#: Largest n for which exact Cholesky solves are used (GPyTorch's own default switches to
-#: conjugate gradients above 800 points, which is slow on a CPU; BoTorch raises it to 4,096 on
-#: import, globally). mfgp sets it only inside its own calls, with this context manager.
-MAX_CHOLESKY_SIZE = 100_000
-
-
-@contextlib.contextmanager
-def exact_solves(max_size: int = MAX_CHOLESKY_SIZE) -> Iterator[None]:
-    """Use Cholesky factorisations (not CG / Lanczos) for all solves inside the block."""
-    with (
-        gpytorch.settings.max_cholesky_size(max_size),
-        gpytorch.settings.fast_computations(
-            covar_root_decomposition=False, log_prob=False, solves=False
-        ),
-    ):
-        yield
-
-
-def _robust_cholesky(K: Tensor) -> Tensor:
-    """Cholesky of a covariance with absolute jitter retries, then jitter relative to its scale.
-
-    Kernels evaluated through ``|x|^2 + |x'|^2 - 2 x.x'`` lose precision for near-duplicate
-    inputs and short lengthscales; the resulting small negative eigenvalues are covered by
-    a diagonal jitter of up to 1% of the mean variance, with a warning naming the amount.
-    """
-    try:
-        return psd_safe_cholesky(K, max_tries=3)
-    except NotPSDError:
-        scale = float(K.diagonal(dim1=-2, dim2=-1).mean())
-        for rel in (1e-5, 1e-4, 1e-3, 1e-2):
-            L, info = torch.linalg.cholesky_ex(
-                K + rel * scale * torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
-            )
-            if not bool(info.any()):
-                warnings.warn(
-                    f"training covariance not positive definite in floating point; added "
-                    f"jitter {rel:g} x its mean variance ({rel * scale:.3g}) to factorise it",
-                    stacklevel=4,
-                )
-                return L
-        raise NumericalError(
-            "training covariance is not positive definite even with 1% jitter; rescale the "
-            "inputs, drop near-duplicate rows or raise the noise lower bound"
-        ) from None
-
 
 class CholeskyPosteriorMixin:
     """Exact posteriors from one cached Cholesky factor, whatever GPyTorch's global settings are.
@@ -159,7 +111,7 @@ class CholeskyPosteriorMixin:
         with torch.no_grad(), exact_solves():
             prior = self.forward(X)
             K = self.likelihood(prior, [X]).lazy_covariance_matrix.to_dense()
-            L = _robust_cholesky(K)
+            L = robust_cholesky(K)
             alpha = torch.cholesky_solve((self.train_targets - prior.mean).unsqueeze(-1), L)
         object.__setattr__(self, "_mfgp_cholesky", (key, (L, alpha)))  # not a module attribute
         return L, alpha
@@ -177,9 +129,30 @@ class CholeskyPosteriorMixin:
         self.clear_cache()
         return super().set_train_data(*args, **kwargs)  # type: ignore[misc]
 
-    def load_state_dict(self, *args, **kwargs):  # noqa: D102
+    def load_state_dict(self, state_dict, strict: bool = True, keep_transforms: bool = True,
+                        assign: bool = False):  # fmt: skip
+        """BoTorch's ``load_state_dict``, exact when the outcome transform is unchanged.
+
+        BoTorch untransforms the training targets (and fixed noise) and transforms them back
+        with the loaded transform, which moves them by rounding even when the transform is
+        the same one; every restart of a fit did that once, and a saved model rebuilt from its
+        data could not reproduce the fitted one bit for bit. With the same transform state the
+        targets are left as they are.
+        """
         self.clear_cache()
-        return super().load_state_dict(*args, **kwargs)  # type: ignore[misc]
+        ot = getattr(self, "outcome_transform", None)
+        if ot is not None and keep_transforms:
+            own = {f"outcome_transform.{k}": v for k, v in ot.state_dict().items()}
+            same = all(k in state_dict and torch.equal(v, state_dict[k]) for k, v in own.items())
+            if same:
+                out = torch.nn.Module.load_state_dict(self, state_dict, strict=strict,
+                                                      assign=assign)  # fmt: skip
+                if getattr(self, "input_transform", None) is not None:
+                    self.input_transform.eval()
+                ot.eval()
+                return out
+        return super().load_state_dict(state_dict, strict=strict,  # type: ignore[misc]
+                                       keep_transforms=keep_transforms, assign=assign)  # fmt: skip
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -242,7 +215,7 @@ class CholeskyPosteriorMixin:
             K_nn = self.likelihood(prior_new, [Xt], **noise_kw).lazy_covariance_matrix.to_dense()
             K_on = self.covar_module(X_old, Xt).to_dense()
             B = torch.linalg.solve_triangular(L, K_on, upper=False)  # n x m
-            L22 = _robust_cholesky(K_nn - B.transpose(-1, -2) @ B)
+            L22 = robust_cholesky(K_nn - B.transpose(-1, -2) @ B)
             n, m = L.shape[-1], L22.shape[-1]
             L_new = torch.zeros(n + m, n + m, dtype=L.dtype, device=L.device)
             L_new[:n, :n], L_new[n:, :n], L_new[n:, n:] = L, B.transpose(-1, -2), L22
@@ -299,18 +272,6 @@ def state_key(tensors) -> tuple:
 def same_state(a: tuple, b: tuple) -> bool:
     """Whether two :func:`state_key` keys describe the same tensor contents."""
     return len(a) == len(b) and all(x[1:] == y[1:] for x, y in zip(a, b))
-
-
-class FidelityMean(Mean):
-    """A constant mean per fidelity, read from the last input column."""
-
-    def __init__(self, num_fidelities: int) -> None:
-        super().__init__()
-        self.num_fidelities = num_fidelities
-        self.register_parameter("constants", torch.nn.Parameter(torch.zeros(num_fidelities)))
-
-    def forward(self, x: Tensor) -> Tensor:  # noqa: D102
-        return self.constants[x[..., -1].round().long()]
 
 
 def feature_normalize(train_X: Tensor, n_features: int | None = None) -> Normalize:

@@ -28,7 +28,6 @@ posterior is the Gaussian with the exact mean and joint covariance of that mixtu
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 
 import torch
 from botorch.models.model import FantasizeMixin, Model
@@ -47,7 +46,7 @@ from mfgp.kernels.coregional import default_data_kernel, matern_ard
 from mfgp.models.base import check_xy, exact_solves, feature_normalize, same_state, state_key
 from mfgp.models.multifidelity import FidelityGP
 
-__all__ = ["ExplicitLatentGP", "latent_chain"]
+__all__ = ["ExplicitLatentGP"]
 
 #: Lower bound of ``k_rho``'s Matern lengthscale on the latent, in units of the latent's training
 #: range (inputs are normalised to [0, 1]): the target varies smoothly with the latent. At the
@@ -271,8 +270,18 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         return torch.cat([Xb[..., :-1], z, torch.zeros_like(Xb[..., -1:])], dim=-1)
 
     def _base_samples(self, post, X: Tensor) -> Tensor:
-        shape = torch.Size([self.n_samples]) + post.base_sample_shape
+        """Fixed, seeded base samples of the latent draws.
+
+        One-point posteriors (``q = 1``, a batch of rows as from
+        :func:`mfgp.predict.predict_marginals`) share one set of ``n_samples`` draws, so each
+        row's marginal depends neither on the other rows nor on the chunking.
+        """
+        base = post.base_sample_shape
         g = torch.Generator(device="cpu").manual_seed(self.seed)
+        if tuple(post.distribution.event_shape) in ((1,), (1, 1)):  # q = 1
+            eps = torch.randn(self.n_samples, generator=g, dtype=X.dtype).to(X.device)
+            return eps.reshape(-1, *([1] * len(base))).expand(self.n_samples, *base)
+        shape = torch.Size([self.n_samples]) + base
         return torch.randn(shape, generator=g, dtype=X.dtype).to(X.device)
 
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
@@ -327,68 +336,3 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         new._latent_state = None  # its inner GP holds rows that train_X does not
         return new
 
-
-def latent_chain(
-    X: Tensor,
-    Y: Tensor,
-    Yvar: Tensor | None = None,
-    *,
-    fit: Callable[[Model], object],
-    feature_map: torch.nn.Module | None = None,
-    observations: tuple[Tensor, Tensor] | None = None,
-    seed: int = 0,
-    n_samples: int = 64,
-) -> tuple[Model, list]:
-    """The explicit-latent architecture over ``T`` ordered fidelities, built and fitted bottom-up.
-
-    Level 0 is a :class:`~mfgp.models.SingleFidelityGP`; level ``t > 0`` an
-    :class:`ExplicitLatentGP` whose latent model is level ``t - 1``. Each level is built only
-    after the level below is fitted, so its training latents come from the fitted posterior
-    (and :meth:`ExplicitLatentGP.sync_latents` keeps them so if a level is refitted).
-
-    Args:
-        X: ``n x (d + 1)`` raw contract inputs of every level's training rows.
-        Y: ``n x 1`` observations.
-        Yvar: ``n x 1`` known noise variances, or ``None``.
-        fit: fits one level in place (e.g. ``functools.partial(fit_gp, max_iter=50)``) and
-            returns its report.
-        feature_map: the map from raw features to the GPs' input space (shared by the levels).
-        observations: ``(X_obs, Y_obs)`` raw contract inputs and values of *every* known
-            lower-level observation (not only the training rows: a prediction must use the
-            computed value of the composition it is asked about); level ``t`` takes those at
-            fidelity ``t - 1`` as its observed latents. ``None``: no observed latents.
-        seed: seed of each level's latent base samples.
-        n_samples: latent draws per prediction.
-
-    Returns:
-        ``(top level, [report of each level])``; the top level is a BoTorch ``Model`` on raw
-        contract inputs.
-    """
-    from mfgp.models.features import FeatureMapModel
-    from mfgp.models.multifidelity import SingleFidelityGP
-
-    levels = X[:, -1].round().long()
-    reports = []
-    model: Model | None = None
-    for t in range(int(levels.max()) + 1):
-        rows = levels == t
-        if not bool(rows.any()):
-            raise ShapeError(f"the latent chain has no training rows at fidelity {t}")
-        yv = None if Yvar is None else Yvar[rows]
-        if model is None:
-            Z = X[rows] if feature_map is None else feature_map(X[rows]).detach()
-            gp = SingleFidelityGP(Z, Y[rows], yv)
-            reports.append(fit(gp))
-            model = gp if feature_map is None else FeatureMapModel(gp, feature_map)
-            continue
-        obs = None
-        if observations is not None:
-            X_obs, Y_obs = observations
-            at = X_obs[:, -1].round().long() == t - 1
-            obs = (X_obs[at], Y_obs[at]) if bool(at.any()) else None
-        model = ExplicitLatentGP(X[rows], Y[rows], latent_model=model, latent_fidelity=t - 1,
-                                 train_Yvar=yv, seed=seed, n_samples=n_samples,
-                                 latent_observations=obs, feature_map=feature_map)  # fmt: skip
-        reports.append(fit(model))
-    assert model is not None
-    return model, reports

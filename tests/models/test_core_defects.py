@@ -1,6 +1,5 @@
 """Silent wrong answers of the core (issue 13): each test failed on the code before its fix."""
 
-import functools
 import math
 import warnings
 
@@ -14,7 +13,7 @@ import mfgp.fit as fitmod
 from mfgp.exceptions import InputDataError
 from mfgp.fit import fit_gp
 from mfgp.models import AR1GP, ExplicitLatentGP, FeatureMap, MultiTaskGP, SingleFidelityGP
-from mfgp.models.latent import latent_chain
+from mfgp.models.specs import FitOptions, LatentChainSpec
 
 DT = torch.float64
 
@@ -55,7 +54,9 @@ def test_latent_training_rows_follow_the_fitted_lower_level(chain_data):
     fitted = low.posterior(with_fid(xh, 0)).mean.squeeze(-1).detach()
     assert torch.allclose(training_latents(high), fitted, atol=1e-8)
     # and the chain builder fits bottom-up
-    top, reports = latent_chain(X, Y, fit=functools.partial(fit_gp, max_iter=30))
+    spec = LatentChainSpec(observed=False)
+    top = spec.build(X, Y)
+    reports = spec.fit(top, FitOptions(max_iter=30))
     assert len(reports) == 2
     fitted = top.latent_model.posterior(with_fid(xh, 0)).mean.squeeze(-1).detach()
     assert torch.allclose(training_latents(top), fitted, atol=1e-8)
@@ -67,8 +68,9 @@ def test_observed_latents_are_found_whatever_the_extractor_batch(chain_data):
     net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.Tanh()).float()
     fmap = FeatureMap(extractor=net)
     obs = (torch.cat([X, with_fid(xh, 0)]), torch.cat([Y, f_lo(xh)]))  # lo known at xh too
-    top, _ = latent_chain(X, Y, fit=functools.partial(fit_gp, max_iter=10), feature_map=fmap,
-                          observations=obs)  # fmt: skip
+    spec = LatentChainSpec()
+    top = spec.build(X, Y, feature_map=fmap, observations=obs)
+    spec.fit(top, FitOptions(max_iter=10))
     # 500 rows, the observed ones among them: float32 features differ across batch sizes, the
     # lookup keys on the raw (float64) inputs
     g = torch.Generator().manual_seed(3)
@@ -145,7 +147,9 @@ def test_fit_report_loss_is_per_datum_like_the_recursive_trainer():
 
 def test_explicit_latent_has_a_batch_shape_and_fantasizes(chain_data):
     X, Y, _ = chain_data
-    top, _ = latent_chain(X, Y, fit=functools.partial(fit_gp, max_iter=5), n_samples=8)
+    spec = LatentChainSpec(n_samples=8)
+    top = spec.build(X, Y)
+    spec.fit(top, FitOptions(max_iter=5))
     assert top.batch_shape == torch.Size([])
     acq = qNegIntegratedPosteriorVariance(top, mc_points=with_fid(torch.rand(8, 1, dtype=DT), 1))
     value = acq(with_fid(torch.rand(2, 1, 1, dtype=DT), 1))

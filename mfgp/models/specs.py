@@ -1,0 +1,337 @@
+"""Models as specs: small frozen, JSON-serializable descriptions that build and fit a model.
+
+A spec is what a saved model records instead of a pickle: ``spec.build(X, Y, Yvar)`` makes the
+unfitted model from training tensors (raw contract inputs), ``spec.fit(model, options)`` fits
+it, and ``spec.to_dict()`` / :func:`spec_from_dict` round-trip it through JSON. Loading a saved
+model is ``build`` on the saved training tensors followed by ``load_state_dict``.
+
+The architecture policies live here, in one place: which trainer an architecture uses
+(``training="auto"``), how the explicit-latent chain is assembled (one implementation of the
+observed latent), and the map from raw features to the GP's input space
+(:class:`FeatureMapSpec`).
+
+Example:
+    >>> spec = AR1Spec(rho="linear")
+    >>> spec_from_dict(spec.to_dict()) == spec
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from botorch.models.model import Model
+from torch import Tensor
+
+from mfgp.exceptions import InputDataError, UnknownSpecError
+from mfgp.models.features import FeatureMap, FeatureMapModel
+from mfgp.models.latent import ExplicitLatentGP
+from mfgp.models.multifidelity import AR1GP, MultiTaskGP, SingleFidelityGP
+
+__all__ = [
+    "AR1Spec",
+    "FeatureMapSpec",
+    "FitOptions",
+    "LatentChainSpec",
+    "ModelSpec",
+    "MultiTaskSpec",
+    "SPECS",
+    "SingleSpec",
+    "register_spec",
+    "spec_from_dict",
+]
+
+#: spec name -> spec class (see :func:`register_spec`)
+SPECS: dict[str, type[ModelSpec]] = {}
+
+
+def register_spec(cls: type[ModelSpec]) -> type[ModelSpec]:
+    """Class decorator: make a spec loadable by its ``name``."""
+    if cls.name in SPECS and SPECS[cls.name] is not cls:
+        raise InputDataError(f"a spec named {cls.name!r} is already registered")
+    SPECS[cls.name] = cls
+    return cls
+
+
+def spec_from_dict(d: dict) -> ModelSpec:
+    """The spec a :meth:`ModelSpec.to_dict` dictionary describes.
+
+    Raises:
+        UnknownSpecError: the name is not registered (a newer mfgp, or a plug-in not imported).
+    """
+    d = dict(d)
+    name = d.pop("name", None)
+    if name not in SPECS:
+        raise UnknownSpecError(
+            f"unknown model spec {name!r}; this mfgp knows {sorted(SPECS)} (a file written by a "
+            "newer mfgp, or a spec registered by a package you have not imported)"
+        )
+    cls = SPECS[name]
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - names
+    if unknown:
+        raise UnknownSpecError(f"spec {name!r} has no field(s) {sorted(unknown)}")
+    return cls(**d)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How the GPs of a spec are fitted (see :func:`mfgp.fit.fit_gp`).
+
+    Attributes:
+        max_iter: L-BFGS iterations per start.
+        restarts: extra seeded starts.
+        max_fit_points: rows for the hyperparameters (``None``: all).
+        seed: seeds subsets and restarts.
+        progress: progress bars.
+    """
+
+    max_iter: int = 100
+    restarts: int = 0
+    max_fit_points: int | None = 1500
+    seed: int = 0
+    progress: bool = False
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of the trainers."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class FeatureMapSpec:
+    """The map from raw composition features to a GP's inputs (:class:`FeatureMap`).
+
+    Attributes:
+        kind: ``"standardize"`` or ``"extractor"`` (a :class:`~mfgp.nn.FeatureExtractor`).
+        in_features: number of raw features.
+        extractor: the extractor's config (``in_dim``, ``hidden``, ``out_dim``), for
+            ``"extractor"``.
+    """
+
+    kind: str = "standardize"
+    in_features: int = 0
+    extractor: dict | None = None
+
+    @classmethod
+    def of(cls, fmap: FeatureMap) -> FeatureMapSpec:
+        """The spec of an existing map."""
+        if fmap.extractor is None:
+            return cls("standardize", int(fmap.mean.shape[-1]))
+        config = getattr(fmap.extractor, "config", None)
+        if config is None:
+            raise InputDataError(
+                f"a feature map with a {type(fmap.extractor).__name__} cannot be described by a "
+                "spec; use mfgp.nn.FeatureExtractor"
+            )
+        return cls("extractor", int(config["in_dim"]), dict(config))
+
+    def build(self, dtype: torch.dtype = torch.float64,
+              device: torch.device | str | None = None) -> FeatureMap:  # fmt: skip
+        """An unfitted map of this shape (its values come from a state dict)."""
+        if self.kind == "standardize":
+            z = torch.zeros(self.in_features, dtype=dtype, device=device)
+            return FeatureMap(mean=z, std=torch.ones_like(z))
+        if self.kind == "extractor":
+            from mfgp.nn.extractor import FeatureExtractor
+
+            c = self.extractor or {}
+            fx = FeatureExtractor(int(c["in_dim"]), tuple(c["hidden"]), int(c["out_dim"]))
+            fx.eval()
+            fx.requires_grad_(False)
+            return FeatureMap(extractor=fx.to(device))
+        raise UnknownSpecError(f"unknown feature map kind {self.kind!r}")
+
+    def to_dict(self) -> dict:  # noqa: D102
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Base class: an architecture, described by its options.
+
+    Subclasses set ``name``, implement :meth:`_build` (the model in the mapped input space, or
+    on raw inputs when ``raw_inputs``) and may override :meth:`fit`.
+    """
+
+    name: ClassVar[str] = ""
+    #: whether :meth:`_build` takes raw inputs (else the estimator's map is put in front)
+    raw_inputs: ClassVar[bool] = False
+
+    def build(self, X: Tensor, Y: Tensor, Yvar: Tensor | None = None, *,
+              feature_map: torch.nn.Module | None = None,
+              observations: tuple[Tensor, Tensor] | None = None) -> Model:  # fmt: skip
+        """The unfitted model on raw contract inputs ``X`` (``n x (d + 1)``).
+
+        Args:
+            X: raw contract inputs of the training rows, ``n x (d + 1)``.
+            Y: ``n x 1`` observations.
+            Yvar: ``n x 1`` known noise variances, or ``None``.
+            feature_map: raw features -> GP inputs; ``None``: the GP sees ``X`` as is.
+            observations: every known observation (``(X_obs, Y_obs)``, raw inputs), for specs
+                that use them (the observed latents of the explicit-latent chain).
+
+        Returns:
+            A BoTorch ``Model`` whose ``posterior`` takes raw contract inputs, with the dtype
+            and device of ``X``.
+        """
+        if self.raw_inputs:
+            return self._build(X, Y, Yvar, feature_map=feature_map, observations=observations)
+        with torch.no_grad():
+            Z = X if feature_map is None else feature_map(X)
+        model = self._build(Z, Y, Yvar)
+        return model if feature_map is None else FeatureMapModel(model, feature_map)
+
+    def _build(self, X, Y, Yvar, **kwargs) -> Model:
+        raise NotImplementedError
+
+    def trainer(self) -> Callable:
+        """The trainer of this architecture's GPs (:func:`mfgp.fit.fit_gp` by default)."""
+        from mfgp.fit import fit_gp
+
+        return fit_gp
+
+    def fit(self, model: Model, options: FitOptions | None = None) -> list:
+        """Fit the model in place; one :class:`~mfgp.fit.FitReport` per fitted GP."""
+        options = options or FitOptions()
+        inner = model.model if isinstance(model, FeatureMapModel) else model
+        return [self.trainer()(inner, **options.kwargs())]
+
+    def to_dict(self) -> dict:
+        """JSON-serializable: ``{"name": ..., **fields}``."""
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+
+@register_spec
+@dataclass(frozen=True)
+class SingleSpec(ModelSpec):
+    """The target fidelity alone (:class:`~mfgp.models.SingleFidelityGP`)."""
+
+    name: ClassVar[str] = "single"
+
+    def build(self, X, Y, Yvar=None, **kwargs) -> Model:  # noqa: D102
+        top = X[:, -1] == X[:, -1].max()
+        return super().build(X[top], Y[top], None if Yvar is None else Yvar[top], **kwargs)
+
+    def _build(self, X, Y, Yvar, **kwargs) -> Model:
+        return SingleFidelityGP(X, Y, Yvar)
+
+
+@register_spec
+@dataclass(frozen=True)
+class AR1Spec(ModelSpec):
+    """The difference architecture (:class:`~mfgp.models.AR1GP`).
+
+    Attributes:
+        rho: ``"constant"`` or ``"linear"`` (``rho_t(x)``).
+        training: ``"recursive"`` (level by level, :func:`mfgp.fit.fit_ar1_recursive`: more
+            accurate and better calibrated on the band-gap benchmark, ``docs/models.md``),
+            ``"joint"`` (:func:`mfgp.fit.fit_gp`) or ``"auto"`` (recursive).
+    """
+
+    name: ClassVar[str] = "ar1"
+    rho: str = "constant"
+    training: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.rho not in ("constant", "linear"):
+            raise InputDataError(f"rho must be 'constant' or 'linear'; got {self.rho!r}")
+        if self.training not in ("auto", "joint", "recursive"):
+            raise InputDataError(
+                f"training must be 'auto', 'joint' or 'recursive'; got {self.training!r}"
+            )
+
+    def _build(self, X, Y, Yvar, **kwargs) -> Model:
+        return AR1GP(X, Y, Yvar, rho=self.rho)
+
+    def trainer(self) -> Callable:  # noqa: D102
+        from mfgp.fit import fit_ar1_recursive, fit_gp
+
+        return fit_gp if self.training == "joint" else fit_ar1_recursive
+
+
+@register_spec
+@dataclass(frozen=True)
+class MultiTaskSpec(ModelSpec):
+    """The multi-task architecture (:class:`~mfgp.models.MultiTaskGP`, LCM).
+
+    Attributes:
+        rank: rank of each task covariance.
+        num_latents: latent processes.
+    """
+
+    name: ClassVar[str] = "multitask"
+    rank: int = 1
+    num_latents: int = 1
+
+    def _build(self, X, Y, Yvar, **kwargs) -> Model:
+        return MultiTaskGP(X, Y, Yvar, rank=self.rank, num_latents=self.num_latents)
+
+
+@register_spec
+@dataclass(frozen=True)
+class LatentChainSpec(ModelSpec):
+    """The explicit-latent chain over ``T`` fidelities (:class:`~mfgp.models.ExplicitLatentGP`).
+
+    Level 0 a single-fidelity GP, level ``t`` an explicit-latent GP on level ``t - 1``; each
+    level's observed latents are every known observation of the level below (``observations``
+    of :meth:`build`, typically all rows of the dataset, so a prediction uses the computed value
+    of the composition it is asked about). :meth:`fit` fits bottom-up; each level's training
+    latents follow the fitted level below (:meth:`ExplicitLatentGP.sync_latents`).
+
+    Attributes:
+        observed: use observed latents (``False``: the posterior of the level below everywhere).
+        n_samples: latent draws per prediction.
+        seed: seed of the latent base samples.
+        linear: the linear term of ``k_rho``.
+    """
+
+    name: ClassVar[str] = "latent"
+    raw_inputs: ClassVar[bool] = True
+    observed: bool = True
+    n_samples: int = 64
+    seed: int = 0
+    linear: bool = True
+
+    def _build(self, X, Y, Yvar, *, feature_map=None, observations=None) -> Model:
+        levels = X[:, -1].round().long()
+        model: Model | None = None
+        for t in range(int(levels.max()) + 1):
+            rows = levels == t
+            if not bool(rows.any()):
+                raise InputDataError(f"the latent chain has no training rows at fidelity {t}")
+            yv = None if Yvar is None else Yvar[rows]
+            if model is None:
+                with torch.no_grad():
+                    Z = X[rows] if feature_map is None else feature_map(X[rows])
+                gp = SingleFidelityGP(Z, Y[rows], yv)
+                model = gp if feature_map is None else FeatureMapModel(gp, feature_map)
+                continue
+            obs = None
+            if self.observed and observations is not None:
+                X_obs, Y_obs = observations
+                at = X_obs[:, -1].round().long() == t - 1
+                obs = (X_obs[at], Y_obs[at]) if bool(at.any()) else None
+            model = ExplicitLatentGP(X[rows], Y[rows], latent_model=model, latent_fidelity=t - 1,
+                                     train_Yvar=yv, seed=self.seed, n_samples=self.n_samples,
+                                     linear=self.linear, latent_observations=obs,
+                                     feature_map=feature_map)  # fmt: skip
+        assert model is not None
+        return model
+
+    def fit(self, model: Model, options: FitOptions | None = None) -> list:
+        """Fit level 0 first, then each level above on the fitted one below."""
+        options = options or FitOptions()
+        chain = []
+        level = model
+        while isinstance(level, ExplicitLatentGP):
+            chain.append(level)
+            level = level.latent_model
+        chain.append(level.model if isinstance(level, FeatureMapModel) else level)
+        fit = functools.partial(self.trainer(), **options.kwargs())
+        return [fit(part) for part in reversed(chain)]
+
