@@ -8,17 +8,12 @@ from mfgp.data import MultiFidelityDataset, kfold
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
 from mfgp.exceptions import InputDataError, NotFittedError
+from tests.ladders import small_ladder as make_ladder
 
 
 @pytest.fixture(scope="module")
 def small_ladder():
-    df = load_bandgap_ladder(["pbe", "expt"])
-    expt = df[(df.fidelity == "expt") & (df.value > 0)].sample(150, random_state=0)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
-    extra = df[(df.fidelity == "pbe") & ~df.composition.isin(expt.composition)].sample(
-        150, random_state=0
-    )
-    return pd.concat([pbe, extra, expt], ignore_index=True)
+    return make_ladder(150, 150, seed=0)
 
 
 FAST = dict(max_rows_per_fidelity=100, max_fit_points=200, max_iter=15, progress=False)

@@ -14,19 +14,14 @@ from mfgp.data import MultiFidelityDataset
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 from mfgp.exceptions import ConflictingDuplicatesWarning, InputDataError
+from tests.ladders import small_ladder
 
 FAST = dict(max_rows_per_fidelity=100, max_fit_points=200, max_iter=15, progress=False)
 
 
 @pytest.fixture(scope="module")
 def ladder():
-    df = load_bandgap_ladder(["pbe", "expt"])
-    expt = df[(df.fidelity == "expt") & (df.value > 0)].sample(120, random_state=4)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
-    extra = df[(df.fidelity == "pbe") & ~df.composition.isin(expt.composition)].sample(
-        400, random_state=4
-    )
-    return pd.concat([pbe, extra, expt], ignore_index=True)
+    return small_ladder(120, 400, seed=4)
 
 
 @pytest.fixture(scope="module")

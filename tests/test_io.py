@@ -6,17 +6,16 @@ import sys
 import zipfile
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 import mfgp.io as mio
-from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 from mfgp.exceptions import IncompatibleVersionError, SerializationError, UnknownSpecError
 from mfgp.fit import fit_gp
 from mfgp.models import FeatureMap
 from mfgp.models.specs import AR1Spec, FitOptions, LatentChainSpec
+from tests.ladders import small_ladder
 
 FAST = dict(max_rows_per_fidelity=60, max_fit_points=150, max_iter=8, progress=False)
 PROBES = ["NaCl", "Si", "GaAs", "ZnO", "MgO", "Cu"]
@@ -24,14 +23,7 @@ PROBES = ["NaCl", "Si", "GaAs", "ZnO", "MgO", "Cu"]
 
 @pytest.fixture(scope="module")
 def ladder():
-    df = load_bandgap_ladder(["pbe", "expt"])
-    expt = df[(df.fidelity == "expt") & (df.value > 0)].sample(90, random_state=5)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
-    extra = df[(df.fidelity == "pbe") & ~df.composition.isin(expt.composition)].sample(
-        200, random_state=5
-    )
-    probes = df[(df.fidelity == "pbe") & df.composition.isin(PROBES)]
-    return pd.concat([pbe, extra, probes, expt], ignore_index=True).drop_duplicates()
+    return small_ladder(90, 200, seed=5, also=PROBES)
 
 
 @pytest.fixture(scope="module", params=["ar1", "latent", "multitask", "single"])

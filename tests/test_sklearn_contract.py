@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
@@ -13,16 +12,14 @@ from sklearn.pipeline import Pipeline
 import mfgp
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
+from tests.ladders import small_ladder
 
 FAST = dict(max_rows_per_fidelity=60, max_fit_points=150, max_iter=8, progress=False)
 
 
 @pytest.fixture(scope="module")
 def ladder():
-    df = load_bandgap_ladder(["pbe", "expt"])
-    expt = df[(df.fidelity == "expt") & (df.value > 0)].sample(90, random_state=6)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
-    return pd.concat([pbe, expt], ignore_index=True)
+    return small_ladder(90, seed=6)
 
 
 @pytest.mark.parametrize("cls", [MultiFidelityRegressor, HurdleRegressor, MetalClassifier])
