@@ -56,7 +56,7 @@ def main() -> None:
             **{f"rows_{k}": int(v) for k, v in ds.counts().items()},
             **stages,
             "fit_seconds": sum(stages.values()),
-            "rho": [float(r) for r in reg.model_.rho],
+            "rho": [float(r) for r in reg.model_.model.rho],  # the GP behind the feature map
             "pretrain_val_rmse": float(
                 min(reg.pretrain_report_.val_mse) ** 0.5 * reg.pretrain_report_.y_std
             ),
