@@ -163,14 +163,16 @@ class CholeskyPosteriorMixin:
         L, alpha = self._cholesky_cache()
         X_train = self.train_inputs[0]
         batch = X.shape[:-2]
-        q = X.shape[-2]
-        K_star = self.covar_module(X_train.expand(*batch, *X_train.shape), X).to_dense()
-        mean = self.mean_module(X) + (K_star.transpose(-1, -2) @ alpha).squeeze(-1)
-        # one triangular solve with the unbatched factor: the batch goes into the columns
-        # (broadcasting L over a batch of candidates would copy n x n once per batch element)
+        q, d = X.shape[-2], X.shape[-1]
         n = L.shape[-1]
-        cols = K_star.movedim(-2, 0).reshape(n, -1)  # n x (batch * q)
-        V = torch.linalg.solve_triangular(L, cols, upper=False)
+        # the model is unbatched, so a batch of queries is one set of columns: one kernel
+        # evaluation against the training rows (never the training inputs copied per batch
+        # element, which costs batch x n x d) and one triangular solve with the unbatched
+        # factor (broadcasting L over the batch would copy n x n per element)
+        flat = X.reshape(-1, d)
+        K_star = self.covar_module(X_train, flat).to_dense()  # n x (batch * q)
+        mean = self.mean_module(X) + (K_star.transpose(-1, -2) @ alpha).reshape(*batch, q)
+        V = torch.linalg.solve_triangular(L, K_star, upper=False)
         V = V.reshape(n, *batch, q).movedim(0, -2)  # batch x n x q
         cov = self.covar_module(X).to_dense() - V.transpose(-1, -2) @ V
         # a linear operator: a dense tensor would make torch factorise the q x q covariance

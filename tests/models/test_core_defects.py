@@ -206,8 +206,20 @@ def test_batched_posterior_is_one_solve_and_equals_the_loop(monkeypatch):
         return real(A, B, **kw)
 
     monkeypatch.setattr(torch.linalg, "solve_triangular", spy)
+    kernel_inputs = []
+    real_forward = model.covar_module.forward
+
+    def kernel_spy(x1, x2, **kw):
+        kernel_inputs.append((tuple(x1.shape), tuple(x2.shape)))
+        return real_forward(x1, x2, **kw)
+
+    monkeypatch.setattr(model.covar_module, "forward", kernel_spy)
     with torch.no_grad():
         batched = model.posterior(cand)
+    # the training rows enter the kernel once, unbatched (a copy per candidate costs n x d each)
+    with_train = [a for a, b in kernel_inputs if len(a) >= 2 and a[-2] == 200]
+    assert with_train and all(len(a) == 2 for a in with_train), kernel_inputs
+    monkeypatch.setattr(model.covar_module, "forward", real_forward)
     # one unbatched solve: torch would broadcast the n x n factor over a batched right side,
     # copying it once per candidate (469 GB for 500 candidates at n = 10,835)
     assert shapes and all(len(a) == 2 and len(b) == 2 for a, b in shapes), shapes
