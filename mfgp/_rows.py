@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["match_rows"]
+__all__ = ["distinct_means", "lookup", "match_rows"]
 
 
 def match_rows(table: Tensor, queries: Tensor, rtol: float = 1e-9) -> Tensor:
@@ -62,3 +62,38 @@ def match_rows(table: Tensor, queries: Tensor, rtol: float = 1e-9) -> Tensor:
         ok = open_ & ((A[cand] - Q).abs().amax(-1) <= rtol)
         out = torch.where(ok, cand, out)
     return out
+
+
+def distinct_means(X: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """The distinct rows of ``X`` and the mean of ``y`` over each one's repeats.
+
+    The table of an observed value keyed by composition: ``X`` holds raw featurizer rows
+    (``n x d``), ``y`` one value per row.
+    """
+    rows, inverse = torch.unique(X.detach(), dim=0, return_inverse=True)
+    y = y.detach().reshape(-1)
+    sums = torch.zeros(rows.shape[0], dtype=y.dtype, device=y.device).index_add_(0, inverse, y)
+    counts = torch.bincount(inverse, minlength=rows.shape[0]).to(y.dtype)
+    return rows, sums / counts
+
+
+def lookup(table: Tensor, values: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
+    """``(known, value)`` of each query row in a table of keyed values (:func:`distinct_means`).
+
+    Args:
+        table: ``n x d`` key rows.
+        values: ``n`` values, one per key row.
+        queries: ``... x d`` rows to look up.
+
+    Returns:
+        ``known`` (bool) and ``value`` (0 where unknown), both shaped ``queries.shape[:-1]``, on
+        the queries' device, ``value`` in the values' dtype.
+    """
+    flat = queries.detach().reshape(-1, queries.shape[-1])
+    match = match_rows(table, flat)
+    vals = values.to(flat.device)[match.clamp(min=0)] if table.shape[0] else flat.new_zeros(
+        flat.shape[0], dtype=values.dtype)
+    known = match >= 0
+    vals = torch.where(known, vals, torch.zeros_like(vals))
+    shape = queries.shape[:-1]
+    return known.reshape(shape), vals.reshape(shape)

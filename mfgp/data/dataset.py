@@ -7,6 +7,7 @@ column is the 0-based fidelity index (the highest index is the target fidelity);
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mfgp._rows import match_rows
+from mfgp._rows import lookup, match_rows
 from mfgp.exceptions import (
     ConflictingDuplicatesError,
     ConflictingDuplicatesWarning,
@@ -329,9 +330,9 @@ class MultiFidelityDataset:
         """The target (highest) fidelity."""
         return self.fidelities[-1]
 
-    @property
+    @functools.cached_property
     def composition_index(self) -> np.ndarray:
-        """For each row, the index of its composition in :attr:`compositions`."""
+        """For each row, the index of its composition in :attr:`compositions` (computed once)."""
         pos = {c: i for i, c in enumerate(self.compositions)}
         return np.array([pos[c] for c in self.frame["composition"]], dtype=np.int64)
 
@@ -393,10 +394,10 @@ class MultiFidelityDataset:
         means = f.groupby("composition")["value"].mean()
         index = {c: i for i, c in enumerate(self.compositions)}
         pos = np.array([index[c] for c in means.index], dtype=np.int64)
-        queries = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1).cpu()
-        match = match_rows(torch.as_tensor(self.features[pos]), queries).numpy()
-        values = np.append(means.to_numpy(dtype=float), np.nan)
-        return values[match].reshape(X.shape[:-1])  # unmatched rows index the trailing NaN
+        known, values = lookup(torch.as_tensor(self.features[pos]),
+                               torch.as_tensor(means.to_numpy(dtype=np.float64)),
+                               X[..., :-1].cpu())  # fmt: skip
+        return np.where(known.numpy(), values.numpy(), np.nan)
 
     def rows_at(self, X: torch.Tensor) -> np.ndarray:
         """Indices of every row (any fidelity) whose composition is that of a row of ``X``.
@@ -428,6 +429,60 @@ class MultiFidelityDataset:
         feats = self.featurizer.transform(list(formulas))
         col = np.full((len(feats), 1), float(self.fidelities.index(name)))
         return torch.as_tensor(np.concatenate([feats, col], axis=1), dtype=dtype, device=device)
+
+    # -- saving ----------------------------------------------------------------------------
+    def to_parts(self) -> tuple[dict, dict[str, torch.Tensor], dict]:
+        """``(manifest, tensors, member)``: the rows, without features, for :mod:`mfgp.io`.
+
+        Features are not stored: :meth:`from_parts` recomputes them with the same featurizer
+        (deterministic; its version is recorded and checked).
+        """
+        f = self.frame
+        fz = self.featurizer
+        manifest = {"fidelities": list(self.fidelities),
+                    "featurizer": {"preset": fz.preset, "impute_nan": fz.impute_nan,
+                                   "version": fz.version}}  # fmt: skip
+        tensors = {
+            "composition_index": torch.as_tensor(self.composition_index),
+            "fidelity_index": torch.as_tensor(f["fidelity_index"].to_numpy(dtype=np.int64)),
+            "value": torch.as_tensor(f["value"].to_numpy(dtype=np.float64)),
+            "noise": torch.as_tensor(f["noise"].to_numpy(dtype=np.float64)),
+            "n_obs": torch.as_tensor(f["n_obs"].to_numpy(dtype=np.int64)),
+        }
+        member = {"compositions": [str(c) for c in self.compositions],
+                  "formula": f["formula"].astype(str).tolist(),
+                  "first_row": [str(r) for r in f["first_row"]]}  # fmt: skip
+        return manifest, tensors, member
+
+    @classmethod
+    def from_parts(cls, manifest: dict, tensors: dict[str, torch.Tensor], member: dict,
+                   source: object = "the file") -> MultiFidelityDataset:  # fmt: skip
+        """The dataset :meth:`to_parts` describes, features recomputed.
+
+        Raises:
+            SerializationError: the featurizer's version differs from the one that wrote it.
+        """
+        from mfgp.exceptions import SerializationError
+
+        info = manifest["featurizer"]
+        fz = CompositionFeaturizer(info["preset"], impute_nan=info["impute_nan"])
+        if fz.version != info["version"]:
+            raise SerializationError(
+                f"{source} was fitted on featurizer {info['version']!r}; this mfgp has "
+                f"{fz.version!r}: refit the model"
+            )
+        comps = np.array(member["compositions"], dtype=object)
+        fids = tuple(manifest["fidelities"])
+        fid_index = tensors["fidelity_index"].numpy()
+        frame = pd.DataFrame({
+            "composition": comps[tensors["composition_index"].numpy()],
+            "formula": member["formula"], "fidelity": [fids[i] for i in fid_index],
+            "fidelity_index": fid_index, "value": tensors["value"].numpy(),
+            "n_obs": tensors["n_obs"].numpy(), "noise": tensors["noise"].numpy(),
+            "first_row": member["first_row"],
+        })  # fmt: skip
+        features = fz.transform(list(comps))
+        return cls(frame, fids, comps, features, fz.feature_labels(), fz)
 
     def subset(self, rows: np.ndarray | Sequence[int]) -> MultiFidelityDataset:
         """A dataset of the chosen rows (features are reused, not recomputed)."""

@@ -10,6 +10,11 @@ multi-task regression does.
 The predictive probability integrates the latent uncertainty in closed form:
 ``P(y = 1) = Phi(mu / sqrt(1 + sigma^2))``.
 
+:class:`LatentInputClassifier` is the explicit-latent architecture with a classifier on top:
+one input of the GP classifier is *another property* (e.g. the PBE gap), known exactly where
+it was observed and only in distribution elsewhere; ``P(y = 1 | x)`` integrates the classifier
+over that distribution by quadrature.
+
 Inducing points are a seeded, task-stratified subset of the training inputs and stay fixed
 (their task column must remain an integer index); the variational distribution, the kernel and
 the per-task constant means are learned by :func:`mfgp.fit.fit_variational`.
@@ -27,11 +32,12 @@ from gpytorch.models import ApproximateGP
 from gpytorch.variational import CholeskyVariationalDistribution, VariationalStrategy
 from torch import Tensor
 
+from mfgp._rows import distinct_means, lookup
 from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.kernels.coregional import LCMKernel, default_data_kernel
 from mfgp.models.base import FidelityMean, check_xy, feature_normalize
 
-__all__ = ["GPClassifier"]
+__all__ = ["GPClassifier", "LatentInputClassifier"]
 
 
 class _SparseGP(ApproximateGP):
@@ -123,3 +129,98 @@ class GPClassifier(ApproximateGPyTorchModel):
             mu, var = post.mean.squeeze(-1), post.variance.squeeze(-1)
             out.append(normal.cdf(mu / torch.sqrt(1.0 + var)))
         return torch.cat(out) if out else X.new_empty(0)
+
+
+class LatentInputClassifier(torch.nn.Module):
+    """``P(y = 1 | x)`` of a classifier one of whose inputs is a latent property ``z(x)``.
+
+    The classifier's inputs are ``[features, z_std, task]`` with ``z_std = (z - z_mean) /
+    z_scale`` inserted before the task column. ``z`` is the latent model's prediction of its
+    ``latent_fidelity`` at the composition, ``N(m(x), s(x)^2)``, except where an observation
+    of it is known (``observations``: raw contract inputs and values; repeated compositions
+    averaged), where it is that value with ``s = 0``: the one observed-latent lookup of the
+    package (:func:`mfgp._rows.lookup`, as in :class:`~mfgp.models.ExplicitLatentGP`).
+    ``P(y = 1 | x) = E_z[P(y = 1 | x, z)]`` by ``nodes`` equal-probability midpoints of the
+    latent's Gaussian: ``P(y | z)`` can be almost a step in ``z``, where Gauss-Hermite rules
+    oscillate, and this rule's error on a monotone function is at most ``1 / (2 nodes)``.
+
+    Args:
+        classifier: the fitted :class:`GPClassifier` on the augmented inputs.
+        latent_fidelity: the fidelity index of the latent model that is the latent.
+        z_mean, z_scale: the standardisation of the latent column.
+        observations: ``(X_obs, Y_obs)``, raw contract inputs and observed latents, or
+            ``None`` (the latent model's posterior everywhere).
+        observation_noise: where the latent is not observed, integrate over the latent
+            model's predictive of a *new observation* (``True``, the natural choice when the
+            known latents are observations) or over its noise-free posterior.
+        nodes: quadrature nodes.
+    """
+
+    def __init__(self, classifier: GPClassifier, latent_fidelity: int, z_mean: float | Tensor,
+                 z_scale: float | Tensor, observations: tuple[Tensor, Tensor] | None = None,
+                 observation_noise: bool = True, nodes: int = 64) -> None:  # fmt: skip
+        super().__init__()
+        if nodes < 1:
+            raise InputDataError(f"nodes must be >= 1; got {nodes}")
+        ref = classifier.train_inputs[0]
+        self.classifier = classifier
+        self.latent_fidelity = int(latent_fidelity)
+        self.observation_noise = bool(observation_noise)
+        self.nodes = int(nodes)
+        self.register_buffer("z_mean", torch.as_tensor(z_mean, dtype=ref.dtype, device=ref.device))
+        self.register_buffer("z_scale",
+                             torch.as_tensor(z_scale, dtype=ref.dtype, device=ref.device))
+        table = values = None
+        if observations is not None:
+            X_obs, Y_obs = observations
+            table, values = distinct_means(X_obs[:, :-1], Y_obs)
+        self.register_buffer("obs_X", table)
+        self.register_buffer("obs_z", values)
+
+    @staticmethod
+    def augment(Z: Tensor, z: Tensor, z_mean: Tensor, z_scale: Tensor) -> Tensor:
+        """Insert the standardised latent ``z`` (shaped ``Z[..., 0]``) before the task column."""
+        col = ((z - z_mean) / z_scale).unsqueeze(-1).to(Z)
+        return torch.cat([Z[..., :-1], col, Z[..., -1:]], dim=-1)
+
+    @torch.no_grad()
+    def latent_moments(self, latent_model, X: Tensor, batch_size: int = 4096
+                       ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Mean and std of the latent at raw contract inputs ``X`` (observed: std 0)."""
+        from mfgp.predict import predict_marginals
+
+        Xl = X.clone()
+        Xl[..., -1] = float(self.latent_fidelity)
+        known = None
+        if self.obs_X is not None:
+            known, seen = lookup(self.obs_X, self.obs_z, X[..., :-1])
+        if known is not None and bool(known.all()):
+            return seen.to(X), torch.zeros_like(seen.to(X))
+        mean, var = predict_marginals(latent_model, Xl, batch_size=batch_size,
+                                      observation_noise=self.observation_noise)  # fmt: skip
+        mean, std = mean.to(X), var.clamp_min(0.0).sqrt().to(X)
+        if known is not None:
+            mean = torch.where(known, seen.to(X), mean)
+            std = torch.where(known, torch.zeros_like(std), std)
+        return mean, std
+
+    @torch.no_grad()
+    def predict_proba(self, Z: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+        """``P(y = 1)`` at classifier inputs ``Z`` (``n x (d + 1)``) and latent moments ``n``."""
+        def proba(rows: Tensor, z: Tensor) -> Tensor:
+            return self.classifier.predict_proba(self.augment(Z[rows], z, self.z_mean,
+                                                              self.z_scale))  # fmt: skip
+
+        p = torch.zeros_like(mean)
+        exact = std == 0  # observed latents: one evaluation, not K equal ones
+        if bool(exact.any()):
+            p[exact] = proba(exact, mean[exact])
+        spread = ~exact
+        if bool(spread.any()):
+            K = self.nodes
+            u = (torch.arange(K, dtype=mean.dtype, device=mean.device) + 0.5) / K
+            acc = torch.zeros_like(mean[spread])
+            for node in torch.distributions.Normal(0.0, 1.0).icdf(u):
+                acc += proba(spread, mean[spread] + node * std[spread]) / K
+            p[spread] = acc
+        return p.clamp(0.0, 1.0)

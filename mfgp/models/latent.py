@@ -40,7 +40,7 @@ from gpytorch.models import ExactGP
 from linear_operator import to_linear_operator
 from torch import Tensor
 
-from mfgp._rows import match_rows
+from mfgp._rows import distinct_means, lookup
 from mfgp.exceptions import ShapeError
 from mfgp.kernels.coregional import default_data_kernel, matern_ard
 from mfgp.models.base import check_xy, exact_solves, feature_normalize, same_state, state_key
@@ -224,21 +224,14 @@ class ExplicitLatentGP(Model, FantasizeMixin):
                 f"latent_observations Y must hold {X_obs.shape[0]} finite values, one per row "
                 f"of X; got shape {tuple(Y_obs.shape)}"
             )
-        feats, inverse = torch.unique(X_obs[:, :-1].detach(), dim=0, return_inverse=True)
-        sums = torch.zeros(feats.shape[0], dtype=y.dtype, device=y.device)
-        sums = sums.index_add_(0, inverse, y.detach())
-        counts = torch.bincount(inverse, minlength=feats.shape[0]).to(y.dtype)
-        self._obs_X, self._obs_z = feats, sums / counts
+        self._obs_X, self._obs_z = distinct_means(X_obs[:, :-1], y)
 
     def _observed(self, X: Tensor) -> tuple[Tensor, Tensor] | None:
         """``(mask, values)`` shaped like ``X[..., :1]``: where the latent is known, its value."""
         if self._obs_X is None:
             return None
-        flat = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1)
-        match = match_rows(self._obs_X, flat)
-        values = self._obs_z.to(X)[match.clamp(min=0)]
-        shape = X.shape[:-1] + (1,)
-        return (match >= 0).reshape(shape), values.reshape(shape)
+        known, values = lookup(self._obs_X, self._obs_z, X[..., :-1])
+        return known.unsqueeze(-1), values.to(X).unsqueeze(-1)
 
     def latent_known(self, X: Tensor) -> Tensor:
         """Boolean, shaped like ``X[..., 0]``: where the latent is an observed value.

@@ -29,12 +29,14 @@ from botorch.models.model import Model
 from torch import Tensor
 
 from mfgp.exceptions import InputDataError, UnknownSpecError
+from mfgp.models.classifier import GPClassifier
 from mfgp.models.features import FeatureMap, FeatureMapModel
 from mfgp.models.latent import ExplicitLatentGP
 from mfgp.models.multifidelity import AR1GP, MultiTaskGP, SingleFidelityGP
 
 __all__ = [
     "AR1Spec",
+    "ClassifierSpec",
     "FeatureMapSpec",
     "FitOptions",
     "LatentChainSpec",
@@ -335,3 +337,42 @@ class LatentChainSpec(ModelSpec):
         fit = functools.partial(self.trainer(), **options.kwargs())
         return [fit(part) for part in reversed(chain)]
 
+
+
+@register_spec
+@dataclass(frozen=True)
+class ClassifierSpec(ModelSpec):
+    """A sparse variational GP classifier (:class:`~mfgp.models.GPClassifier`), Adam on the ELBO.
+
+    ``build`` takes 0/1 labels as ``Y`` (``Yvar`` must be ``None``); one task when the last
+    column of ``X`` is constant, else the coregionalised multi-task classifier.
+
+    Attributes:
+        num_inducing: inducing points (a seeded, task-stratified subset of the rows).
+        rank: task-covariance rank.
+        epochs, batch_size, lr: Adam on the ELBO (:func:`mfgp.fit.fit_variational`).
+        seed: seeds the inducing points.
+    """
+
+    name: ClassVar[str] = "classifier"
+    num_inducing: int = 500
+    rank: int = 1
+    epochs: int = 30
+    batch_size: int = 1024
+    lr: float = 0.02
+    seed: int = 0
+
+    def _build(self, X, Y, Yvar, **kwargs) -> Model:
+        if Yvar is not None:
+            raise InputDataError("a classifier takes labels only: pass Yvar=None")
+        return GPClassifier(X, Y, num_inducing=self.num_inducing, rank=self.rank, seed=self.seed)
+
+    def fit(self, model: Model, options: FitOptions | None = None) -> list:
+        """Adam on the ELBO; ``options`` gives the batch seed and the progress bar."""
+        from mfgp.fit import fit_variational
+
+        options = options or FitOptions(seed=self.seed)
+        inner = model.model if isinstance(model, FeatureMapModel) else model
+        return [fit_variational(inner, epochs=self.epochs, batch_size=self.batch_size,
+                                lr=self.lr, seed=options.seed,
+                                progress=options.progress)]  # fmt: skip

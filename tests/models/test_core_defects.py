@@ -9,8 +9,8 @@ from botorch.acquisition import qLogExpectedImprovement, qNegIntegratedPosterior
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator.utils.errors import NanError
 
-import mfgp.fit as fitmod
-from mfgp.exceptions import InputDataError
+import mfgp.fit.exact as exactmod
+from mfgp.exceptions import InputDataError, NumericalError
 from mfgp.fit import fit_gp
 from mfgp.models import AR1GP, ExplicitLatentGP, FeatureMap, MultiTaskGP, SingleFidelityGP
 from mfgp.models.specs import FitOptions, LatentChainSpec
@@ -251,7 +251,7 @@ def test_one_failed_restart_does_not_throw_the_fit_away(monkeypatch):
     x = torch.rand(40, 1, generator=g, dtype=DT)
     model = SingleFidelityGP(with_fid(x, 0), torch.sin(6 * x))
     state = {"start": 0}
-    real_randomize, real_run = fitmod._randomize, fitmod._exact_lbfgs
+    real_randomize, real_run = exactmod.randomize, exactmod._mll_run
 
     def randomize(*a, **k):
         state["start"] += 1
@@ -262,8 +262,8 @@ def test_one_failed_restart_does_not_throw_the_fit_away(monkeypatch):
             raise NanError("NaN in the Cholesky")
         return real_run(*a, **k)
 
-    monkeypatch.setattr(fitmod, "_randomize", randomize)
-    monkeypatch.setattr(fitmod, "_exact_lbfgs", run)
+    monkeypatch.setattr(exactmod, "randomize", randomize)
+    monkeypatch.setattr(exactmod, "_mll_run", run)
     with pytest.warns(UserWarning, match=r"start\(s\) \[1\] failed"):
         report = fit_gp(model, restarts=2, max_iter=10)
     assert report.failed_starts == [1] and math.isinf(report.losses[1])
@@ -273,6 +273,6 @@ def test_one_failed_restart_does_not_throw_the_fit_away(monkeypatch):
     def always(*a, **k):
         raise NanError("NaN")
 
-    monkeypatch.setattr(fitmod, "_exact_lbfgs", always)
-    with pytest.raises(fitmod.NumericalError, match="every start"):
+    monkeypatch.setattr(exactmod, "_mll_run", always)
+    with pytest.raises(NumericalError, match="every start"):
         fit_gp(SingleFidelityGP(with_fid(x, 0), torch.sin(6 * x)), restarts=1, max_iter=5)

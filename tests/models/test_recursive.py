@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from mfgp.exceptions import InputDataError
-from mfgp.fit import _level_nll, _log_priors, _lower_posterior, fit_ar1_recursive, fit_gp
+from mfgp.fit import fit_ar1_recursive, fit_gp
+from mfgp.fit.recursive import _level_nll, _log_priors, _lower_posterior
 from mfgp.models import AR1GP, MultiTaskGP
 from tests.models.test_models import rel_l2, with_fid
 
@@ -79,24 +80,24 @@ def test_level_likelihoods_sum_to_the_joint_marginal_likelihood():
 
 
 def test_recursive_fit_moves_only_each_levels_own_parameters(monkeypatch):
-    import mfgp.fit as fitmod
+    import mfgp.fit.recursive as recmod
 
     X, Y, _ = two_level(40, 12, lambda x: 2.0)
     X = torch.cat([X, with_fid(torch.rand(8, 1, dtype=DT), 2)])
     Y = torch.cat([Y, torch.randn(8, 1, dtype=DT)])
     model = AR1GP(X, Y)  # every level has rows
     moved = {}
-    real = fitmod._masked_run
+    real = recmod.lbfgs
 
-    def spy(level, owned, max_iter, jitter):
-        t = level.args[1]
+    def spy(objective, owned, max_iter):
+        t = objective.args[1]  # partial(_level_nll, model, t, ..., jitter), flattened
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        out = real(level, owned, max_iter, jitter)
+        out = real(objective, owned, max_iter)
         moved[t] = {k: (before[k], v.clone()) for k, v in model.state_dict().items()
                     if not torch.equal(before[k], v)}  # fmt: skip
         return out
 
-    monkeypatch.setattr(fitmod, "_masked_run", spy)
+    monkeypatch.setattr(recmod, "lbfgs", spy)
     fit_ar1_recursive(model, max_iter=30)
     assert sorted(moved) == [0, 1, 2]
     for t, changes in moved.items():
