@@ -31,15 +31,16 @@ from mfgp.calibration.predictive import (
     LogNormalPredictive,
     PointMassMixture,
     SoftplusNormalPredictive,
-    softplus_inverse,
 )
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.exceptions import InputDataError, NotFittedError, SerializationError
-from mfgp.fit import FitReport, fit_variational
-from mfgp.models import GPClassifier
+from mfgp.fit import FitReport
+from mfgp.hurdle import HurdleSpec
+from mfgp.models.classifier import LatentInput, LatentInputClassifier
 from mfgp.models.features import FeatureMap
 from mfgp.models.specs import (
     AR1Spec,
+    ClassifierSpec,
     FitOptions,
     LatentChainSpec,
     ModelSpec,
@@ -97,6 +98,19 @@ def _interval_level(level) -> float:
     return value
 
 
+def _load_device(manifest: dict, device) -> torch.device | None:
+    """The device to load onto: the one asked for, else the saved one if this machine has it."""
+    if device is not None:
+        return torch.device(device)
+    saved = (manifest.get("params") or {}).get("device")
+    if saved is None:
+        return None
+    saved = torch.device(saved)
+    if saved.type == "cuda" and not torch.cuda.is_available():
+        return None
+    return saved
+
+
 def _check_positive_int(name: str, value, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
@@ -104,6 +118,48 @@ def _check_positive_int(name: str, value, allow_none: bool = False) -> None:
         raise InputDataError(
             f"{name} must be a positive integer{' or None' if allow_none else ''}; got {value!r}"
         )
+
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _torch_dtype(dtype) -> torch.dtype:
+    """``"float64"``, ``"float32"`` or the torch dtype -> the torch dtype."""
+    if isinstance(dtype, torch.dtype) and dtype in _DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype.removeprefix("torch.") in _DTYPES:
+        return _DTYPES[dtype.removeprefix("torch.")]
+    raise InputDataError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+Parts = tuple[dict, dict[str, Tensor], dict[str, object]]
+
+
+def _nest(name: str, parts: Parts, into: Parts) -> None:
+    """Put a part's ``(manifest, tensors, members)`` into its owner's, under ``name``."""
+    manifest, tensors, members = parts
+    into[0].setdefault("parts", {})[name] = manifest
+    into[1].update({f"{name}/{k}": v for k, v in tensors.items()})
+    into[2].update({f"{name}.{k}": v for k, v in members.items()})
+
+
+def _unnest(name: str, parts: Parts) -> Parts:
+    """The part :func:`_nest` stored under ``name``."""
+    manifest, tensors, members = parts
+    if name not in manifest.get("parts", {}):
+        raise SerializationError(f"the file has no part {name!r}: it is incomplete; save it again")
+    t, m = f"{name}/", f"{name}."
+    return (manifest["parts"][name],
+            {k[len(t):]: v for k, v in tensors.items() if k.startswith(t)},
+            {k[len(m):]: v for k, v in members.items() if k.startswith(m)})  # fmt: skip
+
+
+def _prefixed(tensors: dict[str, Tensor], prefix: str | tuple[str, ...]) -> dict[str, Tensor]:
+    return {k: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 class _FormulaEstimator(BaseEstimator):
@@ -120,6 +176,16 @@ class _FormulaEstimator(BaseEstimator):
     pretrain_options: dict | None
     seed: int
     progress: bool
+
+    device: str | None
+    dtype: str
+
+    @property
+    def _tensor_options(self) -> dict:
+        """``dtype`` and ``device`` of every tensor this estimator makes."""
+        device = getattr(self, "device", None)
+        return {"dtype": _torch_dtype(getattr(self, "dtype", "float64")),
+                "device": None if device is None else torch.device(device)}  # fmt: skip
 
     def _dataset(self, data, frame_options: dict) -> MultiFidelityDataset:
         if isinstance(data, MultiFidelityDataset):
@@ -139,7 +205,9 @@ class _FormulaEstimator(BaseEstimator):
             low = X[:, -1] == 0
             options = {"seed": self.seed, "progress": self.progress,
                        **(self.pretrain_options or {})}  # fmt: skip
-            extractor, self.pretrain_report_ = pretrain(X[low, :-1], Y[low, 0], **options)
+            extractor, self.pretrain_report_ = pretrain(X[low, :-1].cpu(), Y[low, 0].cpu(),
+                                                        **options)  # fmt: skip
+        extractor.to(X.device)
         extractor.eval()
         self.feature_map_ = FeatureMap(extractor=extractor)
         return extractor
@@ -158,12 +226,105 @@ class _FormulaEstimator(BaseEstimator):
     def _raw_inputs(self, X, fidelity: str | None) -> Tensor:
         """Formulas, a frame with ``formula`` or contract tensors -> raw contract tensors."""
         self._check_fitted()
+        options = self._tensor_options
         if isinstance(X, Tensor):
-            return X
+            return X.to(**options)
         if isinstance(X, str):
             X = [X]  # one formula, not its characters
         formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
-        return self.dataset_.inputs_for(formulas, fidelity)
+        return self.dataset_.inputs_for(formulas, fidelity, **options)
+
+    # -- saving (the format: :mod:`mfgp.io`) ---------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save the fitted estimator to one file, without pickle (:mod:`mfgp.io`).
+
+        The file holds the estimator's parameters, each model's spec and state dict, the
+        dataset's rows (compositions, fidelities, values, noise: what predictions condition
+        on) and the featurizer preset and version; features are recomputed on load (the
+        featurizer is deterministic, its version is checked). Written atomically: an
+        interrupted save leaves the previous file intact.
+
+        Example:
+            >>> reg.save("gaps.mfgp"); MultiFidelityRegressor.load("gaps.mfgp")  # doctest: +SKIP
+        """
+        self._check_fitted()
+        from mfgp.io import write_bundle
+
+        return write_bundle(path, *self._parts())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: torch.device | str | None = None):
+        """An estimator saved by :meth:`save`, ready to predict (bit-identical predictions).
+
+        Args:
+            path: the file.
+            device: where to put the models (default: the device it was saved from, when
+                this machine has it, else the CPU).
+
+        Raises:
+            SerializationError: a truncated or corrupted file, one of another estimator, or a
+                featurizer whose version differs from the one that wrote it.
+            IncompatibleVersionError: written in a newer format.
+            UnknownSpecError: a spec that is not registered in this mfgp.
+        """
+        from mfgp.io import read_bundle
+
+        manifest, tensors, members = read_bundle(path)
+        if manifest.get("kind") != cls.__name__:
+            raise SerializationError(
+                f"{path} holds a {manifest.get('kind')!r}, not a {cls.__name__}; load it with "
+                f"that class"
+            )
+        return cls._from_parts((manifest, tensors, members), device, path)
+
+    def _params_for_saving(self) -> dict:
+        """``get_params()`` as JSON; an extractor given as ``deep_features`` is in the model."""
+        import json
+
+        params = self.get_params(deep=False)
+        if isinstance(params.get("deep_features"), FeatureExtractor):
+            params["deep_features"] = "extractor"
+        for key, value in params.items():
+            try:
+                json.dumps(value)
+            except TypeError as err:
+                raise SerializationError(
+                    f"parameter {key}={value!r} of {type(self).__name__} cannot be saved without "
+                    "pickle; use one of the documented values"
+                ) from err
+        return params
+
+    @classmethod
+    def _init_from_saved(cls, params: dict, feature_map: FeatureMap | None,
+                         device) -> _FormulaEstimator:  # fmt: skip
+        params = dict(params)
+        if params.get("deep_features") == "extractor":
+            params["deep_features"] = feature_map.extractor
+        if "device" in params:
+            params["device"] = None if device is None else str(device)
+        return cls(**params)
+
+    def _dataset_parts(self, into: Parts) -> None:
+        manifest, tensors, member = self.dataset_.to_parts()
+        into[0]["dataset"] = manifest
+        into[1].update({f"data.{k}": v for k, v in tensors.items()})
+        into[2]["dataset"] = member
+
+    @staticmethod
+    def _dataset_from_parts(parts: Parts, source) -> MultiFidelityDataset:
+        manifest, tensors, members = parts
+        info = manifest.get("dataset")
+        if info is None:  # files of the first format: the same entries at the top level
+            info = {"fidelities": manifest["fidelities"], "featurizer": manifest["featurizer"]}
+        data = {k[len("data."):]: v for k, v in tensors.items() if k.startswith("data.")}
+        return MultiFidelityDataset.from_parts(info, data, members["dataset"], source)
+
+    def _parts(self) -> Parts:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_parts(cls, parts: Parts, device, source) -> _FormulaEstimator:
+        raise NotImplementedError
 
 
 class MultiFidelityRegressor(_FormulaEstimator):
@@ -202,6 +363,10 @@ class MultiFidelityRegressor(_FormulaEstimator):
             :class:`~mfgp.models.ExplicitLatentGP`.
         seed: seeds every random choice.
         progress: show progress bars.
+        device: where the model lives and predicts (``"cpu"``, ``"cuda"``, ``"cuda:1"``;
+            default: the CPU); every tensor is made there, never moved through NumPy inside a
+            posterior call.
+        dtype: ``"float64"`` (the default: GP solves need it) or ``"float32"``.
 
     Attributes:
         dataset_: the training :class:`MultiFidelityDataset`.
@@ -230,6 +395,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
         latent_observed: bool = True,
         seed: int = 0,
         progress: bool = True,
+        device: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.architecture = architecture
         self.fidelities = fidelities
@@ -248,6 +415,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.latent_observed = latent_observed
         self.seed = seed
         self.progress = progress
+        self.device = device
+        self.dtype = dtype
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(
@@ -286,6 +455,13 @@ class MultiFidelityRegressor(_FormulaEstimator):
         _check_positive_int("max_iter", self.max_iter)
         _check_positive_int("rank", self.rank)
         _check_positive_int("num_latents", self.num_latents)
+        if self.finetune and (not self.deep_features or self.architecture == "latent"):
+            raise InputDataError(
+                "finetune needs deep features (deep_features=True or an extractor) and the "
+                f"'single', 'ar1' or 'multitask' architecture; got deep_features="
+                f"{self.deep_features!r}, architecture={self.architecture!r}"
+            )
+        options = self._tensor_options
         ds = self._dataset(data, frame_options)
         self.dataset_ = ds
         n_target = int((ds.frame["fidelity_index"] == len(ds.fidelities) - 1).sum())
@@ -294,11 +470,11 @@ class MultiFidelityRegressor(_FormulaEstimator):
                 f"the target fidelity {ds.target!r} has {n_target} row(s); a GP needs at least "
                 "2 target observations (check fidelities=, the last one is the target)"
             )
-        X_all, Y_all, Yvar_all = ds.tensors()
+        X_all, Y_all, _ = ds.tensors(**options)
         self.extractor_ = self._extractor(X_all, Y_all)
         rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
         self.train_rows_ = rows
-        X, Y, Yvar = ds.tensors(rows)  # the same call as load(): bit-identical rebuilds
+        X, Y, Yvar = ds.tensors(rows, **options)  # the same call as load(): bit-identical
         self.spec_ = ARCHITECTURES[self.architecture](self)
         model = self.spec_.build(X, Y, Yvar, feature_map=self.feature_map_,
                                  observations=(X_all, Y_all))  # fmt: skip
@@ -312,12 +488,6 @@ class MultiFidelityRegressor(_FormulaEstimator):
         return self
 
     def _finetune(self, model, raw: Tensor) -> FeatureMap:
-        if self.extractor_ is None or self.architecture == "latent":
-            raise InputDataError(
-                "finetune needs deep features (deep_features=True or an extractor) and the "
-                f"'single', 'ar1' or 'multitask' architecture; got deep_features="
-                f"{self.deep_features!r}, architecture={self.architecture!r}"
-            )
         if self.architecture == "single":
             raw = raw[raw[:, -1] == raw[:, -1].max()]
         options = {"seed": self.seed, "progress": self.progress}
@@ -330,103 +500,41 @@ class MultiFidelityRegressor(_FormulaEstimator):
         return self.feature_map_
 
     # -- saving --------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Save the fitted regressor to one file, without pickle (:mod:`mfgp.io`).
-
-        The file holds the estimator's parameters, the model's spec, its state dict, the
-        dataset's rows (compositions, fidelities, values, noise: what predictions condition
-        on) and the featurizer preset; features are recomputed on load (the featurizer is
-        deterministic, its version is checked). Written atomically.
-
-        Example:
-            >>> reg.save("gaps.mfgp"); MultiFidelityRegressor.load("gaps.mfgp")  # doctest: +SKIP
-        """
-        self._check_fitted()
-        from mfgp.io import model_tensors, write_bundle
+    def _parts(self) -> Parts:
+        from mfgp.io import model_tensors
         from mfgp.models.specs import FeatureMapSpec
 
-        ds = self.dataset_
-        f = ds.frame
-        params = self.get_params()
-        if isinstance(params["deep_features"], FeatureExtractor):
-            params["deep_features"] = True  # the extractor itself is in the feature map
-        X, Y, Yvar = ds.tensors(self.train_rows_)
-        tensors = {k: v for k, v in model_tensors(self.model_, self.feature_map_,
-                                                  (X, Y, Yvar), None).items()
-                   if k.startswith(("state.", "fmap."))}  # fmt: skip
-        tensors.update({
-            "data.composition_index": torch.as_tensor(ds.composition_index),
-            "data.fidelity_index": torch.as_tensor(f["fidelity_index"].to_numpy()),
-            "data.value": torch.as_tensor(f["value"].to_numpy(dtype=np.float64)),
-            "data.noise": torch.as_tensor(f["noise"].to_numpy(dtype=np.float64)),
-            "data.n_obs": torch.as_tensor(f["n_obs"].to_numpy(dtype=np.int64)),
-            "train_rows": torch.as_tensor(np.asarray(self.train_rows_, dtype=np.int64)),
-        })  # fmt: skip
-        manifest = {
+        X, Y, Yvar = self.dataset_.tensors(self.train_rows_)
+        state = model_tensors(self.model_, self.feature_map_, (X, Y, Yvar), None)
+        parts: Parts = ({
             "kind": type(self).__name__,
-            "params": params,
+            "params": self._params_for_saving(),
             "spec": self.spec_.to_dict(),
             "feature_map": FeatureMapSpec.of(self.feature_map_).to_dict(),
-            "featurizer": {"preset": ds.featurizer.preset, "impute_nan": ds.featurizer.impute_nan,
-                           "version": ds.featurizer.version},  # fmt: skip
-            "fidelities": list(ds.fidelities),
-            "dtype": "float64",
+            "dtype": _dtype_name(X.dtype if self.dtype is None else _torch_dtype(self.dtype)),
             "fit_reports": [dataclasses.asdict(r) for r in self.fit_reports_],
-        }
-        members = {"dataset": {"compositions": [str(c) for c in ds.compositions],
-                               "formula": f["formula"].astype(str).tolist(),
-                               "first_row": [str(r) for r in f["first_row"]]}}  # fmt: skip
-        return write_bundle(path, manifest, tensors, members)
+        }, _prefixed(state, ("state.", "fmap.")), {})  # fmt: skip
+        parts[1]["train_rows"] = torch.as_tensor(np.asarray(self.train_rows_, dtype=np.int64))
+        self._dataset_parts(parts)
+        return parts
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: torch.device | str | None = None
-             ) -> MultiFidelityRegressor:  # fmt: skip
-        """A regressor saved by :meth:`save`, ready to predict (bit-identical predictions).
+    def _from_parts(cls, parts: Parts, device, source) -> MultiFidelityRegressor:
+        from mfgp.io import rebuild_model
 
-        Raises:
-            SerializationError: a truncated or corrupted file, one of another estimator, or a
-                featurizer whose version differs from the one that wrote it.
-            IncompatibleVersionError: written in a newer format.
-            UnknownSpecError: its spec is not registered in this mfgp.
-        """
-        from mfgp.featurize.featurizer import CompositionFeaturizer
-        from mfgp.io import read_bundle, rebuild_model
-
-        manifest, tensors, members = read_bundle(path)
-        if manifest.get("kind") != cls.__name__:
-            raise SerializationError(
-                f"{path} holds a {manifest.get('kind')!r}, not a {cls.__name__}; load it with "
-                f"that class"
-            )
-        fz_info = manifest["featurizer"]
-        fz = CompositionFeaturizer(fz_info["preset"], impute_nan=fz_info["impute_nan"])
-        if fz.version != fz_info["version"]:
-            raise SerializationError(
-                f"{path} was fitted on featurizer {fz_info['version']!r}; this mfgp has "
-                f"{fz.version!r}: refit the model"
-            )
-        data = members["dataset"]
-        comps = np.array(data["compositions"], dtype=object)
-        comp_index = tensors["data.composition_index"].numpy()
-        fids = tuple(manifest["fidelities"])
-        fid_index = tensors["data.fidelity_index"].numpy()
-        frame = pd.DataFrame({
-            "composition": comps[comp_index], "formula": data["formula"],
-            "fidelity": [fids[i] for i in fid_index], "fidelity_index": fid_index,
-            "value": tensors["data.value"].numpy(), "n_obs": tensors["data.n_obs"].numpy(),
-            "noise": tensors["data.noise"].numpy(), "first_row": data["first_row"],
-        })  # fmt: skip
-        features = fz.transform(list(comps))
-        ds = MultiFidelityDataset(frame, fids, comps, features, fz.feature_labels(), fz)
-        est = cls(**manifest["params"])
+        manifest, tensors, _ = parts
+        ds = cls._dataset_from_parts(parts, source)
+        device = _load_device(manifest, device)
+        dtype = _torch_dtype(manifest.get("dtype", "float64"))
         rows = tensors["train_rows"].numpy()
-        X, Y, Yvar = ds.tensors(rows)
-        X_all, Y_all, _ = ds.tensors()
-        state = {k: v for k, v in tensors.items() if k.startswith(("state.", "fmap."))}
+        X, Y, Yvar = ds.tensors(rows, dtype=dtype)
+        X_all, Y_all, _ = ds.tensors(dtype=dtype)
+        state = _prefixed(tensors, ("state.", "fmap."))
         state.update({"train.X": X, "train.Y": Y, "obs.X": X_all, "obs.Y": Y_all})
         if Yvar is not None:
             state["train.Yvar"] = Yvar
         spec, model, fmap = rebuild_model(manifest, state, device)
+        est = cls._init_from_saved(manifest["params"], fmap, device)
         est.dataset_, est.train_rows_, est.spec_, est.model_ = ds, rows, spec, model
         est.feature_map_ = fmap
         est.extractor_ = fmap.extractor
@@ -587,6 +695,12 @@ class MetalClassifier(_FormulaEstimator):
             its posterior everywhere (training rows at its posterior mean).
         seed: seeds every random choice.
         progress: show progress bars.
+        device, dtype: as in :class:`MultiFidelityRegressor`.
+
+    Attributes:
+        dataset_: the training rows; spec_: the :class:`~mfgp.models.specs.ClassifierSpec`;
+        model_: the fitted :class:`~mfgp.models.GPClassifier`, or with ``latent`` a
+        :class:`~mfgp.models.LatentInputClassifier` (the quadrature over the latent is its).
 
     Example:
         >>> pbe = MultiFidelityRegressor("single").fit(pbe_gaps)  # doctest: +SKIP
@@ -613,6 +727,8 @@ class MetalClassifier(_FormulaEstimator):
         latent_observed: bool = True,
         seed: int = 0,
         progress: bool = True,
+        device: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.multitask = multitask
         self.fidelities = fidelities
@@ -629,6 +745,8 @@ class MetalClassifier(_FormulaEstimator):
         self.latent_observed = latent_observed
         self.seed = seed
         self.progress = progress
+        self.device = device
+        self.dtype = dtype
 
     def fit(
         self,
@@ -642,30 +760,50 @@ class MetalClassifier(_FormulaEstimator):
                 "MetalClassifier takes deep_features=False or a fitted FeatureExtractor (pretrain "
                 "one on a regression target, e.g. PBE gaps, with mfgp.nn.pretrain)"
             )
-        if self.latent_nodes < 1:
-            raise InputDataError(f"latent_nodes must be >= 1; got {self.latent_nodes}")
+        _check_positive_int("latent_nodes", self.latent_nodes)
+        _check_positive_int("num_inducing", self.num_inducing)
+        _check_positive_int("max_rows_per_task", self.max_rows_per_task, True)
+        spec = ClassifierSpec(num_inducing=self.num_inducing, rank=self.rank, epochs=self.epochs,
+                              batch_size=self.batch_size, lr=self.lr, seed=self.seed)  # fmt: skip
         ds = self._dataset(data, frame_options)
         self.dataset_ = ds
         if self.latent is not None:
             self._check_latent()
-        X_all, Y_all, _ = ds.tensors()
+        options = self._tensor_options
+        X_all, Y_all, _ = ds.tensors(**options)
         self.extractor_ = self._extractor(X_all, Y_all)
         if self.multitask:
             rows = ds.capped_rows(self.max_rows_per_task, self.seed, candidates)
         else:
             rows = np.flatnonzero(ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1)
         X, Y = self._task_inputs(self._inputs(X_all[rows])), (Y_all[rows] >= 0.5).to(Y_all)
+        latent = None
         if self.latent is not None:
-            z, _ = self._latent_moments(X_all[rows])
-            self._z_mean, self._z_std = z.mean(), z.std().clamp_min(1e-12)
-            X = self._with_latent(X, z)
-        self.model_ = GPClassifier(X, Y, num_inducing=self.num_inducing, rank=self.rank,
-                                   seed=self.seed)  # fmt: skip
-        self.fit_report_ = fit_variational(
-            self.model_, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-            seed=self.seed, progress=self.progress,
-        )  # fmt: skip
+            latent = self._latent_input()
+            z, _ = latent.moments(self._latent_model(X_all[rows], latent), X_all[rows])
+            latent.standardize(z)
+            X = latent.augment(X, z)
+        self.spec_ = spec
+        classifier = spec.build(X, Y)
+        self.fit_report_ = spec.fit(classifier, FitOptions(seed=self.seed,
+                                                           progress=self.progress))[0]  # fmt: skip
+        self.model_ = classifier if latent is None else LatentInputClassifier(
+            classifier, latent, nodes=self.latent_nodes)  # fmt: skip
         return self
+
+    def _latent_input(self) -> LatentInput:
+        """The latent's observed values (every target row of the latent regressor) and noise."""
+        lat = self.latent.dataset_
+        top = np.flatnonzero(lat.frame["fidelity_index"].to_numpy() == len(lat.fidelities) - 1)
+        X_obs, Y_obs, _ = lat.tensors(top, **self._tensor_options)
+        return LatentInput.from_observations(
+            len(lat.fidelities) - 1, X_obs if self.latent_observed else None, Y_obs,
+            observation_noise=self.latent_observed,
+        )  # fmt: skip
+
+    def _latent_model(self, raw: Tensor, latent: LatentInput):
+        """The latent regressor's model, conditioned on its rows of the asked compositions."""
+        return self.latent._prediction_model(latent.latent_inputs(raw))
 
     def predict_proba(
         self, X: Sequence[str] | pd.DataFrame | Tensor, task: str | None = None
@@ -673,19 +811,12 @@ class MetalClassifier(_FormulaEstimator):
         """``P(metal)`` for formulas (or contract tensors), for ``task`` (default: the target)."""
         raw = self._raw_inputs(X, task)
         Z = self._task_inputs(self._inputs(raw))
-        if self.latent is None:
-            return self.model_.predict_proba(Z).cpu().numpy()
-        mean, std = self._latent_moments(raw)
-        # equal-probability nodes: the midpoints of K equal slices of the latent's Gaussian
-        # (P(metal | z) can be almost a step in z, where Gauss-Hermite rules oscillate; this
-        # rule's error on any monotone function is at most 1/(2K))
-        K = self.latent_nodes
-        u = (torch.arange(K, dtype=mean.dtype, device=mean.device) + 0.5) / K
-        nodes = torch.distributions.Normal(0.0, 1.0).icdf(u)
-        p = torch.zeros_like(mean)
-        for node in nodes:
-            p += self.model_.predict_proba(self._with_latent(Z, mean + node * std)) / K
-        return p.clamp(0.0, 1.0).cpu().numpy()
+        if isinstance(self.model_, LatentInputClassifier):
+            latent_model = self._latent_model(raw, self.model_.latent)
+            p = self.model_.predict_proba(Z, raw, latent_model)
+        else:
+            p = self.model_.predict_proba(Z)
+        return p.cpu().numpy()
 
     def _task_inputs(self, Z: Tensor) -> Tensor:
         if self.multitask:
@@ -708,25 +839,82 @@ class MetalClassifier(_FormulaEstimator):
                 "featurizer"
             )
 
-    def _latent_moments(self, raw: Tensor) -> tuple[Tensor, Tensor]:
-        """Mean and std of the latent at raw contract inputs (which latent: ``latent_observed``)."""
-        Xl = raw.clone()
-        Xl[:, -1] = float(len(self.latent.dataset_.fidelities) - 1)
-        mean, std = self.latent.predict(Xl, True, observation_noise=self.latent_observed)
-        if self.latent_observed:
-            seen = self.latent.dataset_.observed_at(Xl)
-            known = ~np.isnan(seen)
-            mean, std = np.where(known, seen, mean), np.where(known, 0.0, std)
-        return torch.as_tensor(mean).to(raw), torch.as_tensor(std).to(raw)
-
-    def _with_latent(self, Z: Tensor, z: Tensor) -> Tensor:
-        """Insert the standardised latent as the last feature (before the task column)."""
-        col = ((z - self._z_mean) / self._z_std).unsqueeze(-1)
-        return torch.cat([Z[..., :-1], col, Z[..., -1:]], dim=-1)
-
     def predict(self, X, task: str | None = None, threshold: float = 0.5) -> np.ndarray:
         """Labels: 1 (metal) where ``P(metal) >= threshold``."""
         return (self.predict_proba(X, task) >= threshold).astype(np.int64)
+
+    # -- saving --------------------------------------------------------------------------------
+    def _parts(self) -> Parts:
+        from mfgp.models.specs import FeatureMapSpec
+
+        params = self.get_params(deep=False)
+        latent = params.pop("latent")
+        self.latent = None  # saved as a part of its own
+        try:
+            params = self._params_for_saving()
+        finally:
+            self.latent = latent
+        classifier = getattr(self.model_, "classifier", self.model_)
+        state = {f"state.{k}": v for k, v in self.model_.state_dict().items()}
+        state.update({f"fmap.{k}": v for k, v in self.feature_map_.state_dict().items()})
+        state["train.X"] = classifier.train_inputs[0]
+        state["train.Y"] = classifier.train_targets.unsqueeze(-1)
+        head = None
+        if isinstance(self.model_, LatentInputClassifier):
+            head = {"latent_fidelity": self.model_.latent.latent_fidelity,
+                    "observation_noise": self.model_.latent.observation_noise,
+                    "observed": self.model_.latent.obs_X is not None,
+                    "nodes": self.model_.nodes}  # fmt: skip
+        parts: Parts = ({
+            "kind": type(self).__name__, "params": params, "spec": self.spec_.to_dict(),
+            "feature_map": FeatureMapSpec.of(self.feature_map_).to_dict(),
+            "dtype": _dtype_name(state["train.X"].dtype), "latent_input": head,
+            "fit_reports": [dataclasses.asdict(self.fit_report_)],
+        }, state, {})  # fmt: skip
+        self._dataset_parts(parts)
+        if latent is not None:
+            _nest("latent", latent._parts(), parts)
+        return parts
+
+    @classmethod
+    def _from_parts(cls, parts: Parts, device, source) -> MetalClassifier:
+        from mfgp.io import _prefixed as strip
+        from mfgp.models.specs import FeatureMapSpec, spec_from_dict
+
+        manifest, tensors, _ = parts
+        device = _load_device(manifest, device)
+        ds = cls._dataset_from_parts(parts, source)
+        fmap = FeatureMapSpec(**manifest["feature_map"]).build(device=device)
+        fmap.load_state_dict(strip(tensors, "fmap."))
+        fmap.to(device)
+        spec = spec_from_dict(manifest["spec"])
+        classifier = spec.build(tensors["train.X"].to(device), tensors["train.Y"].to(device))
+        model = classifier
+        head = manifest.get("latent_input")
+        state = strip(tensors, "state.")
+        if head is not None:
+            table = None
+            if head["observed"]:
+                table = (state["latent.obs_X"].to(device), state["latent.obs_z"].to(device))
+            latent = LatentInput(head["latent_fidelity"], table,
+                                 observation_noise=head["observation_noise"])  # fmt: skip
+            model = LatentInputClassifier(classifier, latent.to(device), nodes=head["nodes"])
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:
+            raise SerializationError(
+                f"{source}: the saved classifier does not fit its spec {manifest['spec']} "
+                f"({err}); it was written by an incompatible mfgp"
+            ) from err
+        model.eval()
+        est = cls._init_from_saved(manifest["params"], fmap, device)
+        if "latent" in manifest.get("parts", {}):
+            est.latent = MultiFidelityRegressor._from_parts(_unnest("latent", parts), device,
+                                                            source)  # fmt: skip
+        est.dataset_, est.spec_, est.model_, est.feature_map_ = ds, spec, model, fmap
+        est.extractor_ = fmap.extractor
+        est.fit_report_ = FitReport(**manifest["fit_reports"][0])
+        return est
 
 
 def zero_gap_labels(dataset: MultiFidelityDataset) -> MultiFidelityDataset:
@@ -775,19 +963,16 @@ class HurdleRegressor(_FormulaEstimator):
             ``max_rows_per_fidelity=1500``: the sample of rows at other compositions,
             ``max_fit_points=1000``, ``max_iter=50``). Ignored with a single fidelity or a
             custom ``classifier``.
-        fidelities, featurizer, seed, progress: as in :class:`MultiFidelityRegressor`.
+        fidelities, featurizer, seed, progress, device, dtype: as in
+            :class:`MultiFidelityRegressor`.
 
     Attributes:
+        spec_: the :class:`~mfgp.hurdle.HurdleSpec` (how the data are split and the parts'
+            predictions combined).
         classifier_, regressor_: the fitted parts.
         latent_: the fitted latent :class:`MultiFidelityRegressor` of the classifier, or
             ``None``.
     """
-
-    #: transform name -> (g, the predictive of g^-1 of a Gaussian)
-    _TRANSFORMS = {
-        "softplus": (softplus_inverse, SoftplusNormalPredictive),
-        "log": (np.log, LogNormalPredictive),
-    }
 
     #: options of the latent GP (overridden by a ``latent`` dict)
     latent_defaults = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
@@ -810,6 +995,8 @@ class HurdleRegressor(_FormulaEstimator):
         latent: bool | dict = True,
         seed: int = 0,
         progress: bool = True,
+        device: str | None = None,
+        dtype: str = "float64",
     ) -> None:
         self.architecture = architecture
         self.classifier = classifier
@@ -824,6 +1011,8 @@ class HurdleRegressor(_FormulaEstimator):
         self.classifier_options = classifier_options
         self.seed = seed
         self.progress = progress
+        self.device = device
+        self.dtype = dtype
 
     def fit(
         self,
@@ -832,15 +1021,7 @@ class HurdleRegressor(_FormulaEstimator):
         **frame_options,
     ) -> HurdleRegressor:
         """Fit both parts on a long-format frame of gaps (lower fidelities, then the target)."""
-        if self.transform not in self._TRANSFORMS:
-            raise InputDataError(
-                f"unknown transform {self.transform!r}; choose {' or '.join(self._TRANSFORMS)}"
-            )
-        if self.offset <= 0:
-            raise InputDataError(
-                f"offset must be > 0 (the {self.transform} of lower-fidelity gaps); got "
-                f"{self.offset}"
-            )
+        spec = HurdleSpec(self.transform, self.offset)
         ds = self._dataset(data, frame_options)
         f = ds.frame
         negative = f["value"] < 0
@@ -850,11 +1031,12 @@ class HurdleRegressor(_FormulaEstimator):
                 f"band gaps must be >= 0; {row['composition']} ({row['fidelity']}) has "
                 f"{row['value']:g}"
             )
-        self.dataset_ = ds
         is_target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
-        labels = zero_gap_labels(ds)
+        labels, positive, g = spec.split(f["value"].to_numpy(), is_target)
+        self.dataset_, self.spec_ = ds, spec
         common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
-                  "deep_features": self.deep_features}  # fmt: skip
+                  "deep_features": self.deep_features, "device": self.device,
+                  "dtype": self.dtype}  # fmt: skip
         self.latent_ = None
         if self.classifier is None:
             options = {**common, **(self.classifier_options or {})}
@@ -864,16 +1046,10 @@ class HurdleRegressor(_FormulaEstimator):
             clf = MetalClassifier(self.multitask, **options)
         else:
             clf = copy.deepcopy(self.classifier)
-        self.classifier_ = clf.fit(labels, candidates)
-        positive = ~is_target | (f["value"].to_numpy() > 0)
-        if not (is_target & positive).any():
-            raise InputDataError("no nonzero target gaps to fit the positive part on")
-        g = self._TRANSFORMS[self.transform][0]
-        v = f["value"].to_numpy()[positive]
-        shifted = np.where(is_target[positive], v, v + self.offset)  # > 0 everywhere
+        self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels)), candidates)
         self.regressor_ = MultiFidelityRegressor(
             self.architecture, **{**common, **(self.regressor_options or {})}
-        ).fit(ds.with_frame(f[positive].assign(value=g(shifted))), candidates)
+        ).fit(ds.with_frame(f[positive].assign(value=g)), candidates)
         self.model_ = self.regressor_.model_
         return self
 
@@ -890,8 +1066,8 @@ class HurdleRegressor(_FormulaEstimator):
     def predictive(self, X) -> PointMassMixture:
         """The hurdle predictive of a new measurement of the target gap."""
         self._check_fitted()
-        p = self.classifier_.predict_proba(X)
-        return PointMassMixture(p, self.nonmetal_predictive(X), atom=0.0)
+        mu, sd = self.regressor_.predict(X, True, observation_noise=True)
+        return self.spec_.predictive(self.classifier_.predict_proba(X), mu, sd)
 
     def nonmetal_predictive(self, X) -> SoftplusNormalPredictive | LogNormalPredictive:
         """The gap *given* a non-metal: the continuous part of the hurdle on its own.
@@ -900,7 +1076,7 @@ class HurdleRegressor(_FormulaEstimator):
         """
         self._check_fitted()
         mu, sd = self.regressor_.predict(X, True, observation_noise=True)
-        return self._TRANSFORMS[self.transform][1](mu, sd)
+        return self.spec_.continuous(mu, sd)
 
     def predict(
         self,
@@ -943,3 +1119,32 @@ class HurdleRegressor(_FormulaEstimator):
         """``P(gap = 0)``."""
         self._check_fitted()
         return self.classifier_.predict_proba(X)
+
+    # -- saving --------------------------------------------------------------------------------
+    def _parts(self) -> Parts:
+        if self.classifier is not None:
+            raise SerializationError(
+                f"a HurdleRegressor with a custom classifier ({type(self.classifier).__name__}) "
+                "cannot be saved without pickle; use the default MetalClassifier "
+                "(classifier=None, options in classifier_options)"
+            )
+        parts: Parts = ({"kind": type(self).__name__, "params": self._params_for_saving(),
+                         "hurdle": self.spec_.to_dict()}, {}, {})  # fmt: skip
+        self._dataset_parts(parts)
+        _nest("classifier", self.classifier_._parts(), parts)
+        _nest("regressor", self.regressor_._parts(), parts)
+        return parts
+
+    @classmethod
+    def _from_parts(cls, parts: Parts, device, source) -> HurdleRegressor:
+        manifest = parts[0]
+        device = _load_device(manifest, device)
+        classifier = MetalClassifier._from_parts(_unnest("classifier", parts), device, source)
+        regressor = MultiFidelityRegressor._from_parts(_unnest("regressor", parts), device,
+                                                       source)  # fmt: skip
+        est = cls._init_from_saved(manifest["params"], regressor.feature_map_, device)
+        est.dataset_ = cls._dataset_from_parts(parts, source)
+        est.spec_ = HurdleSpec(**manifest["hurdle"])
+        est.classifier_, est.regressor_, est.model_ = classifier, regressor, regressor.model_
+        est.latent_ = classifier.latent
+        return est

@@ -60,3 +60,20 @@ def test_the_layers_point_down():
     for low in ("mfgp.models", "mfgp.fit", "mfgp.kernels", "mfgp.data", "mfgp.featurize"):
         assert "mfgp.estimators" not in graph.get(low, set()), low
         assert "mfgp.calibration" not in graph.get(low, set()), low
+        assert "mfgp.hurdle" not in graph.get(low, set()), low
+    assert "mfgp.estimators" not in graph.get("mfgp.hurdle", set())
+    # the trainers know kernels, never model classes
+    assert "mfgp.models" not in graph.get("mfgp.fit", set())
+
+
+def test_estimators_hold_no_modelling_code():
+    """The facade builds no kernel, likelihood or model class and runs no optimiser itself."""
+    import ast
+
+    tree = ast.parse((ROOT / "estimators.py").read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    banned = {"GPClassifier", "SingleFidelityGP", "AR1GP", "MultiTaskGP", "ExplicitLatentGP",
+              "fit_gp", "fit_variational", "fit_ar1_recursive", "LBFGS", "Adam", "icdf",
+              "MaternKernel", "ScaleKernel"}  # fmt: skip
+    assert not names & banned, names & banned

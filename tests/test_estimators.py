@@ -250,12 +250,13 @@ def test_metal_classifier_with_a_latent_property(hidden_property):
     others = others[~others.formula.isin(prop.formula)].formula.iloc[:8].tolist()
     X = clf.dataset_.inputs_for(others)
     Z = clf._task_inputs(clf._inputs(X))
-    mean, std = clf._latent_moments(X)
+    head = clf.model_  # the core LatentInputClassifier holds the latent and the quadrature
+    mean, std = head.latent.moments(clf._latent_model(X, head.latent), X)
     assert (std > 0.3).all()
     S = 20000
     g = torch.Generator().manual_seed(0)
     draws = mean + std * torch.randn(S, 1, dtype=std.dtype, generator=g)
-    mc = clf.model_.predict_proba(clf._with_latent(Z.repeat(S, 1), draws.reshape(-1)))
+    mc = head.classifier.predict_proba(head.latent.augment(Z.repeat(S, 1), draws.reshape(-1)))
     assert np.allclose(clf.predict_proba(X), mc.reshape(S, -1).mean(0).numpy(), atol=0.015)
     # the labels' latent is pure noise to the latent's GP: its noise-free function knows
     # nothing of it, so a classifier on that function cannot rank the held-out labels

@@ -6,9 +6,11 @@
 * :class:`ExplicitLatentGP`: explicit latent, another model's posterior as an input.
 * :class:`FeatureMapModel`: any of them on raw composition features (the map is the model's).
 * :class:`GPClassifier`: sparse variational GP classification (metals), one or several tasks.
+* :class:`LatentInputClassifier`: a classifier with another property as an input
+  (:class:`LatentInput`: observed where known, integrated over elsewhere).
 """
 
-from mfgp.models.classifier import GPClassifier
+from mfgp.models.classifier import GPClassifier, LatentInput, LatentInputClassifier
 from mfgp.models.composite import linear_combination
 from mfgp.models.features import FeatureMap, FeatureMapModel
 from mfgp.models.latent import ExplicitLatentGP
@@ -21,6 +23,8 @@ __all__ = [
     "FeatureMapModel",
     "FidelityGP",
     "GPClassifier",
+    "LatentInput",
+    "LatentInputClassifier",
     "MultiTaskGP",
     "SingleFidelityGP",
     "linear_combination",

@@ -37,7 +37,7 @@ from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.kernels.coregional import LCMKernel, default_data_kernel
 from mfgp.models.base import FidelityMean, check_xy, feature_normalize
 
-__all__ = ["GPClassifier", "LatentInputClassifier"]
+__all__ = ["GPClassifier", "LatentInput", "LatentInputClassifier"]
 
 
 class _SparseGP(ApproximateGP):
@@ -131,85 +131,124 @@ class GPClassifier(ApproximateGPyTorchModel):
         return torch.cat(out) if out else X.new_empty(0)
 
 
-class LatentInputClassifier(torch.nn.Module):
-    """``P(y = 1 | x)`` of a classifier one of whose inputs is a latent property ``z(x)``.
+class LatentInput(torch.nn.Module):
+    """A latent property as one more input: observed where known, else in distribution.
 
-    The classifier's inputs are ``[features, z_std, task]`` with ``z_std = (z - z_mean) /
-    z_scale`` inserted before the task column. ``z`` is the latent model's prediction of its
-    ``latent_fidelity`` at the composition, ``N(m(x), s(x)^2)``, except where an observation
-    of it is known (``observations``: raw contract inputs and values; repeated compositions
-    averaged), where it is that value with ``s = 0``: the one observed-latent lookup of the
-    package (:func:`mfgp._rows.lookup`, as in :class:`~mfgp.models.ExplicitLatentGP`).
-    ``P(y = 1 | x) = E_z[P(y = 1 | x, z)]`` by ``nodes`` equal-probability midpoints of the
-    latent's Gaussian: ``P(y | z)`` can be almost a step in ``z``, where Gauss-Hermite rules
-    oscillate, and this rule's error on a monotone function is at most ``1 / (2 nodes)``.
+    The latent ``z`` at raw contract inputs ``x`` is a latent model's prediction of its
+    ``latent_fidelity``, ``N(m(x), s(x)^2)``, except where an observation of it is known
+    (``table``: distinct raw feature rows and their mean observed value), where it is that
+    value with ``s = 0``: the package's one observed-value lookup (:func:`mfgp._rows.lookup`,
+    as in :class:`~mfgp.models.ExplicitLatentGP`). It enters a model's inputs standardised,
+    ``(z - z_mean) / z_scale``, before the task column.
 
     Args:
-        classifier: the fitted :class:`GPClassifier` on the augmented inputs.
         latent_fidelity: the fidelity index of the latent model that is the latent.
-        z_mean, z_scale: the standardisation of the latent column.
-        observations: ``(X_obs, Y_obs)``, raw contract inputs and observed latents, or
-            ``None`` (the latent model's posterior everywhere).
-        observation_noise: where the latent is not observed, integrate over the latent
-            model's predictive of a *new observation* (``True``, the natural choice when the
-            known latents are observations) or over its noise-free posterior.
-        nodes: quadrature nodes.
+        table: ``(rows, values)``: ``k x d`` raw feature rows and ``k`` values (see
+            :meth:`from_observations`), or ``None`` (the latent model everywhere).
+        observation_noise: where the latent is not observed, the latent model's predictive of
+            a *new observation* (``True``: the natural choice when the known latents are
+            observations) or its noise-free posterior.
+        z_mean, z_scale: the standardisation (:meth:`standardize` sets it from data).
     """
 
-    def __init__(self, classifier: GPClassifier, latent_fidelity: int, z_mean: float | Tensor,
-                 z_scale: float | Tensor, observations: tuple[Tensor, Tensor] | None = None,
-                 observation_noise: bool = True, nodes: int = 64) -> None:  # fmt: skip
+    def __init__(self, latent_fidelity: int, table: tuple[Tensor, Tensor] | None = None,
+                 observation_noise: bool = True, z_mean: float | Tensor = 0.0,
+                 z_scale: float | Tensor = 1.0) -> None:  # fmt: skip
         super().__init__()
-        if nodes < 1:
-            raise InputDataError(f"nodes must be >= 1; got {nodes}")
-        ref = classifier.train_inputs[0]
-        self.classifier = classifier
         self.latent_fidelity = int(latent_fidelity)
         self.observation_noise = bool(observation_noise)
-        self.nodes = int(nodes)
+        rows, values = (None, None) if table is None else table
+        self.register_buffer("obs_X", rows)
+        self.register_buffer("obs_z", values)
+        ref = torch.zeros((), dtype=torch.float64) if values is None else values
         self.register_buffer("z_mean", torch.as_tensor(z_mean, dtype=ref.dtype, device=ref.device))
         self.register_buffer("z_scale",
                              torch.as_tensor(z_scale, dtype=ref.dtype, device=ref.device))
-        table = values = None
-        if observations is not None:
-            X_obs, Y_obs = observations
-            table, values = distinct_means(X_obs[:, :-1], Y_obs)
-        self.register_buffer("obs_X", table)
-        self.register_buffer("obs_z", values)
 
-    @staticmethod
-    def augment(Z: Tensor, z: Tensor, z_mean: Tensor, z_scale: Tensor) -> Tensor:
-        """Insert the standardised latent ``z`` (shaped ``Z[..., 0]``) before the task column."""
-        col = ((z - z_mean) / z_scale).unsqueeze(-1).to(Z)
-        return torch.cat([Z[..., :-1], col, Z[..., -1:]], dim=-1)
+    @classmethod
+    def from_observations(cls, latent_fidelity: int, X_obs: Tensor | None, Y_obs: Tensor | None,
+                          **kwargs) -> LatentInput:  # fmt: skip
+        """From observed latents at raw contract inputs ``X_obs`` (repeats averaged)."""
+        if X_obs is None or X_obs.shape[0] == 0:
+            return cls(latent_fidelity, None, **kwargs)
+        return cls(latent_fidelity, distinct_means(X_obs[:, :-1], Y_obs), **kwargs)
+
+    def latent_inputs(self, X: Tensor) -> Tensor:
+        """``X`` with its fidelity column set to the latent's fidelity."""
+        Xl = X.clone()
+        Xl[..., -1] = float(self.latent_fidelity)
+        return Xl
 
     @torch.no_grad()
-    def latent_moments(self, latent_model, X: Tensor, batch_size: int = 4096
-                       ) -> tuple[Tensor, Tensor]:  # fmt: skip
+    def moments(self, latent_model, X: Tensor, batch_size: int = 4096) -> tuple[Tensor, Tensor]:
         """Mean and std of the latent at raw contract inputs ``X`` (observed: std 0)."""
         from mfgp.predict import predict_marginals
 
-        Xl = X.clone()
-        Xl[..., -1] = float(self.latent_fidelity)
         known = None
         if self.obs_X is not None:
             known, seen = lookup(self.obs_X, self.obs_z, X[..., :-1])
-        if known is not None and bool(known.all()):
-            return seen.to(X), torch.zeros_like(seen.to(X))
-        mean, var = predict_marginals(latent_model, Xl, batch_size=batch_size,
+            seen = seen.to(X)
+            if bool(known.all()):
+                return seen, torch.zeros_like(seen)
+        mean, var = predict_marginals(latent_model, self.latent_inputs(X), batch_size=batch_size,
                                       observation_noise=self.observation_noise)  # fmt: skip
         mean, std = mean.to(X), var.clamp_min(0.0).sqrt().to(X)
         if known is not None:
-            mean = torch.where(known, seen.to(X), mean)
+            mean = torch.where(known, seen, mean)
             std = torch.where(known, torch.zeros_like(std), std)
         return mean, std
 
+    def standardize(self, z: Tensor) -> None:
+        """Set the standardisation from latent values (e.g. those of the training rows)."""
+        self.z_mean = z.mean().detach().to(self.z_mean)
+        self.z_scale = z.std().clamp_min(1e-12).detach().to(self.z_scale)
+
+    def augment(self, Z: Tensor, z: Tensor) -> Tensor:
+        """Insert the standardised latent ``z`` (shaped ``Z[..., 0]``) before the task column."""
+        col = ((z - self.z_mean.to(z)) / self.z_scale.to(z)).unsqueeze(-1).to(Z)
+        return torch.cat([Z[..., :-1], col, Z[..., -1:]], dim=-1)
+
+
+class LatentInputClassifier(torch.nn.Module):
+    """``P(y = 1 | x)`` of a classifier one of whose inputs is a latent property.
+
+    The explicit-latent architecture with a classifier on top: ``P(y = 1 | x) = E_z[P(y = 1 |
+    x, z)]`` over the latent's distribution (:class:`LatentInput`), by ``nodes``
+    equal-probability midpoints of its Gaussian. ``P(y | z)`` can be almost a step in ``z``,
+    where Gauss-Hermite rules oscillate; this rule's error on a monotone function is at most
+    ``1 / (2 nodes)``. Rows whose latent is observed (std 0) cost one evaluation.
+
+    Args:
+        classifier: the fitted :class:`GPClassifier` on ``latent.augment``-ed inputs.
+        latent: the :class:`LatentInput`.
+        nodes: quadrature nodes.
+    """
+
+    def __init__(self, classifier: GPClassifier, latent: LatentInput, nodes: int = 64) -> None:
+        super().__init__()
+        if nodes < 1:
+            raise InputDataError(f"nodes must be >= 1; got {nodes}")
+        self.classifier = classifier
+        self.latent = latent
+        self.nodes = int(nodes)
+
     @torch.no_grad()
-    def predict_proba(self, Z: Tensor, mean: Tensor, std: Tensor) -> Tensor:
-        """``P(y = 1)`` at classifier inputs ``Z`` (``n x (d + 1)``) and latent moments ``n``."""
+    def predict_proba(self, Z: Tensor, X: Tensor, latent_model) -> Tensor:
+        """``P(y = 1)`` at classifier inputs ``Z`` whose raw contract inputs are ``X``.
+
+        Args:
+            Z: ``n x (d' + 1)`` the classifier's inputs without the latent column.
+            X: ``n x (d + 1)`` the same rows' raw contract inputs (for the latent).
+            latent_model: the model whose prediction is the latent where it is not observed.
+        """
+        mean, std = self.latent.moments(latent_model, X)
+        return self.quadrature(Z, mean, std)
+
+    @torch.no_grad()
+    def quadrature(self, Z: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+        """``E_z[P(y = 1 | Z, z)]`` for ``z ~ N(mean, std^2)``, row by row."""
         def proba(rows: Tensor, z: Tensor) -> Tensor:
-            return self.classifier.predict_proba(self.augment(Z[rows], z, self.z_mean,
-                                                              self.z_scale))  # fmt: skip
+            return self.classifier.predict_proba(self.latent.augment(Z[rows], z))
 
         p = torch.zeros_like(mean)
         exact = std == 0  # observed latents: one evaluation, not K equal ones
