@@ -23,6 +23,7 @@ __all__ = [
     "SerializationError",
     "UnknownSpecError",
     "IncompatibleVersionError",
+    "CampaignLockedError",
     "MfgpWarning",
     "ConflictingDuplicatesWarning",
 ]
@@ -81,6 +82,10 @@ class NumericalError(MfgpError, RuntimeError):
 
 class SerializationError(MfgpError, ValueError):
     """A saved model that cannot be read: truncated, corrupted, or not an mfgp file."""
+
+
+class CampaignLockedError(MfgpError, RuntimeError):
+    """A campaign store is open in another process."""
 
 
 class UnknownSpecError(SerializationError, KeyError):

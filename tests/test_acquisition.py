@@ -1,0 +1,129 @@
+"""Pool acquisitions: exact against brute force, per unit cost, diverse batches."""
+
+import numpy as np
+import pytest
+import torch
+
+from mfgp.acquisition import (
+    KnowledgeGradient,
+    LearnMap,
+    UpperConfidenceBound,
+    WindowHits,
+    expected_max_of_lines,
+    make_objective,
+    pool_moments,
+    select_batch,
+)
+from mfgp.exceptions import InputDataError
+from mfgp.fit import fit_gp
+from mfgp.models import AR1GP
+
+DT = torch.float64
+
+
+def with_fid(x, t):
+    return torch.cat([x, torch.full((x.shape[0], 1), float(t), dtype=DT)], dim=-1)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(40, 2, generator=g, dtype=DT)
+    x1 = x0[:8]
+
+    def f0(x):
+        return torch.sin(6 * x[:, :1]) + x[:, 1:]
+
+    X = torch.cat([with_fid(x0, 0), with_fid(x1, 1)])
+    Y = torch.cat([f0(x0), 1.5 * f0(x1) + 0.3]) + 0.05 * torch.randn(48, 1, generator=g, dtype=DT)
+    model = AR1GP(X, Y)
+    fit_gp(model, max_iter=40)
+    xp = torch.rand(25, 2, generator=g, dtype=DT)
+    R = with_fid(xp, 1)
+    C = torch.cat([R, with_fid(xp, 0)])
+    return model, C, R
+
+
+def test_pool_moments_match_the_joint_posterior(setting):
+    model, C, R = setting
+    mom = pool_moments(model, C, R, batch_size=7)  # batches must not change anything
+    with torch.no_grad():
+        joint = model.posterior(torch.cat([C, R]))
+        cov = joint.distribution.covariance_matrix
+        noisy = model.posterior(C, observation_noise=True).variance.reshape(-1)
+    n = C.shape[0]
+    assert torch.allclose(mom.cross, cov[n:, :n], atol=1e-10)
+    assert torch.allclose(mom.var_y, noisy, atol=1e-10)
+    assert torch.allclose(mom.mean_ref, joint.mean.reshape(-1)[n:], atol=1e-10)
+    assert (mom.var_y > mom.var_f).all()  # observation noise on the candidates' own variance
+
+
+def test_learn_map_is_the_exact_variance_reduction(setting):
+    model, C, R = setting
+    mom = pool_moments(model, C, R)
+    cost = torch.ones(C.shape[0], dtype=DT)
+    score = LearnMap().score(mom, cost=cost, is_target=C[:, -1] == 1)
+    with torch.no_grad():
+        before = model.posterior(R).variance.reshape(-1)
+        for i in (0, 3, 30, 44):
+            after = model.conditioned_on(C[i : i + 1], torch.zeros(1, 1, dtype=DT))
+            brute = (before - after.posterior(R).variance.reshape(-1)).mean()
+            assert torch.allclose(score[i], brute, rtol=1e-8, atol=1e-12), i
+    # per unit cost: a 10x dearer row scores 10x lower
+    dear = LearnMap().score(mom, cost=cost * 10, is_target=C[:, -1] == 1)
+    assert torch.allclose(dear * 10, score)
+
+
+def test_expected_max_of_lines_is_exact():
+    g = np.random.default_rng(0)
+    for _ in range(5):
+        a, b = g.normal(size=12), g.normal(size=12)
+        b[3] = b[4]  # equal slopes
+        z = g.standard_normal(400_000)
+        mc = np.max(a[:, None] + b[:, None] * z[None, :], axis=0).mean()
+        assert abs(expected_max_of_lines(a, b) - mc) < 0.01
+    assert expected_max_of_lines(np.array([1.0]), np.array([2.0])) == pytest.approx(1.0)
+
+
+def test_knowledge_gradient_matches_monte_carlo(setting):
+    model, C, R = setting
+    mom = pool_moments(model, C, R)
+    kg = KnowledgeGradient().score(mom, cost=torch.ones(C.shape[0], dtype=DT),
+                                   is_target=C[:, -1] == 1)  # fmt: skip
+    g = torch.Generator().manual_seed(1)
+    best = float(mom.mean_ref.max())
+    for i in (int(kg.argmax()), 30):
+        z = torch.randn(300, generator=g, dtype=DT)
+        z = torch.cat([z, -z])  # antithetic
+        vals = []
+        with torch.no_grad():
+            for zz in z:
+                y = (mom.mean[i] + mom.var_y[i].sqrt() * zz).reshape(1, 1)
+                vals.append(float(model.conditioned_on(C[i : i + 1], y).posterior(R).mean.max()))
+        mc = np.mean(vals) - best
+        se = np.std(vals) / np.sqrt(len(vals))
+        assert abs(float(kg[i]) - mc) < 4 * se + 1e-4, (i, float(kg[i]), mc, se)
+
+
+def test_batches_are_diverse_and_target_only_objectives_skip_lower_rows(setting):
+    model, C, R = setting
+    groups = np.concatenate([np.arange(25), np.arange(25)])  # row i and i + 25: one composition
+    sel = select_batch(model, C, LearnMap(), q=5, R=R, groups=groups)
+    assert len(set(groups[sel.rows])) == 5
+    ucb = select_batch(model, C, UpperConfidenceBound(), q=3, is_target=C[:, -1] == 1)
+    assert all(i < 25 for i in ucb.rows) and np.isinf(ucb.first_scores[25:]).all()
+    # the second choice of a greedy batch sees the first one's information
+    one = select_batch(model, C, LearnMap(), q=1, R=R)
+    two = select_batch(model, C, LearnMap(), q=2, R=R)
+    assert one.rows[0] == two.rows[0] and two.scores[1] < two.scores[0]
+
+
+def test_window_probability_and_objective_names():
+    w = WindowHits(1.0, 2.0)
+    p = w.probability(torch.tensor([1.5, 10.0], dtype=DT), torch.tensor([0.1, 0.1], dtype=DT))
+    assert p[0] > 0.99 and p[1] < 1e-6
+    assert make_objective({"name": "window", "lo": 0.5, "hi": 1.0}) == WindowHits(0.5, 1.0)
+    with pytest.raises(InputDataError, match="unknown objective 'best'"):
+        make_objective("best")
+    with pytest.raises(InputDataError, match="window needs lo < hi"):
+        WindowHits(2.0, 1.0)

@@ -1,0 +1,205 @@
+"""Campaigns: suggest / observe / run on a SQLite store; killed at random moments, nothing lost."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfgp.datasets import load_bandgap_ladder
+from mfgp.estimators import MultiFidelityRegressor
+from mfgp.exceptions import CampaignLockedError, InputDataError, NonFiniteValueError
+from mfgp.loop import Budget, Campaign, Experiments, HitsFound, TableOracle
+
+MODEL = dict(max_iter=10, max_fit_points=200, max_rows_per_fidelity=200)
+
+
+@pytest.fixture(scope="module")
+def world():
+    df = load_bandgap_ladder(["pbe", "expt"])
+    expt = df[df.fidelity == "expt"].drop_duplicates("composition")
+    pbe = df[df.fidelity == "pbe"].drop_duplicates("composition")
+    both = expt[expt.composition.isin(pbe.composition)].sample(60, random_state=0)
+    pbe = pbe[pbe.composition.isin(both.composition)]
+    seed = both.iloc[:8]
+    known = pd.concat([pbe.iloc[:30], seed], ignore_index=True)  # half the PBE is acquirable
+    hidden = pd.concat([both, pbe], ignore_index=True)
+    return both.formula.tolist(), known, hidden
+
+
+def new(world, path, **kw):
+    pool, known, _ = world
+    options = dict(target="expt", costs={"pbe": 1.0, "expt": 20.0}, objective="learn",
+                   data=known, store=path)  # fmt: skip
+    options.update(kw)
+    return Campaign(MultiFidelityRegressor("ar1", **MODEL), pool, **options)
+
+
+def test_suggest_observe_status(world, tmp_path):
+    pool, known, hidden = world
+    with new(world, tmp_path / "c.db") as camp:
+        batch = camp.suggest(3)
+        assert list(batch.columns) == ["suggestion", "rank", "formula", "fidelity", "score",
+                                       "mean", "std", "lower_90", "upper_90", "cost"]  # fmt: skip
+        assert batch.formula.is_unique and len(batch) == 3  # one row per composition
+        assert set(batch.fidelity) <= {"pbe", "expt"}
+        assert (batch.score.diff().dropna() <= 1e-12).all() or len(batch) == 1
+        # nothing already known is suggested
+        seen = set(zip(known.formula, known.fidelity))
+        assert not seen & set(zip(batch.formula, batch.fidelity))
+        assert len(camp.pending()) == 3
+        answers = TableOracle(hidden)(batch)
+        camp.observe(answers)
+        assert camp.pending().empty and camp.status()["acquired"] == 3
+        assert camp.spent() == pytest.approx(batch.cost.sum())
+        # a formula outside the pool joins it
+        camp.observe(pd.DataFrame({"formula": ["NaCl"], "fidelity": ["expt"], "value": [8.5]}))
+        assert "NaCl" in camp.store.pool()
+
+
+def test_bad_rows_are_named_and_leave_the_store_unchanged(world, tmp_path):
+    with new(world, tmp_path / "c.db") as camp:
+        before = camp.observations()
+        bad = pd.DataFrame({"formula": ["Si", "GaAs"], "fidelity": ["expt", "expt"],
+                            "value": [1.1, "n/a"]})  # fmt: skip
+        with pytest.raises(NonFiniteValueError, match="row 1: value 'n/a' of 'GaAs'"):
+            camp.observe(bad)
+        with pytest.raises(InputDataError, match="row 0: fidelity 'hse' of 'Si'"):
+            camp.observe(bad.assign(fidelity="hse", value=1.0))
+        with pytest.raises(InputDataError, match="Xx"):
+            camp.observe(pd.DataFrame({"formula": ["Si", "Fe2Xx3"], "fidelity": ["expt"] * 2,
+                                       "value": [1.0, 2.0]}))  # fmt: skip
+        assert camp.observations().equals(before)
+    new(world, tmp_path / "c.db").close()  # the same campaign: reopened
+    with pytest.raises(InputDataError, match=r"holds a different campaign .*\['costs'\]"):
+        new(world, tmp_path / "c.db", costs={"pbe": 2.0, "expt": 20.0})
+    (tmp_path / "empty.db").touch()  # e.g. a creation killed before its first commit
+    with pytest.raises(InputDataError, match="holds no campaign"):
+        Campaign.open(tmp_path / "empty.db")
+
+
+def test_a_second_process_cannot_open_the_store(world, tmp_path):
+    camp = new(world, tmp_path / "c.db")
+    with pytest.raises(CampaignLockedError, match="open in another process"):
+        Campaign.open(tmp_path / "c.db")
+    camp.close()
+    Campaign.open(tmp_path / "c.db").close()  # released
+
+
+def test_stopping_conditions_compose(world, tmp_path):
+    _, _, hidden = world
+    with new(world, tmp_path / "c.db", costs={"expt": 20.0}, fidelities=["pbe", "expt"]) as camp:
+        camp.run(TableOracle(hidden), Budget(60) | Experiments(10), q=2)
+        assert camp.spent() == 60.0 and camp.status()["acquired"] == 3  # 2, then 1 fits in 60
+        stop = Experiments(2) & HitsFound(100, 0.0, 100.0)
+        assert not stop(camp) and (Experiments(2) | HitsFound(100, 0.0, 100.0))(camp)
+
+
+def test_conditioning_between_refits_and_resume_give_the_same_suggestion(world, tmp_path):
+    _, _, hidden = world
+    oracle = TableOracle(hidden)
+    camp = new(world, tmp_path / "c.db", refit_every=3)
+    camp.observe(oracle(camp.suggest(2)))
+    fitted_on = camp.model()[1]
+    nxt = camp.suggest(2)
+    assert camp.model()[1] == fitted_on  # conditioned on the two new rows, not refitted
+    camp.store.cancel_pending()
+    camp.close()
+    again = Campaign.open(tmp_path / "c.db")  # from the checkpoint in the store
+    nxt2 = again.suggest(2)
+    assert nxt2[["formula", "fidelity"]].equals(nxt[["formula", "fidelity"]])
+    assert np.array_equal(nxt2.score.to_numpy(), nxt.score.to_numpy())
+    again.close()
+
+
+def _campaign_child(store: str, data: str) -> None:
+    """Run (or resume) a small campaign to its end: the process the kill test kills."""
+    from pathlib import Path
+
+    d = Path(data)
+    pool = pd.read_csv(d / "pool.csv").formula.tolist()
+    known, hidden = pd.read_csv(d / "known.csv"), pd.read_csv(d / "hidden.csv")
+    # the same constructor creates the campaign or, when the store holds it, resumes it
+    camp = Campaign(MultiFidelityRegressor("ar1", max_iter=5, max_fit_points=100), pool,
+                    target="expt", costs={"pbe": 1.0, "expt": 4.0}, data=known, store=store,
+                    refit_every=2)  # fmt: skip
+    camp.run(TableOracle(hidden), Experiments(3), q=2)
+    camp.close()
+
+
+def _observations(store):
+    from mfgp.loop.store import Store
+
+    with Store(store) as s:
+        return s.observations()[["formula", "fidelity", "value", "source", "suggestion"]]
+
+
+def test_killed_at_random_moments_a_campaign_loses_nothing(world, tmp_path):
+    import multiprocessing
+
+    pool, known, hidden = world
+    pd.DataFrame({"formula": pool}).to_csv(tmp_path / "pool.csv", index=False)
+    known[["formula", "fidelity", "value"]].to_csv(tmp_path / "known.csv", index=False)
+    hidden[["formula", "fidelity", "value"]].to_csv(tmp_path / "hidden.csv", index=False)
+    # a fork server that has imported mfgp (and run no torch computation: fork-safe) starts
+    # each campaign process in milliseconds
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["tests.test_campaign", "mfgp.io", "safetensors.torch",
+                                "torch._dynamo", "matminer"])  # what a run imports lazily
+
+    def start(store):
+        proc = ctx.Process(target=_campaign_child, args=(str(store), str(tmp_path)))
+        proc.start()
+        return proc
+
+    def to_end(store):
+        proc = start(store)
+        proc.join(300)
+        assert proc.exitcode == 0
+        return _observations(store)
+
+    to_end(tmp_path / "warmup.db")  # the fork server's start is not part of the timing
+    t0 = time.perf_counter()
+    reference = to_end(tmp_path / "reference.db")
+    duration = time.perf_counter() - t0
+    print(f"campaign run: {duration:.2f} s")
+    assert (reference.source == "observed").sum() >= 3
+    g = np.random.default_rng(0)
+    killed = 0
+    for trial in range(20):
+        store = tmp_path / f"trial{trial}.db"
+        proc = start(store)
+        time.sleep(g.uniform(0.0, duration))
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+            killed += 1
+        proc.join()
+        pd.testing.assert_frame_equal(to_end(store), reference)  # resumed: nothing lost
+    assert killed >= 12  # the kills landed mid-run
+
+
+def test_the_command_line_runs_a_campaign(world, tmp_path, capsys):
+    from mfgp.cli import main
+
+    pool, known, hidden = world
+    pd.DataFrame({"formula": pool}).to_csv(tmp_path / "pool.csv", index=False)
+    known[["formula", "fidelity", "value"]].to_csv(tmp_path / "known.csv", index=False)
+    store = str(tmp_path / "cli.db")
+    assert main(["campaign", "init", store, "--pool", str(tmp_path / "pool.csv"), "--data",
+                 str(tmp_path / "known.csv"), "--cost", "pbe=1", "--cost", "expt=50"]) == 0
+    assert main(["campaign", "suggest", store, "-q", "2", "--output",
+                 str(tmp_path / "batch.csv")]) == 0  # fmt: skip
+    batch = pd.read_csv(tmp_path / "batch.csv")
+    assert len(batch) == 2
+    TableOracle(hidden)(batch)[["formula", "fidelity", "value"]].to_csv(
+        tmp_path / "results.csv", index=False)  # fmt: skip
+    assert main(["campaign", "observe", store, "--results", str(tmp_path / "results.csv")]) == 0
+    capsys.readouterr()
+    assert main(["campaign", "status", store]) == 0
+    assert '"acquired": 2' in capsys.readouterr().out
+    pd.DataFrame({"formula": ["Si"], "fidelity": ["hse"], "value": [1.0]}).to_csv(
+        tmp_path / "bad.csv", index=False)  # fmt: skip
+    assert main(["campaign", "observe", store, "--results", str(tmp_path / "bad.csv")]) == 2
+    assert "fidelity 'hse'" in capsys.readouterr().err
