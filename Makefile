@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
-	bench-ladder bench-quickstart clean
+	bench-ladder bench-quickstart bench-pool-scoring clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,9 @@ bench-metals: $(STAMP)
 
 bench-ladder: $(STAMP)
 	cd benchmarks && ../$(PY) bench_ladder.py
+
+bench-pool-scoring: $(STAMP)
+	cd benchmarks && ../$(PY) bench_pool_scoring.py
 
 bench-quickstart: $(STAMP)
 	cd benchmarks && ../$(PY) bench_quickstart.py

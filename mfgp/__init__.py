@@ -49,6 +49,16 @@ _API: dict[str, str] = {
     "load_model": "mfgp.io",
     "fit_gp": "mfgp.fit",
     "fit_ar1_recursive": "mfgp.fit",
+    "ClassifierSpec": "mfgp.models.specs",
+    "HurdleSpec": "mfgp.hurdle",
+    # campaigns
+    "Campaign": "mfgp.loop",
+    "TableOracle": "mfgp.loop",
+    "Budget": "mfgp.loop",
+    "Experiments": "mfgp.loop",
+    "HitsFound": "mfgp.loop",
+    "PredictiveChange": "mfgp.loop",
+    "select_batch": "mfgp.acquisition",
     # calibration
     "cross_validate": "mfgp.calibration",
     "evaluate": "mfgp.calibration",
@@ -71,6 +81,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
+    from mfgp.acquisition import select_batch  # noqa: F401
     from mfgp.calibration import cross_validate, evaluate  # noqa: F401
     from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold  # noqa: F401
     from mfgp.datasets import (  # noqa: F401
@@ -83,7 +94,16 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor  # noqa: F401
     from mfgp.featurize import CompositionFeaturizer  # noqa: F401
     from mfgp.fit import fit_ar1_recursive, fit_gp  # noqa: F401
+    from mfgp.hurdle import HurdleSpec  # noqa: F401
     from mfgp.io import load_model, save_model  # noqa: F401
+    from mfgp.loop import (  # noqa: F401
+        Budget,
+        Campaign,
+        Experiments,
+        HitsFound,
+        PredictiveChange,
+        TableOracle,
+    )
     from mfgp.models import (  # noqa: F401
         AR1GP,
         ExplicitLatentGP,
@@ -94,6 +114,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     )
     from mfgp.models.specs import (  # noqa: F401
         AR1Spec,
+        ClassifierSpec,
         FitOptions,
         LatentChainSpec,
         MultiTaskSpec,
