@@ -7,12 +7,15 @@ import torch
 from mfgp.acquisition import (
     KnowledgeGradient,
     LearnMap,
+    MaxValueEntropy,
     UpperConfidenceBound,
     WindowHits,
     expected_max_of_lines,
     make_objective,
+    max_value_quantiles,
     pool_moments,
     select_batch,
+    twin_moments,
 )
 from mfgp.exceptions import InputDataError
 from mfgp.fit import fit_gp
@@ -105,6 +108,65 @@ def test_knowledge_gradient_matches_monte_carlo(setting):
         assert abs(float(kg[i]) - mc) < 4 * se + 1e-4, (i, float(kg[i]), mc, se)
 
 
+def test_max_value_quantiles_match_the_maximum_of_samples():
+    g = torch.Generator().manual_seed(2)
+    mean, std = torch.randn(30, generator=g, dtype=DT), torch.rand(30, generator=g, dtype=DT)
+    q = max_value_quantiles(mean, std + 0.05, 16)
+    draws = (mean + (std + 0.05) * torch.randn(200_000, 30, generator=g, dtype=DT)).amax(-1)
+    levels = (torch.arange(16, dtype=DT) + 0.5) / 16
+    empirical = (draws[:, None] <= q[None, :]).to(DT).mean(0)
+    assert torch.allclose(empirical, levels, atol=0.005), (empirical, levels)
+
+
+def test_max_value_entropy_matches_monte_carlo(setting):
+    """Each candidate's gain against a brute-force estimate of the same truncation.
+
+    For each quantile f* of the pool's maximum: draw (f_T(x_c), y_c) from the model's joint
+    posterior, keep the draws with f_T(x_c) <= f*, and take -1/2 log of the kept y_c's
+    variance over its prior variance; average over the quantiles.
+    """
+    model, C, R = setting
+    mom = pool_moments(model, C, R)
+    cost = torch.ones(C.shape[0], dtype=DT)
+    mes = MaxValueEntropy(samples=8)
+    score = mes.score(mom, cost=cost, is_target=C[:, -1] == 1, model=model, C=C, R=R)
+    assert torch.isfinite(score).all() and (score >= 0).all()
+    # the quantiles are of the maximum over the pool's compositions at the target (R here)
+    with torch.no_grad():
+        post = model.posterior(R)
+    f_star = max_value_quantiles(post.mean.reshape(-1), post.variance.reshape(-1).sqrt(), 8)
+    g = torch.Generator().manual_seed(3)
+    lower = 25 + int(score[25:].argmax())  # the best lower-fidelity row
+    for i in (int(score.argmax()), int(score[:25].argmin()), lower, 30):
+        twin = C[i : i + 1].clone()
+        twin[:, -1] = 1.0
+        with torch.no_grad():
+            joint = model.posterior(torch.cat([twin, C[i : i + 1]]))
+            mu = joint.mean.reshape(-1)
+            S = joint.distribution.covariance_matrix.clone()
+            S[1, 1] = model.posterior(C[i : i + 1], observation_noise=True).variance.squeeze()
+        draws = mu + torch.randn(400_000, 2, generator=g, dtype=DT) @ torch.linalg.cholesky(S).T
+        # against the draws' own variance: no truncation gives exactly 0
+        gains = [-0.5 * torch.log(draws[draws[:, 0] <= f, 1].var() / draws[:, 1].var())
+                 for f in f_star]  # fmt: skip
+        brute = float(torch.stack(gains).mean())
+        assert abs(float(score[i]) - brute) < 0.03 * brute + 2e-3, (i, float(score[i]), brute)
+    # per unit cost, and twin moments agree with the joint posterior
+    assert torch.allclose(mes.score(mom, cost=cost * 4, is_target=C[:, -1] == 1, model=model,
+                                    C=C, R=R) * 4, score)  # fmt: skip
+    mean_g, var_g, cov = twin_moments(model, C[30:31], 1.0)
+    with torch.no_grad():
+        joint = model.posterior(torch.cat([R[5:6], C[30:31]]))  # C[30] is R[5] at fidelity 0
+    S = joint.distribution.covariance_matrix
+    assert torch.allclose(torch.stack([var_g[0], cov[0]]), S[0], atol=1e-10)
+    # a lower-fidelity row is worth less than its target twin at equal cost; 50x cheaper, more
+    t = int(score[:25].argmax())
+    assert 0 < score[t + 25] < score[t]
+    cheap = torch.where(C[:, -1] == 1, cost, cost / 50)
+    cheap_score = mes.score(mom, cost=cheap, is_target=C[:, -1] == 1, model=model, C=C, R=R)
+    assert cheap_score[t + 25] > cheap_score[t]
+
+
 def test_batches_are_diverse_and_target_only_objectives_skip_lower_rows(setting):
     model, C, R = setting
     groups = np.concatenate([np.arange(25), np.arange(25)])  # row i and i + 25: one composition
@@ -118,6 +180,30 @@ def test_batches_are_diverse_and_target_only_objectives_skip_lower_rows(setting)
     assert one.rows[0] == two.rows[0] and two.scores[1] < two.scores[0]
 
 
+@pytest.mark.parametrize("objective", [LearnMap(), KnowledgeGradient(),
+                                       UpperConfidenceBound(), WindowHits(0.0, 1.0)])
+def test_rank_one_updates_give_the_batch_of_fantasy_models(setting, objective):
+    """The fast path (one pass, rank-1 updates) against conditioning the model on fantasies."""
+    model, C, R = setting
+    cost = torch.where(C[:, -1] == 1, 10.0, 1.0).to(DT)
+    kw = dict(q=5, R=R, cost=cost, is_target=C[:, -1] == 1)
+    fast = select_batch(model, C, objective, updates=True, **kw)
+    slow = select_batch(model, C, objective, updates=False, **kw)
+    assert fast.rows == slow.rows
+    assert np.allclose(fast.scores, slow.scores, rtol=1e-7, atol=1e-12)
+
+
+def test_generic_pool_moments_agree_with_the_fast_path(setting, monkeypatch):
+    import mfgp.acquisition.pool as pool
+
+    model, C, R = setting
+    fast = pool_moments(model, C, R)
+    monkeypatch.setattr(pool, "supports_updates", lambda m: False)
+    slow = pool_moments(model, C, R, batch_size=9)
+    for name in ("mean", "var_f", "var_y", "mean_ref", "var_ref", "cross"):
+        assert torch.allclose(getattr(fast, name), getattr(slow, name), atol=1e-10), name
+
+
 def test_window_probability_and_objective_names():
     w = WindowHits(1.0, 2.0)
     p = w.probability(torch.tensor([1.5, 10.0], dtype=DT), torch.tensor([0.1, 0.1], dtype=DT))
@@ -125,5 +211,8 @@ def test_window_probability_and_objective_names():
     assert make_objective({"name": "window", "lo": 0.5, "hi": 1.0}) == WindowHits(0.5, 1.0)
     with pytest.raises(InputDataError, match="unknown objective 'best'"):
         make_objective("best")
+    assert make_objective("mes", maximize=False) == MaxValueEntropy(maximize=False)
+    with pytest.raises(InputDataError, match="mes needs samples >= 1"):
+        MaxValueEntropy(samples=0)
     with pytest.raises(InputDataError, match="window needs lo < hi"):
         WindowHits(2.0, 1.0)

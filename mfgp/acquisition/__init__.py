@@ -2,9 +2,9 @@
 
 * :func:`pool_moments`: the joint posterior moments every pool objective needs, batched.
 * objectives (:mod:`mfgp.acquisition.objectives`): learn the map, the discrete-pool
-  multi-fidelity knowledge gradient, window hits, upper confidence bound, log noisy expected
-  improvement; information objectives are per unit cost, so each row's fidelity competes on
-  value for money.
+  multi-fidelity knowledge gradient, cost-weighted max-value entropy search, window hits,
+  upper confidence bound, log noisy expected improvement; information objectives are per
+  unit cost, so each row's fidelity competes on value for money.
 * :func:`select_batch`: greedy batches on fantasies, one row per composition.
 """
 
@@ -13,20 +13,31 @@ from mfgp.acquisition.objectives import (
     KnowledgeGradient,
     LearnMap,
     LogNoisyExpectedImprovement,
+    MaxValueEntropy,
     Objective,
     UpperConfidenceBound,
     WindowHits,
     expected_max_of_lines,
     make_objective,
+    max_value_quantiles,
 )
-from mfgp.acquisition.pool import PoolMoments, pool_moments
+from mfgp.acquisition.pool import (
+    GreedyUpdates,
+    PoolMoments,
+    marginal_moments,
+    pool_moments,
+    supports_updates,
+    twin_moments,
+)
 from mfgp.acquisition.select import Selection, fantasize, select_batch
 
 __all__ = [
     "OBJECTIVES",
+    "GreedyUpdates",
     "KnowledgeGradient",
     "LearnMap",
     "LogNoisyExpectedImprovement",
+    "MaxValueEntropy",
     "Objective",
     "PoolMoments",
     "Selection",
@@ -35,6 +46,10 @@ __all__ = [
     "expected_max_of_lines",
     "fantasize",
     "make_objective",
+    "marginal_moments",
+    "max_value_quantiles",
     "pool_moments",
     "select_batch",
+    "supports_updates",
+    "twin_moments",
 ]

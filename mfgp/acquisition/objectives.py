@@ -12,6 +12,16 @@ so a cheap computation competes with an expensive experiment on value per unit c
   is ``mu_T(r) + cov(f_T(r), y_c) / sd(y_c) Z`` with one standard normal ``Z``, so the
   expectation of the maximum of these lines is computed exactly from their upper envelope
   (Frazier, Powell & Dayanik 2009), no Monte Carlo and no inner optimisation.
+* :class:`MaxValueEntropy`: cost-weighted max-value entropy search, the information a row's
+  observation brings about the pool's best target value ``f* = max_r f_T(r)`` (Wang & Jegelka
+  2017), in the lower-bound form of GIBBON (Moss et al. 2021): conditioning on ``f*`` is
+  approximated by truncating the candidate's own composition at the target, ``f_T(x_c) <= f*``,
+  and the truncated predictive of ``y_c`` by a Gaussian of its exact variance, so the gain is
+  ``-1/2 log(1 - rho^2 r (gamma + r))`` with ``gamma = (f* - mu_T(x_c)) / sd_T(x_c)``,
+  ``r = phi(gamma) / Phi(gamma)`` and ``rho`` the correlation of ``y_c`` with ``f_T(x_c)``.
+  ``f*`` is taken at stratified quantiles of the distribution of the maximum over the pool's
+  compositions with independent marginals (Wang & Jegelka's approximation), so scores are
+  deterministic.
 * :class:`UpperConfidenceBound`, :class:`WindowHits` (the probability that the measured value
   lies in ``[lo, hi]``, e.g. band gaps for single-junction photovoltaics): target-fidelity
   rows only, from the predictive of a new measurement.
@@ -32,7 +42,7 @@ import torch
 from scipy import stats
 from torch import Tensor
 
-from mfgp.acquisition.pool import PoolMoments
+from mfgp.acquisition.pool import PoolMoments, twin_moments
 from mfgp.exceptions import InputDataError
 
 __all__ = [
@@ -40,11 +50,13 @@ __all__ = [
     "KnowledgeGradient",
     "LearnMap",
     "LogNoisyExpectedImprovement",
+    "MaxValueEntropy",
     "Objective",
     "UpperConfidenceBound",
     "WindowHits",
     "expected_max_of_lines",
     "make_objective",
+    "max_value_quantiles",
 ]
 
 
@@ -92,10 +104,12 @@ class Objective:
 
     name: ClassVar[str] = ""
     information: ClassVar[bool] = False
+    #: scores call the (conditioned) model itself, not only the pool's moments
+    needs_model: ClassVar[bool] = False
 
     def score(self, moments: PoolMoments, *, cost: Tensor, is_target: Tensor,
-              model=None, C: Tensor | None = None, baseline: Tensor | None = None
-              ) -> Tensor:  # fmt: skip
+              model=None, C: Tensor | None = None, R: Tensor | None = None,
+              baseline: Tensor | None = None) -> Tensor:  # fmt: skip
         """One score per candidate (``-inf`` where the objective does not apply)."""
         raise NotImplementedError
 
@@ -134,6 +148,75 @@ class KnowledgeGradient(Objective):
         kg = np.array([expected_max_of_lines(a, slopes[:, c]) - best
                        for c in range(slopes.shape[1])])  # fmt: skip
         return torch.as_tensor(np.maximum(kg, 0.0)).to(cost) / cost
+
+
+def max_value_quantiles(mean: Tensor, std: Tensor, samples: int) -> Tensor:
+    """Stratified quantiles ``(k + 1/2) / samples`` of ``max_i f_i`` for independent Gaussians.
+
+    The CDF of the maximum is ``prod_i Phi((z - mean_i) / std_i)``; each quantile is found by
+    bisection on its logarithm (80 halvings of a bracket that holds every quantile).
+
+    Example:
+        >>> q = max_value_quantiles(torch.zeros(1, dtype=torch.float64),
+        ...                         torch.ones(1, dtype=torch.float64), 1)
+        >>> abs(float(q)) < 1e-12  # the median of one standard normal
+        True
+    """
+    std = std.clamp_min(1e-9)
+    u = (torch.arange(samples, dtype=mean.dtype, device=mean.device) + 0.5) / samples
+    target = u.log()
+    top = int(torch.argmax(mean))
+    lo = torch.full_like(u, float(mean[top] - 10 * std[top]))
+    hi = torch.full_like(u, float((mean + 10 * std).max()))
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        logcdf = torch.special.log_ndtr((mid[:, None] - mean[None, :]) / std[None, :]).sum(-1)
+        below = logcdf < target
+        lo = torch.where(below, mid, lo)
+        hi = torch.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+@dataclass(frozen=True)
+class MaxValueEntropy(Objective):
+    """Cost-weighted max-value entropy search over the pool (see the module), nats per cost.
+
+    Args:
+        maximize: look for the highest target value (``False``: the lowest).
+        samples: quantiles of the pool's maximum averaged over.
+    """
+
+    name: ClassVar[str] = "mes"
+    information: ClassVar[bool] = True
+    needs_model: ClassVar[bool] = True
+    maximize: bool = True
+    samples: int = 32
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise InputDataError(f"mes needs samples >= 1; got {self.samples}")
+
+    def score(self, moments, *, cost, is_target, model=None, C=None, R=None,
+              **kwargs) -> Tensor:  # fmt: skip
+        """The information gain about ``f*`` of observing each candidate, per unit cost."""
+        if model is None or C is None or R is None or R.shape[0] == 0:
+            raise InputDataError("mes needs the model, the candidates and reference rows R")
+        from mfgp.predict import predict_marginals
+
+        sign = 1.0 if self.maximize else -1.0
+        mean_g, var_g, cov = twin_moments(model, C, float(R[0, -1]))
+        twins = C.to(R).clone()
+        twins[:, -1] = R[0, -1]
+        domain = torch.unique(torch.cat([R, twins]), dim=0)  # the pool's compositions, once
+        m, v = predict_marginals(model, domain)
+        f_star = max_value_quantiles(sign * m, v.clamp_min(1e-18).sqrt(), self.samples)
+        gamma = (f_star[None, :] - sign * mean_g[:, None]) / var_g.sqrt()[:, None]
+        r = torch.exp(-0.5 * gamma.square() - 0.5 * math.log(2 * math.pi)
+                      - torch.special.log_ndtr(gamma))  # fmt: skip
+        rho2 = (cov.square() / (var_g * moments.var_y)).clamp(0.0, 1.0)
+        shrink = (1.0 - rho2[:, None] * r * (gamma + r)).clamp_min(1e-12)
+        gain = (-0.5 * shrink.log().mean(-1)).clamp_min(0.0)
+        return gain.to(cost) / cost
 
 
 @dataclass(frozen=True)
@@ -182,6 +265,7 @@ class LogNoisyExpectedImprovement(Objective):
     """BoTorch's ``qLogNoisyExpectedImprovement`` at the target fidelity (q = 1 per row)."""
 
     name: ClassVar[str] = "logei"
+    needs_model: ClassVar[bool] = True
     maximize: bool = True
     batch_size: int = 256
 
@@ -208,12 +292,16 @@ class LogNoisyExpectedImprovement(Objective):
 
 
 #: objective name -> class (a campaign stores its objective as ``to_dict()``)
-OBJECTIVES = {cls.name: cls for cls in (LearnMap, KnowledgeGradient, UpperConfidenceBound,
-                                        WindowHits, LogNoisyExpectedImprovement)}  # fmt: skip
+OBJECTIVES = {cls.name: cls for cls in (LearnMap, KnowledgeGradient, MaxValueEntropy,
+                                        UpperConfidenceBound, WindowHits,
+                                        LogNoisyExpectedImprovement)}  # fmt: skip
 
 
 def make_objective(objective: str | dict | Objective, **options) -> Objective:
-    """An objective from its name (``"learn"``, ``"kg"``, ``"ucb"``, ``"window"``, ``"logei"``)."""
+    """An objective by name: ``"learn"``, ``"kg"``, ``"mes"``, ``"ucb"``, ``"window"``, ``"logei"``.
+
+    A dict is ``to_dict()``'s form; an :class:`Objective` is returned as it is.
+    """
     if isinstance(objective, Objective):
         return objective
     if isinstance(objective, dict):

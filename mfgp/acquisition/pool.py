@@ -10,9 +10,11 @@ compositions at the target):
 * the posterior means at ``R`` and at the candidates.
 
 :func:`pool_moments` gets them from the model's own joint posterior at ``[C_batch, R]``, so it
-works for every BoTorch model of the package (the explicit-latent chain included); with
-mfgp's cached Cholesky factor a batch is one kernel evaluation against the training rows and
-one triangular solve.
+works for every BoTorch model (the explicit-latent chain included); for mfgp's exact GPs it
+takes the candidates' marginals (one triangular solve per candidate, against the cached
+Cholesky factor) and the cross covariances by :meth:`posterior_covariance` (a solve for the
+``m`` reference columns only). :class:`GreedyUpdates` then conditions the moments on each
+choice of a greedy batch by a rank-1 update, without a new posterior.
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ from torch import Tensor
 
 from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.linalg import exact_solves
-from mfgp.predict import model_device
+from mfgp.predict import model_device, predict_marginals
 
-__all__ = ["PoolMoments", "pool_moments"]
+__all__ = [
+    "GreedyUpdates",
+    "PoolMoments",
+    "marginal_moments",
+    "pool_moments",
+    "supports_updates",
+    "twin_moments",
+]
 
 
 @dataclass
@@ -50,16 +59,60 @@ class PoolMoments:
     cross: Tensor
 
 
+def supports_updates(model) -> bool:
+    """Whether ``model`` gives posterior covariances against a few rows cheaply.
+
+    True for mfgp's exact GPs (and a feature map over one): their
+    ``posterior_covariance`` needs no ``n x N`` solve, and their observation noise depends on
+    the row's fidelity only. Other models get the generic path (a full posterior per round).
+    """
+    inner = getattr(model, "model", model)  # a FeatureMapModel's wrapped GP
+    return hasattr(model, "posterior_covariance") and hasattr(inner, "posterior_covariance")
+
+
+def _noise(model, C: Tensor) -> Tensor:
+    """Each row's observation noise variance, from one posterior pair per fidelity present."""
+    fid = C[:, -1]
+    out = torch.empty(C.shape[0], dtype=C.dtype, device=C.device)
+    for level in torch.unique(fid):
+        at = fid == level
+        x = C[at][:1]
+        noisy = model.posterior(x, observation_noise=True).variance.reshape(-1)
+        out[at] = (noisy - model.posterior(x).variance.reshape(-1)).clamp_min(0.0)
+    return out
+
+
+@torch.no_grad()
+def marginal_moments(model, C: Tensor, *, batch_size: int = 4096) -> PoolMoments:
+    """:class:`PoolMoments` without a reference set (objectives that need only marginals)."""
+    device, dtype = model_device(model)
+    C = C.to(device=device, dtype=dtype)
+    mean, var_f = predict_marginals(model, C, batch_size=batch_size)
+    if supports_updates(model):
+        var_y = var_f + _noise(model, C)
+    else:
+        _, var_y = predict_marginals(model, C, observation_noise=True, batch_size=batch_size)
+    empty = mean.new_empty(0)
+    return PoolMoments(mean, var_f, var_y.clamp_min(1e-12), empty, empty,
+                       mean.new_empty(0, mean.shape[0]))  # fmt: skip
+
+
 @torch.no_grad()
 def pool_moments(model, C: Tensor, R: Tensor, *, batch_size: int = 512) -> PoolMoments:
     """The moments of candidates ``C`` (``n_c x (d + 1)``) and reference rows ``R`` (``m x ...``).
+
+    With an mfgp GP: the candidates' marginals (one triangular solve per candidate) and the
+    cross covariances from :meth:`posterior_covariance` against ``R`` (one solve for the
+    ``m`` reference columns, then products). Otherwise: the joint posterior at
+    ``[C_batch, R]`` for each batch, which any BoTorch model gives.
 
     Args:
         model: a single-output BoTorch model on contract inputs.
         C: candidate rows, each at the fidelity it would be observed at.
         R: reference rows at the target fidelity (the pool whose map one wants to learn, or
             among which one looks for the best).
-        batch_size: candidates per joint posterior call (``(batch + m)^2`` covariance entries).
+        batch_size: candidates per joint posterior call of the generic path
+            (``(batch + m)^2`` covariance entries).
     """
     if C.dim() != 2 or R.dim() != 2 or C.shape[-1] != R.shape[-1]:
         raise ShapeError(
@@ -70,10 +123,15 @@ def pool_moments(model, C: Tensor, R: Tensor, *, batch_size: int = 512) -> PoolM
         raise InputDataError(f"batch_size must be >= 1; got {batch_size}")
     device, dtype = model_device(model)
     C, R = C.to(device=device, dtype=dtype), R.to(device=device, dtype=dtype)
+    model.eval()
+    if supports_updates(model):
+        out = marginal_moments(model, C)
+        out.mean_ref, out.var_ref = predict_marginals(model, R)
+        out.cross = model.posterior_covariance(C, R).transpose(-1, -2).contiguous()
+        return out
     m, n = R.shape[0], C.shape[0]
     out = PoolMoments(*(torch.empty(k, dtype=dtype, device=device) for k in (n, n, n, m, m)),
                       cross=torch.empty(m, n, dtype=dtype, device=device))  # fmt: skip
-    model.eval()
     for start in range(0, max(n, 1), batch_size):
         rows = slice(start, min(start + batch_size, n))
         b = rows.stop - rows.start
@@ -88,3 +146,71 @@ def pool_moments(model, C: Tensor, R: Tensor, *, batch_size: int = 512) -> PoolM
         if start == 0:
             out.mean_ref, out.var_ref = mean[b:].clone(), cov.diagonal()[b:].clone()
     return out
+
+
+class GreedyUpdates:
+    """The moments of a pool after conditioning on chosen rows, by rank-1 updates.
+
+    Observing ``y_c`` moves no posterior mean when its fantasy is its predicted mean (the
+    kriging believer of a greedy batch) and lowers every covariance by
+    ``u(a) u(b)`` with ``u(a) = cov(f(a), y_c) / sd(y_c)`` under the posterior before it. The
+    prior-model covariances against each chosen row come from :meth:`posterior_covariance`
+    and are corrected for the rows chosen before it (the incremental Cholesky factor of the
+    chosen block), so ``q`` choices cost one pass over the pool plus ``q - 1`` kernel
+    evaluations, not ``q`` posteriors. The result equals conditioning the model on the
+    fantasies (tested).
+    """
+
+    def __init__(self, model, C: Tensor, R: Tensor | None, moments: PoolMoments) -> None:
+        self.model, self.C, self.R, self.moments = model, C, R, moments
+        self.u_c: list[Tensor] = []
+        self.u_r: list[Tensor] = []
+
+    @torch.no_grad()
+    def condition(self, row: int) -> None:
+        """Update the moments in place for an observation of candidate ``row``."""
+        mom, z = self.moments, self.C[row : row + 1]
+        cov_c = self.model.posterior_covariance(self.C, z).reshape(-1)
+        cov_r = (self.model.posterior_covariance(self.R, z).reshape(-1)
+                 if self.R is not None and mom.cross.shape[0] else None)  # fmt: skip
+        for k, uc in enumerate(self.u_c):
+            cov_c = cov_c - uc * uc[row]
+            if cov_r is not None:
+                cov_r = cov_r - self.u_r[k] * uc[row]
+        sd = mom.var_y[row].clamp_min(1e-12).sqrt()
+        uc = cov_c / sd
+        mom.var_f = (mom.var_f - uc.square()).clamp_min(0.0)
+        mom.var_y = (mom.var_y - uc.square()).clamp_min(1e-12)
+        self.u_c.append(uc)
+        if cov_r is not None:
+            ur = cov_r / sd
+            mom.var_ref = (mom.var_ref - ur.square()).clamp_min(0.0)
+            mom.cross = mom.cross - ur[:, None] * uc[None, :]
+            self.u_r.append(ur)
+
+
+@torch.no_grad()
+def twin_moments(model, C: Tensor, target: float, *, batch_size: int = 2048
+                 ) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Each candidate's composition at the target fidelity (its *twin*) and their covariance.
+
+    Returns ``(mean_g, var_g, cov_gc)``: the posterior mean and variance of ``g = f_T(x_c)``
+    and ``cov(g, f(c))`` (``= var_g`` for a candidate at the target itself). One batched
+    ``2 x 2`` joint posterior per candidate, ``batch_size`` candidates at a time.
+    """
+    device, dtype = model_device(model)
+    C = C.to(device=device, dtype=dtype)
+    twin = C.clone()
+    twin[:, -1] = target
+    n = C.shape[0]
+    mean_g, var_g, cov = (torch.empty(n, dtype=dtype, device=device) for _ in range(3))
+    model.eval()
+    for start in range(0, n, batch_size):
+        rows = slice(start, min(start + batch_size, n))
+        with exact_solves():
+            post = model.posterior(torch.stack([twin[rows], C[rows]], dim=-2))
+        S = post.distribution.covariance_matrix  # b x 2 x 2
+        mean_g[rows] = post.mean[..., 0, 0]
+        var_g[rows] = S[:, 0, 0].clamp_min(1e-12)
+        cov[rows] = S[:, 0, 1]
+    return mean_g, var_g, cov

@@ -10,11 +10,16 @@ import torch
 from torch import Tensor
 
 from mfgp.acquisition.objectives import Objective
-from mfgp.acquisition.pool import PoolMoments, pool_moments
+from mfgp.acquisition.pool import (
+    GreedyUpdates,
+    marginal_moments,
+    pool_moments,
+    supports_updates,
+)
 from mfgp.exceptions import InputDataError, ShapeError
-from mfgp.predict import model_device, predict_marginals
+from mfgp.predict import model_device
 
-__all__ = ["Selection", "fantasize", "marginal_moments", "select_batch"]
+__all__ = ["Selection", "fantasize", "select_batch"]
 
 
 @dataclass
@@ -36,15 +41,6 @@ class Selection:
     first_scores: np.ndarray
 
 
-def marginal_moments(model, C: Tensor, batch_size: int = 4096) -> PoolMoments:
-    """:class:`PoolMoments` without a reference set (objectives that need only marginals)."""
-    mean, var_f = predict_marginals(model, C, batch_size=batch_size)
-    _, var_y = predict_marginals(model, C, observation_noise=True, batch_size=batch_size)
-    empty = mean.new_empty(0)
-    return PoolMoments(mean, var_f, var_y.clamp_min(1e-12), empty, empty,
-                       mean.new_empty(0, mean.shape[0]))  # fmt: skip
-
-
 def fantasize(model, X: Tensor, Y: Tensor, Yvar: Tensor | None = None):
     """The model conditioned on ``(X, Y)`` with its hyperparameters (a block update if it can)."""
     update = getattr(model, "conditioned_on", None)
@@ -64,7 +60,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
                  R: Tensor | None = None, cost: Tensor | None = None,
                  is_target: Tensor | None = None, groups: np.ndarray | None = None,
                  baseline: Tensor | None = None, batch_size: int = 512,
-                 probability=None) -> Selection:  # fmt: skip
+                 probability=None, updates: bool | None = None) -> Selection:  # fmt: skip
     """Choose ``q`` candidate rows greedily: score, take the best, condition on its fantasy, repeat.
 
     The fantasy of a chosen row is its predicted mean (the variance-based objectives do not
@@ -87,6 +83,11 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         probability: optional ``callable(rows) -> P`` replacing a window objective's Gaussian
             probabilities (e.g. a hurdle model's point-mass mixture); it is used for the first
             choice and, the expected hits of a batch being additive, for all of them.
+        updates: condition on each choice by rank-1 updates of the pool's moments
+            (:class:`~mfgp.acquisition.pool.GreedyUpdates`: one posterior pass for the whole
+            batch) instead of a fantasy model and a new pass per choice. Default: when the
+            model supports it and the objective needs only the moments. Both give the same
+            batch.
     """
     if q < 1:
         raise InputDataError(f"q must be >= 1; got {q}")
@@ -101,17 +102,23 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     groups = np.arange(n) if groups is None else np.asarray(groups)
     if objective.information and R is None:
         raise InputDataError(f"objective {objective.name!r} needs reference rows R")
+    if updates is None:
+        updates = supports_updates(model) and not objective.needs_model
     eligible = torch.ones(n, dtype=torch.bool, device=device)
     rows: list[int] = []
     scores: list[float] = []
     current = model
     first = None
     mean = std = None
+    tracker = None
     for k in range(min(q, n)):
-        if objective.information:
-            moments = pool_moments(current, C, R, batch_size=batch_size)
-        else:
-            moments = marginal_moments(current, C)
+        if k == 0 or tracker is None:
+            if objective.information:
+                moments = pool_moments(current, C, R, batch_size=batch_size)
+            else:
+                moments = marginal_moments(current, C)
+            if updates:
+                tracker = GreedyUpdates(model, C, R if objective.information else None, moments)
         if k == 0:
             mean, std = moments.mean.cpu().numpy(), moments.var_y.sqrt().cpu().numpy()
         if probability is not None and objective.name == "window":
@@ -119,7 +126,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             s = torch.where(is_target, s, torch.full_like(s, -math.inf))
         else:
             s = objective.score(moments, cost=cost, is_target=is_target, model=current, C=C,
-                                baseline=baseline)  # fmt: skip
+                                R=R, baseline=baseline)  # fmt: skip
         if k == 0:
             first = s.cpu().numpy().copy()
         s = torch.where(eligible, s, torch.full_like(s, -math.inf))
@@ -130,6 +137,9 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         scores.append(float(s[best]))
         eligible &= torch.as_tensor(groups != groups[best], device=device)
         if k + 1 < min(q, n):
-            y = moments.mean[best].reshape(1, 1)
-            current = fantasize(current, C[best : best + 1], y)
+            if tracker is not None:
+                tracker.condition(best)
+            else:
+                y = moments.mean[best].reshape(1, 1)
+                current = fantasize(current, C[best : best + 1], y)
     return Selection(rows, scores, mean, std, first)

@@ -86,7 +86,7 @@ class Campaign:
         costs: cost per fidelity that may be acquired, low to high fidelity, the target last
             (e.g. ``{"pbe": 1, "hse": 20, "expt": 500}``); fidelities not listed are never
             suggested (their observations still inform the model).
-        objective: ``"learn"``, ``"kg"``, ``"window"``, ``"ucb"``, ``"logei"`` or an
+        objective: ``"learn"``, ``"kg"``, ``"mes"``, ``"window"``, ``"ucb"``, ``"logei"`` or an
             :class:`~mfgp.acquisition.Objective`; ``objective_options`` go to its constructor.
         data: the observations known at the start (``formula, fidelity, value[, noise]``).
         store: the SQLite file; an existing one is reopened (then pass only ``store``, or

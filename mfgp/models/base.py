@@ -179,6 +179,45 @@ class CholeskyPosteriorMixin:
         # at construction (slow for many queries, and an error for a singular one)
         return MultivariateNormal(mean, to_linear_operator(cov))
 
+    @torch.no_grad()
+    def posterior_covariance(self, X: Tensor, Z: Tensor, *, batch_size: int = 4096) -> Tensor:
+        """The posterior covariance ``cov(f(X), f(Z))``, ``N x k``, in outcome units.
+
+        ``K(X, Z) - K(X, X_train) K^-1 K(X_train, Z)`` with ``K^-1 K(X_train, Z)`` from the
+        cached factor (one solve for ``k`` columns): for a few ``Z`` this costs a kernel
+        evaluation against the training rows and a product, never the ``n x N`` triangular solve
+        of a posterior at ``X``. It is what greedy batch selection needs to update a pool's
+        variances after each choice.
+
+        Args:
+            X: ``N x (d + 1)`` inputs (untransformed, as for :meth:`posterior`).
+            Z: ``k x (d + 1)`` inputs.
+            batch_size: rows of ``X`` per kernel evaluation.
+        """
+        from botorch.models.transforms.outcome import Standardize
+
+        ot = getattr(self, "outcome_transform", None)
+        if ot is not None and not isinstance(ot, Standardize):
+            raise NotImplementedError(
+                f"posterior_covariance supports Standardize outcome transforms, not "
+                f"{type(ot).__name__}"
+            )  # fmt: skip
+        self.eval()
+        L, _ = self._cholesky_cache()
+        X_train = self.train_inputs[0]
+        with exact_solves():
+            Zt = self.transform_inputs(Z)
+            W = torch.cholesky_solve(self.covar_module(X_train, Zt).to_dense(), L)
+            parts = []
+            for i in range(0, X.shape[0], batch_size):
+                Xt = self.transform_inputs(X[i : i + batch_size])
+                cross = self.covar_module(X_train, Xt).to_dense()
+                parts.append(self.covar_module(Xt, Zt).to_dense() - cross.transpose(-1, -2) @ W)
+        cov = torch.cat(parts) if parts else X.new_empty(0, Z.shape[0])
+        if ot is not None:
+            cov = cov * ot.stdvs.reshape(-1)[0].square()
+        return cov
+
     def conditioned_on(self, X: Tensor, Y: Tensor, Yvar: Tensor | None = None):
         """A copy that also conditions on ``(X, Y)``, by a block update of the cached factor.
 

@@ -125,6 +125,12 @@ class FeatureMapModel(Model, FantasizeMixin):
             **kwargs,
         )  # fmt: skip
 
+    def posterior_covariance(self, X: Tensor, Z: Tensor, **kwargs) -> Tensor:
+        """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.posterior_covariance`."""
+        with torch.no_grad():
+            return self.model.posterior_covariance(self.feature_map(X), self.feature_map(Z),
+                                                   **kwargs)  # fmt: skip
+
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs) -> FeatureMapModel:
         """Fantasies and conditioning, in the raw input space."""
         inner = self.model.condition_on_observations(self.feature_map(X), Y, **kwargs)
