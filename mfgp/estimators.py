@@ -277,11 +277,14 @@ class _FormulaEstimator(BaseEstimator):
             )
         return cls._from_parts((manifest, tensors, members), device, path)
 
-    def _params_for_saving(self) -> dict:
-        """``get_params()`` as JSON; an extractor given as ``deep_features`` is in the model."""
+    def _params_for_saving(self, saved_apart: tuple[str, ...] = ()) -> dict:
+        """``get_params()`` as JSON; an extractor given as ``deep_features`` is in the model.
+
+        ``saved_apart``: parameters saved as parts of their own (stored as ``None`` here).
+        """
         import json
 
-        params = self.get_params(deep=False)
+        params = {**self.get_params(deep=False), **dict.fromkeys(saved_apart)}
         if isinstance(params.get("deep_features"), FeatureExtractor):
             params["deep_features"] = "extractor"
         for key, value in params.items():
@@ -847,13 +850,8 @@ class MetalClassifier(_FormulaEstimator):
     def _parts(self) -> Parts:
         from mfgp.models.specs import FeatureMapSpec
 
-        params = self.get_params(deep=False)
-        latent = params.pop("latent")
-        self.latent = None  # saved as a part of its own
-        try:
-            params = self._params_for_saving()
-        finally:
-            self.latent = latent
+        params = self._params_for_saving(saved_apart=("latent",))
+        latent = self.latent
         classifier = getattr(self.model_, "classifier", self.model_)
         state = {f"state.{k}": v for k, v in self.model_.state_dict().items()}
         state.update({f"fmap.{k}": v for k, v in self.feature_map_.state_dict().items()})

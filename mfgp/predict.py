@@ -15,7 +15,7 @@ from torch import Tensor
 from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.linalg import exact_solves
 
-__all__ = ["model_device", "predict_marginals"]
+__all__ = ["model_device", "predict_marginals", "training_rows"]
 
 
 def model_device(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -26,7 +26,7 @@ def model_device(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
     return torch.device("cpu"), torch.float64
 
 
-def _training_rows(model: torch.nn.Module) -> int:
+def training_rows(model: torch.nn.Module) -> int:
     """The largest training set among the model's exact GPs (the cost of one query row)."""
     n = 1
     for module in model.modules():
@@ -80,7 +80,7 @@ def predict_marginals(
         known = split(X)
         groups = [(torch.nonzero(m).squeeze(-1), d)
                   for m, d in ((~known, model.n_samples), (known, 1)) if bool(m.any())]  # fmt: skip
-    per_row = _training_rows(model) * X.element_size() * 4
+    per_row = training_rows(model) * X.element_size() * 4
     with torch.no_grad(), exact_solves():
         for rows, draws in groups:
             chunk = max(1, min(batch_size, max_bytes // (per_row * draws)))

@@ -5,13 +5,16 @@ import pytest
 import torch
 
 from mfgp.acquisition import (
+    GreedyMean,
     KnowledgeGradient,
     LearnMap,
     MaxValueEntropy,
+    Uncertainty,
     UpperConfidenceBound,
     WindowHits,
     expected_max_of_lines,
     make_objective,
+    marginal_moments,
     max_value_quantiles,
     pool_moments,
     select_batch,
@@ -204,6 +207,12 @@ def test_generic_pool_moments_agree_with_the_fast_path(setting, monkeypatch):
         assert torch.allclose(getattr(fast, name), getattr(slow, name), atol=1e-10), name
 
 
+def _tiny_model():
+    X = with_fid(torch.linspace(0, 1, 6, dtype=DT).reshape(-1, 1), 1)
+    model = AR1GP(X, torch.sin(5 * X[:, :1]))
+    return model, with_fid(torch.tensor([[0.1], [0.55], [0.9]], dtype=DT), 1)
+
+
 def test_window_probability_and_objective_names():
     w = WindowHits(1.0, 2.0)
     p = w.probability(torch.tensor([1.5, 10.0], dtype=DT), torch.tensor([0.1, 0.1], dtype=DT))
@@ -212,6 +221,15 @@ def test_window_probability_and_objective_names():
     with pytest.raises(InputDataError, match="unknown objective 'best'"):
         make_objective("best")
     assert make_objective("mes", maximize=False) == MaxValueEntropy(maximize=False)
+    mom = marginal_moments(*_tiny_model())
+    target = torch.tensor([True, True, False])
+    one = torch.ones(3, dtype=DT)
+    std = Uncertainty().score(mom, cost=one, is_target=target)
+    assert torch.equal(std[:2], mom.var_y[:2].sqrt()) and std[2] == -np.inf
+    near = GreedyMean(value=float(mom.mean[1])).score(mom, cost=one, is_target=target)
+    assert int(near.argmax()) == 1 and near[2] == -np.inf
+    low = GreedyMean(maximize=False).score(mom, cost=one, is_target=target)
+    assert int(low.argmax()) == int(mom.mean[:2].argmin())
     with pytest.raises(InputDataError, match="mes needs samples >= 1"):
         MaxValueEntropy(samples=0)
     with pytest.raises(InputDataError, match="window needs lo < hi"):

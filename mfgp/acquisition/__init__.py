@@ -3,18 +3,21 @@
 * :func:`pool_moments`: the joint posterior moments every pool objective needs, batched.
 * objectives (:mod:`mfgp.acquisition.objectives`): learn the map, the discrete-pool
   multi-fidelity knowledge gradient, cost-weighted max-value entropy search, window hits,
-  upper confidence bound, log noisy expected improvement; information objectives are per
-  unit cost, so each row's fidelity competes on value for money.
+  upper confidence bound, uncertainty sampling, greedy mean, log noisy expected improvement;
+  information objectives are per unit cost, so each row's fidelity competes on value for
+  money.
 * :func:`select_batch`: greedy batches on fantasies, one row per composition.
 """
 
 from mfgp.acquisition.objectives import (
     OBJECTIVES,
+    GreedyMean,
     KnowledgeGradient,
     LearnMap,
     LogNoisyExpectedImprovement,
     MaxValueEntropy,
     Objective,
+    Uncertainty,
     UpperConfidenceBound,
     WindowHits,
     expected_max_of_lines,
@@ -33,6 +36,7 @@ from mfgp.acquisition.select import Selection, fantasize, select_batch
 
 __all__ = [
     "OBJECTIVES",
+    "GreedyMean",
     "GreedyUpdates",
     "KnowledgeGradient",
     "LearnMap",
@@ -41,6 +45,7 @@ __all__ = [
     "Objective",
     "PoolMoments",
     "Selection",
+    "Uncertainty",
     "UpperConfidenceBound",
     "WindowHits",
     "expected_max_of_lines",

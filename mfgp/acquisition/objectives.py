@@ -25,6 +25,9 @@ so a cheap computation competes with an expensive experiment on value per unit c
 * :class:`UpperConfidenceBound`, :class:`WindowHits` (the probability that the measured value
   lies in ``[lo, hi]``, e.g. band gaps for single-junction photovoltaics): target-fidelity
   rows only, from the predictive of a new measurement.
+* :class:`Uncertainty` (uncertainty sampling: the predictive std) and :class:`GreedyMean`
+  (pure exploitation: the predicted mean, or its closeness to a value): the usual baselines,
+  target-fidelity rows only.
 * :class:`LogNoisyExpectedImprovement`: BoTorch's ``qLogNoisyExpectedImprovement`` at the
   target, the candidates scored as ``n x 1 x d`` batches.
 
@@ -54,6 +57,8 @@ __all__ = [
     "Objective",
     "UpperConfidenceBound",
     "WindowHits",
+    "GreedyMean",
+    "Uncertainty",
     "expected_max_of_lines",
     "make_objective",
     "max_value_quantiles",
@@ -261,6 +266,38 @@ class WindowHits(Objective):
 
 
 @dataclass(frozen=True)
+class Uncertainty(Objective):
+    """Uncertainty sampling: the predictive std of a new target measurement."""
+
+    name: ClassVar[str] = "std"
+
+    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
+        s = moments.var_y.sqrt()
+        return torch.where(is_target, s, torch.full_like(s, -math.inf))
+
+
+@dataclass(frozen=True)
+class GreedyMean(Objective):
+    """Pure exploitation: the predicted target mean, or ``-|mean - value|`` with a ``value``.
+
+    Args:
+        maximize: the highest mean first (``False``: the lowest); ignored with ``value``.
+        value: look for materials whose value is closest to this (e.g. a window's centre).
+    """
+
+    name: ClassVar[str] = "greedy"
+    maximize: bool = True
+    value: float | None = None
+
+    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
+        if self.value is not None:
+            s = -(moments.mean - self.value).abs()
+        else:
+            s = moments.mean if self.maximize else -moments.mean
+        return torch.where(is_target, s, torch.full_like(s, -math.inf))
+
+
+@dataclass(frozen=True)
 class LogNoisyExpectedImprovement(Objective):
     """BoTorch's ``qLogNoisyExpectedImprovement`` at the target fidelity (q = 1 per row)."""
 
@@ -293,14 +330,15 @@ class LogNoisyExpectedImprovement(Objective):
 
 #: objective name -> class (a campaign stores its objective as ``to_dict()``)
 OBJECTIVES = {cls.name: cls for cls in (LearnMap, KnowledgeGradient, MaxValueEntropy,
-                                        UpperConfidenceBound, WindowHits,
-                                        LogNoisyExpectedImprovement)}  # fmt: skip
+                                        UpperConfidenceBound, WindowHits, Uncertainty,
+                                        GreedyMean, LogNoisyExpectedImprovement)}  # fmt: skip
 
 
 def make_objective(objective: str | dict | Objective, **options) -> Objective:
-    """An objective by name: ``"learn"``, ``"kg"``, ``"mes"``, ``"ucb"``, ``"window"``, ``"logei"``.
+    """An objective by name, by ``to_dict()``'s form, or as given.
 
-    A dict is ``to_dict()``'s form; an :class:`Objective` is returned as it is.
+    Names: ``"learn"``, ``"kg"``, ``"mes"``, ``"ucb"``, ``"window"``, ``"std"``, ``"greedy"``,
+    ``"logei"``. A dict is ``to_dict()``'s form; an :class:`Objective` is returned as it is.
     """
     if isinstance(objective, Objective):
         return objective

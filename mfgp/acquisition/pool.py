@@ -26,7 +26,7 @@ from torch import Tensor
 
 from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.linalg import exact_solves
-from mfgp.predict import model_device, predict_marginals
+from mfgp.predict import model_device, predict_marginals, training_rows
 
 __all__ = [
     "GreedyUpdates",
@@ -67,7 +67,8 @@ def supports_updates(model) -> bool:
     the row's fidelity only. Other models get the generic path (a full posterior per round).
     """
     inner = getattr(model, "model", model)  # a FeatureMapModel's wrapped GP
-    return hasattr(model, "posterior_covariance") and hasattr(inner, "posterior_covariance")
+    return all(hasattr(m, name) for m in (model, inner)
+               for name in ("pool_factor", "factor_covariance", "posterior_covariance"))
 
 
 def _noise(model, C: Tensor) -> Tensor:
@@ -125,10 +126,7 @@ def pool_moments(model, C: Tensor, R: Tensor, *, batch_size: int = 512) -> PoolM
     C, R = C.to(device=device, dtype=dtype), R.to(device=device, dtype=dtype)
     model.eval()
     if supports_updates(model):
-        out = marginal_moments(model, C)
-        out.mean_ref, out.var_ref = predict_marginals(model, R)
-        out.cross = model.posterior_covariance(C, R).transpose(-1, -2).contiguous()
-        return out
+        return GreedyUpdates(model, C, R).moments
     m, n = R.shape[0], C.shape[0]
     out = PoolMoments(*(torch.empty(k, dtype=dtype, device=device) for k in (n, n, n, m, m)),
                       cross=torch.empty(m, n, dtype=dtype, device=device))  # fmt: skip
@@ -149,30 +147,62 @@ def pool_moments(model, C: Tensor, R: Tensor, *, batch_size: int = 512) -> PoolM
 
 
 class GreedyUpdates:
-    """The moments of a pool after conditioning on chosen rows, by rank-1 updates.
+    """A pool's moments, conditioned on each choice of a greedy batch by rank-1 updates.
 
     Observing ``y_c`` moves no posterior mean when its fantasy is its predicted mean (the
-    kriging believer of a greedy batch) and lowers every covariance by
-    ``u(a) u(b)`` with ``u(a) = cov(f(a), y_c) / sd(y_c)`` under the posterior before it. The
-    prior-model covariances against each chosen row come from :meth:`posterior_covariance`
-    and are corrected for the rows chosen before it (the incremental Cholesky factor of the
-    chosen block), so ``q`` choices cost one pass over the pool plus ``q - 1`` kernel
-    evaluations, not ``q`` posteriors. The result equals conditioning the model on the
-    fantasies (tested).
+    kriging believer of a greedy batch) and lowers every covariance by ``u(a) u(b)`` with
+    ``u(a) = cov(f(a), y_c) / sd(y_c)`` under the posterior before it. The covariances against
+    each chosen row come from the first pass's factor (:meth:`pool_factor`, when
+    ``n_train x N`` floats fit in ``max_bytes``; else :meth:`posterior_covariance`, a kernel
+    pass per choice) and are corrected for the rows chosen before it, so a batch of ``q``
+    costs one posterior pass over the pool, not ``q``. The result equals conditioning the
+    model on the fantasies (tested).
+
+    Args:
+        model: an mfgp GP (:func:`supports_updates`).
+        C: candidates; R: reference rows (``None``: marginal objectives).
+        max_bytes: the most the kept factor may take.
     """
 
-    def __init__(self, model, C: Tensor, R: Tensor | None, moments: PoolMoments) -> None:
-        self.model, self.C, self.R, self.moments = model, C, R, moments
+    def __init__(self, model, C: Tensor, R: Tensor | None = None, *,
+                 max_bytes: int = 2**30) -> None:  # fmt: skip
+        device, dtype = model_device(model)
+        self.model = model
+        self.C = C.to(device=device, dtype=dtype)
+        self.R = None if R is None else R.to(device=device, dtype=dtype)
         self.u_c: list[Tensor] = []
         self.u_r: list[Tensor] = []
+        with torch.no_grad():
+            model.eval()
+            n_train = training_rows(model)
+            self.factor = None
+            if n_train * self.C.shape[0] * self.C.element_size() <= max_bytes:
+                self.factor = model.pool_factor(self.C)
+                mean, var_f = self.factor.mean, self.factor.var
+            else:
+                mean, var_f = predict_marginals(model, self.C)
+            var_y = (var_f + _noise(model, self.C)).clamp_min(1e-12)
+            empty = mean.new_empty(0)
+            self.moments = PoolMoments(mean, var_f, var_y, empty, empty,
+                                       mean.new_empty(0, mean.shape[0]))  # fmt: skip
+            if self.R is not None:
+                m = self.moments
+                m.mean_ref, m.var_ref = predict_marginals(model, self.R)
+                m.cross = self._covariance(self.R).transpose(-1, -2).contiguous()
+
+    def _covariance(self, Z: Tensor) -> Tensor:
+        """``cov(f(C), f(Z))`` under the model before any choice."""
+        if self.factor is not None:
+            return self.model.factor_covariance(self.factor, Z)
+        return self.model.posterior_covariance(self.C, Z)
 
     @torch.no_grad()
     def condition(self, row: int) -> None:
         """Update the moments in place for an observation of candidate ``row``."""
         mom, z = self.moments, self.C[row : row + 1]
-        cov_c = self.model.posterior_covariance(self.C, z).reshape(-1)
+        cov_c = self._covariance(z).reshape(-1)
         cov_r = (self.model.posterior_covariance(self.R, z).reshape(-1)
-                 if self.R is not None and mom.cross.shape[0] else None)  # fmt: skip
+                 if self.R is not None else None)  # fmt: skip
         for k, uc in enumerate(self.u_c):
             cov_c = cov_c - uc * uc[row]
             if cov_r is not None:

@@ -112,13 +112,14 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     mean = std = None
     tracker = None
     for k in range(min(q, n)):
-        if k == 0 or tracker is None:
+        if k == 0 and updates:
+            tracker = GreedyUpdates(model, C, R if objective.information else None)
+            moments = tracker.moments
+        elif tracker is None:
             if objective.information:
                 moments = pool_moments(current, C, R, batch_size=batch_size)
             else:
                 moments = marginal_moments(current, C)
-            if updates:
-                tracker = GreedyUpdates(model, C, R if objective.information else None, moments)
         if k == 0:
             mean, std = moments.mean.cpu().numpy(), moments.var_y.sqrt().cpu().numpy()
         if probability is not None and objective.name == "window":

@@ -97,6 +97,10 @@ class Predictive(ABC):
         """``P(Y < y)``: differs from :meth:`cdf` only where ``y`` sits on an atom."""
         return self.cdf(y)
 
+    def probability_between(self, lo: float, hi: float) -> np.ndarray:
+        """``P(lo <= Y <= hi)`` for each point (an atom at ``lo`` or ``hi`` counts in full)."""
+        return self.cdf(np.full(self.n, float(hi))) - self.cdf_left(np.full(self.n, float(lo)))
+
     def pit(self, y: np.ndarray, seed: int = 0) -> np.ndarray:
         """Probability integral transform (uniform when calibrated).
 

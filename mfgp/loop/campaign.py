@@ -345,16 +345,16 @@ class Campaign:
             X_all, _, _ = ds.tensors(**reg._tensor_options)
             baseline = X_all[X_all[:, -1] == len(ds.fidelities) - 1]
         probability = None
-        if self.objective.name == "window" and hasattr(est, "predictive"):
-            targets = [p for p, _, f in rows if f == self.target]
-            if type(est).__name__ == "HurdleRegressor":
-                def probability(rows=rows, targets=targets, est=est):
-                    pred = est.predictive(targets)
-                    p = pred.cdf(np.full(len(targets), self.objective.hi)) - \
-                        pred.cdf_left(np.full(len(targets), self.objective.lo))
-                    out = np.full(len(rows), -np.inf)
-                    out[[i for i, r in enumerate(rows) if r[2] == self.target]] = p
-                    return out
+        if self.objective.name == "window" and self.config["model"] == "HurdleRegressor":
+            at = [i for i, r in enumerate(rows) if r[2] == self.target]
+
+            def probability(est=est, at=at):
+                # the hurdle's point-mass mixture: P(gap = 0) counts when lo <= 0
+                pred = est.predictive([rows[i][0] for i in at])
+                out = np.full(len(rows), -np.inf)
+                out[at] = pred.probability_between(self.objective.lo, self.objective.hi)
+                return out
+
         sel = select_batch(model, C, self.objective, q=int(q), R=R, cost=cost,
                            is_target=is_target, groups=groups, baseline=baseline,
                            probability=probability)  # fmt: skip

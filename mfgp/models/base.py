@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import NamedTuple
 
 import gpytorch
 import torch
@@ -19,6 +20,7 @@ from mfgp.linalg import MAX_CHOLESKY_SIZE, exact_solves, robust_cholesky
 
 __all__ = [
     "CholeskyPosteriorMixin",
+    "PoolFactor",
     "FidelityMean",
     "exact_solves",
     "robust_cholesky",
@@ -29,6 +31,16 @@ __all__ = [
     "same_state",
     "state_key",
 ]
+
+class PoolFactor(NamedTuple):
+    """What :meth:`CholeskyPosteriorMixin.pool_factor` keeps of a pass over a pool."""
+
+    Xt: Tensor  #: the pool's transformed inputs
+    V: Tensor  #: ``L^-1 K(X_train, X)``, ``n x N``
+    mean: Tensor  #: posterior means (outcome units)
+    var: Tensor  #: posterior variances of the function (outcome units)
+    scale: Tensor | float  #: outcome variance scale of the covariances
+
 
 class CholeskyPosteriorMixin:
     """Exact posteriors from one cached Cholesky factor, whatever GPyTorch's global settings are.
@@ -179,6 +191,61 @@ class CholeskyPosteriorMixin:
         # at construction (slow for many queries, and an error for a singular one)
         return MultivariateNormal(mean, to_linear_operator(cov))
 
+    def _outcome_scale(self) -> tuple[Tensor | float, Tensor | float]:
+        """``(shift, scale)`` of a Standardize outcome transform (``(0, 1)`` without one)."""
+        from botorch.models.transforms.outcome import Standardize
+
+        ot = getattr(self, "outcome_transform", None)
+        if ot is None:
+            return 0.0, 1.0
+        if not isinstance(ot, Standardize):
+            raise NotImplementedError(
+                f"pool factors support Standardize outcome transforms, not {type(ot).__name__}"
+            )
+        return ot.means.reshape(-1)[0], ot.stdvs.reshape(-1)[0]
+
+    @torch.no_grad()
+    def pool_factor(self, X: Tensor, *, batch_size: int = 2048) -> PoolFactor:
+        """Posterior means and variances at ``X`` and the factor ``V = L^-1 K(X_train, X)``.
+
+        One kernel evaluation against the training rows and one triangular solve per row of
+        ``X``, as a posterior at ``X`` costs, but ``V`` (``n x N``) is kept: the covariance of
+        every row of ``X`` with a few new rows ``Z`` is then
+        ``K(X, Z) - V^T L^-1 K(X_train, Z)`` (:meth:`factor_covariance`), with no second pass
+        over ``X``. Greedy batch selection conditions on each choice that way.
+        """
+        shift, scale = self._outcome_scale()
+        self.eval()
+        L, alpha = self._cholesky_cache()
+        X_train = self.train_inputs[0]
+        n, N = L.shape[-1], X.shape[0]
+        V = X.new_empty(n, N)
+        mean, var = X.new_empty(N), X.new_empty(N)
+        with exact_solves():
+            Xt = self.transform_inputs(X)
+            for i in range(0, N, batch_size):
+                xb = Xt[i : i + batch_size]
+                K = self.covar_module(X_train, xb).to_dense()
+                b = slice(i, i + xb.shape[0])
+                mean[b] = self.mean_module(xb) + (K.transpose(-1, -2) @ alpha).squeeze(-1)
+                V[:, b] = torch.linalg.solve_triangular(L, K, upper=False)
+                prior = self.covar_module(xb.unsqueeze(-2)).to_dense().reshape(-1)
+                var[b] = prior - V[:, b].square().sum(0)
+        return PoolFactor(Xt, V, shift + scale * mean, (scale**2 * var).clamp_min(0.0),
+                          scale**2)  # fmt: skip
+
+    @torch.no_grad()
+    def factor_covariance(self, factor: PoolFactor, Z: Tensor) -> Tensor:
+        """``cov(f(X), f(Z))`` (``N x k``, outcome units) for the ``X`` of ``factor``."""
+        L, _ = self._cholesky_cache()
+        with exact_solves():
+            Zt = self.transform_inputs(Z)
+            vz = torch.linalg.solve_triangular(
+                L, self.covar_module(self.train_inputs[0], Zt).to_dense(), upper=False
+            )  # fmt: skip
+            cov = self.covar_module(factor.Xt, Zt).to_dense() - factor.V.transpose(-1, -2) @ vz
+        return cov * factor.scale
+
     @torch.no_grad()
     def posterior_covariance(self, X: Tensor, Z: Tensor, *, batch_size: int = 4096) -> Tensor:
         """The posterior covariance ``cov(f(X), f(Z))``, ``N x k``, in outcome units.
@@ -194,14 +261,7 @@ class CholeskyPosteriorMixin:
             Z: ``k x (d + 1)`` inputs.
             batch_size: rows of ``X`` per kernel evaluation.
         """
-        from botorch.models.transforms.outcome import Standardize
-
-        ot = getattr(self, "outcome_transform", None)
-        if ot is not None and not isinstance(ot, Standardize):
-            raise NotImplementedError(
-                f"posterior_covariance supports Standardize outcome transforms, not "
-                f"{type(ot).__name__}"
-            )  # fmt: skip
+        _, scale = self._outcome_scale()
         self.eval()
         L, _ = self._cholesky_cache()
         X_train = self.train_inputs[0]
@@ -214,9 +274,7 @@ class CholeskyPosteriorMixin:
                 cross = self.covar_module(X_train, Xt).to_dense()
                 parts.append(self.covar_module(Xt, Zt).to_dense() - cross.transpose(-1, -2) @ W)
         cov = torch.cat(parts) if parts else X.new_empty(0, Z.shape[0])
-        if ot is not None:
-            cov = cov * ot.stdvs.reshape(-1)[0].square()
-        return cov
+        return cov * scale**2
 
     def conditioned_on(self, X: Tensor, Y: Tensor, Yvar: Tensor | None = None):
         """A copy that also conditions on ``(X, Y)``, by a block update of the cached factor.

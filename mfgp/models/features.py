@@ -125,6 +125,16 @@ class FeatureMapModel(Model, FantasizeMixin):
             **kwargs,
         )  # fmt: skip
 
+    def pool_factor(self, X: Tensor, **kwargs):
+        """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.pool_factor`."""
+        with torch.no_grad():
+            return self.model.pool_factor(self.feature_map(X), **kwargs)
+
+    def factor_covariance(self, factor, Z: Tensor) -> Tensor:
+        """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.factor_covariance`."""
+        with torch.no_grad():
+            return self.model.factor_covariance(factor, self.feature_map(Z))
+
     def posterior_covariance(self, X: Tensor, Z: Tensor, **kwargs) -> Tensor:
         """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.posterior_covariance`."""
         with torch.no_grad():

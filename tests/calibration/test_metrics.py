@@ -156,3 +156,18 @@ def test_metric_inputs_are_checked():
         M.mae([1, 2, 3], GaussianPredictive([0, 0], [1, 1]))
     with pytest.raises(NonFiniteValueError, match="point 1: std 0.0"):
         GaussianPredictive([0, 0], [1, 0])
+
+
+def test_probability_between_counts_the_atom_and_matches_sampling():
+    from mfgp.calibration import GaussianPredictive, PointMassMixture
+
+    gauss = GaussianPredictive(np.array([1.4, 3.0]), np.array([0.2, 0.5]))
+    mix = PointMassMixture(np.array([0.3, 0.9]), gauss)
+    inside = mix.probability_between(0.0, 1.7)  # the atom at 0 is inside
+    assert np.allclose(inside, [0.3 + 0.7 * gauss.cdf(np.array([1.7, 1.7]))[0],
+                                0.9 + 0.1 * gauss.cdf(np.array([1.7, 1.7]))[1]])  # fmt: skip
+    window = mix.probability_between(1.1, 1.7)  # the atom is outside
+    draws = mix.sample(40_000, seed=1)
+    empirical = ((draws >= 1.1) & (draws <= 1.7)).mean(0)
+    assert np.allclose(window, empirical, atol=0.01)
+    assert np.allclose(gauss.probability_between(-np.inf, np.inf), 1.0)

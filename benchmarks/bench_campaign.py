@@ -1,0 +1,360 @@
+"""Simulated campaigns on the shipped band gaps: mfgp's planner against the usual baselines.
+
+The oracle is the shipped experimental gaps (Matbench ``expt_gap``), hidden until acquired;
+PBE gaps (Materials Project 2018) are known for every composition that has one; HSE gaps
+(Chen et al. 2021) are acquirable in scenario 3. Every strategy of a scenario gets the same
+seed set, pool and held-out compositions for each seed, and the same model class and fitting
+(mfgp's estimators, exact GPs, the hyperparameters refitted every 20 / 25 / 5 acquired rows
+in scenarios 1 / 2 / 3 and conditioned on new rows in between), so the strategies differ only in what they acquire.
+
+1. **learn the map**: 800 pool compositions with an experimental and a PBE gap, 400 fixed
+   held-out compositions; 20 seed experiments; batches of 5 up to 120. Metric: MAE of the
+   held-out experimental gaps; "experiments to reach" the MAE random acquisition reaches with
+   all 120.
+2. **find materials**: window hits (experimental gap in [1.1, 1.7] eV) among the acquired
+   experiments after 25 / 50 / 100; the pool 1,500 experimental compositions outside the
+   20-row seed set, a seeded sample (PBE known where it exists: every PBE row of the pool is
+   kept in each fit, and 1,000 of the others).
+3. **cost-aware**: the 533 compositions with PBE, HSE and experiment (150 held out, their
+   PBE and HSE known); HSE costs 20, an experiment 500, a budget of 25 experiments; MAE of the held-out experimental gaps against the money
+   spent, learn-the-map choosing HSE or experiment per unit cost against learn-the-map on
+   experiments only and random experiments.
+
+Strategies: ``mfgp`` (the multi-fidelity AR1 with the scenario's objective), ``random`` (the
+same model, random acquisition), ``single-fidelity`` (a GP on the experimental rows only, with
+uncertainty sampling in 1 and the window objective in 2), ``greedy mean`` (the AR1, the
+predicted gap closest to the window's centre, scenario 2) and ``fixed fidelity`` (the AR1,
+experiments only, scenario 3).
+
+Writes results/bench_campaign.{json,md} and results/bench_campaign.png. Run:
+``make bench-campaign`` (``SEEDS=2 make bench-campaign`` for a quick look). A finished
+(scenario, strategy, seed) cell is kept in results/bench_campaign.partial.jsonl, so an
+interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _common import RESULTS, append_partial, read_partial, write_results
+
+from mfgp.datasets import load_bandgap_ladder
+from mfgp.estimators import MultiFidelityRegressor
+from mfgp.loop import Campaign, TableOracle
+
+SEEDS = int(os.environ.get("SEEDS", 5))
+Q = 5
+REFIT = 20
+WINDOW = (1.1, 1.7)
+POOL_WINDOW = 1500
+PARTIAL = RESULTS / "bench_campaign.partial.jsonl"
+
+
+def _ar1(max_rows: int | None = None) -> MultiFidelityRegressor:
+    return MultiFidelityRegressor("ar1", max_rows_per_fidelity=max_rows, progress=False)
+
+
+def _single() -> MultiFidelityRegressor:
+    return MultiFidelityRegressor("single", progress=False)
+
+
+def _campaign(tmp: Path, name: str, est, pool, data, costs, objective, seed, refit,
+              **options):  # fmt: skip
+    fids = list(data.attrs["fidelities"])
+    known = data.copy()
+    known.attrs["fidelities"] = fids
+    return Campaign(est, pool, target="expt", costs=costs, objective=objective,
+                    objective_options=options, data=known, store=tmp / f"{name}.db",
+                    fidelities=fids, seed=seed, refit_every=refit)  # fmt: skip
+
+
+def _drive(camp: Campaign, oracle, rng, *, n_max: float, random_pick: bool,
+           cost_of, checkpoint) -> list[dict]:  # fmt: skip
+    """Acquire until ``n_max`` is spent (cost units); ``checkpoint(camp)`` after each refit.
+
+    A checkpoint falls where the campaign refits (every ``refit_every`` new rows), so the
+    model it evaluates is fitted on every row acquired so far.
+    """
+    every = camp.config["refit_every"]
+    curve = [checkpoint(camp)]
+    spent = 0.0
+    since = 0
+    while spent < n_max:
+        if random_pick:
+            taken = set(camp.observations().query("fidelity == 'expt'").formula)
+            left = [f for f in camp.store.pool() if f not in taken]
+            batch = pd.DataFrame({"formula": list(rng.choice(left, Q, replace=False)),
+                                  "fidelity": "expt"})  # fmt: skip
+        else:
+            batch = camp.suggest(Q, max_cost=n_max - spent)
+            if batch.empty:
+                break
+            batch = batch[["formula", "fidelity"]]
+        camp.observe(oracle(batch.reset_index(drop=True)))
+        spent += sum(cost_of(f) for f in batch.fidelity)
+        since += len(batch)
+        if since >= every or spent >= n_max:
+            since = 0
+            curve.append(checkpoint(camp))
+    return curve
+
+
+# -- scenarios ---------------------------------------------------------------------------
+def _mae_checkpoint(test: pd.DataFrame, unit_cost: dict[str, float]):
+    def checkpoint(camp: Campaign) -> dict:
+        est, _ = camp.model()
+        mean = est.predict(test.formula.tolist())
+        obs = camp.observations()
+        new = obs[obs.source == "observed"]
+        return {"experiments": int((new.fidelity == "expt").sum()),
+                "hse": int((new.fidelity == "hse").sum()),
+                "spent": float(sum(unit_cost.get(f, 0.0) for f in new.fidelity)),
+                "mae": float(np.mean(np.abs(mean - test.value.to_numpy())))}  # fmt: skip
+
+    return checkpoint
+
+
+def _hits_checkpoint(camp: Campaign) -> dict:
+    obs = camp.observations()
+    new = obs[(obs.source == "observed") & (obs.fidelity == "expt")]
+    hits = int(((new.value >= WINDOW[0]) & (new.value <= WINDOW[1])).sum())
+    return {"experiments": len(new), "hits": hits}
+
+
+def _expt_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One experimental value per composition (the mean of repeats), with a formula."""
+    e = df[df.fidelity == "expt"]
+    return e.groupby("composition").agg(formula=("formula", "first"),
+                                        value=("value", "mean")).reset_index()  # fmt: skip
+
+
+def scenario_learn(seed: int, tmp: Path) -> list[dict]:
+    df = load_bandgap_ladder(["pbe", "expt"])
+    ex = _expt_table(df)
+    ex = ex[ex.composition.isin(set(df.loc[df.fidelity == "pbe", "composition"]))]
+    ex = ex.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    test, pool_all = ex.iloc[:400], ex.iloc[400:1200]  # fixed across seeds
+    rng = np.random.default_rng(seed)
+    seed_rows = pool_all.iloc[rng.choice(len(pool_all), 20, replace=False)]
+    comps = set(pool_all.composition) | set(test.composition)
+    pbe = df[(df.fidelity == "pbe") & df.composition.isin(comps)]
+    oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))])
+    out = []
+    for name, est, objective, random_pick, data_pbe in (
+        ("mfgp", _ar1(), "learn", False, True),
+        ("random", _ar1(), "learn", True, True),
+        ("single-fidelity", _single(), "std", False, False),
+        ("random, single-fidelity", _single(), "std", True, False),
+    ):
+        parts = [seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]]
+        if data_pbe:
+            parts.insert(0, pbe[["formula", "fidelity", "value"]])
+        data = pd.concat(parts, ignore_index=True)
+        data.attrs["fidelities"] = ["pbe", "expt"]
+        camp = _campaign(tmp, f"learn-{name}-{seed}", est, pool_all.formula.tolist(), data,
+                         {"expt": 1.0}, objective, seed, REFIT)  # fmt: skip
+        t0 = time.perf_counter()
+        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=100,
+                       random_pick=random_pick, cost_of=lambda f: 1.0,
+                       checkpoint=_mae_checkpoint(test, {"expt": 1.0}))  # fmt: skip
+        camp.close()
+        out.append({"scenario": "learn", "strategy": name, "seed": seed, "curve": curve,
+                    "seconds": time.perf_counter() - t0})  # fmt: skip
+        print("learn", name, seed, [round(c["mae"], 3) for c in curve], flush=True)
+    return out
+
+
+def scenario_window(seed: int, tmp: Path) -> list[dict]:
+    df = load_bandgap_ladder(["pbe", "expt"])
+    ex = _expt_table(df)
+    rng = np.random.default_rng(seed)
+    seed_rows = ex.iloc[rng.choice(len(ex), 20, replace=False)]
+    pool = ex[~ex.composition.isin(set(seed_rows.composition))]
+    pbe = df[(df.fidelity == "pbe") & df.composition.isin(set(ex.composition))]
+    oracle = TableOracle(df[df.fidelity == "expt"])
+    # a 1,500-composition pool (every experimental composition would keep about 3,200 PBE
+    # rows in each fit, about 80 s a fit on 2 cores, too slow for 5 seeds x 4 strategies)
+    pool = pool.sample(n=POOL_WINDOW, random_state=seed)
+    centre = sum(WINDOW) / 2
+    out = []
+    for name, est, objective, options, random_pick, data_pbe in (
+        ("mfgp", _ar1(1000), "window", {"lo": WINDOW[0], "hi": WINDOW[1]}, False, True),
+        ("random", _ar1(1000), "window", {"lo": WINDOW[0], "hi": WINDOW[1]}, True, True),
+        ("single-fidelity", _single(), "window", {"lo": WINDOW[0], "hi": WINDOW[1]}, False,
+         False),
+        ("greedy mean", _ar1(1000), "greedy", {"value": centre}, False, True),
+    ):
+        parts = [seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]]
+        if data_pbe:
+            parts.insert(0, pbe[["formula", "fidelity", "value"]])
+        data = pd.concat(parts, ignore_index=True)
+        data.attrs["fidelities"] = ["pbe", "expt"]
+        camp = _campaign(tmp, f"window-{name}-{seed}", est, pool.formula.tolist(), data,
+                         {"expt": 1.0}, objective, seed, 25, **options)  # fmt: skip
+        t0 = time.perf_counter()
+        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=100,
+                       random_pick=random_pick, cost_of=lambda f: 1.0,
+                       checkpoint=_hits_checkpoint)  # fmt: skip
+        obs = camp.observations()
+        new = obs[(obs.source == "observed") & (obs.fidelity == "expt")]
+        inside = ((new.value >= WINDOW[0]) & (new.value <= WINDOW[1])).to_numpy()
+        camp.close()
+        out.append({"scenario": "window", "strategy": name, "seed": seed, "curve": curve,
+                    "hits_at": {str(k): int(inside[:k].sum()) for k in (25, 50, 100)},
+                    "seconds": time.perf_counter() - t0})  # fmt: skip
+        print("window", name, seed, out[-1]["hits_at"], flush=True)
+    return out
+
+
+def scenario_cost(seed: int, tmp: Path) -> list[dict]:
+    df = load_bandgap_ladder(["pbe", "hse", "expt"])
+    ex = _expt_table(df)
+    have = [set(df.loc[df.fidelity == f, "composition"]) for f in ("pbe", "hse")]
+    ex = ex[ex.composition.isin(have[0] & have[1])]
+    ex = ex.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    test, pool_all = ex.iloc[:150], ex.iloc[150:]
+    rng = np.random.default_rng(seed)
+    seed_rows = pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
+    comps = set(ex.composition)
+    pbe = df[(df.fidelity == "pbe") & df.composition.isin(comps)]
+    hse_test = df[(df.fidelity == "hse") & df.composition.isin(set(test.composition))]
+    oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))
+                            & df.fidelity.isin(["hse", "expt"])])  # fmt: skip
+    costs = {"hse": 20.0, "expt": 500.0}
+    budget = 25 * costs["expt"]
+    out = []
+    for name, acquirable, random_pick in (
+        ("mfgp", costs, False),
+        ("fixed fidelity", {"expt": costs["expt"]}, False),
+        ("random", {"expt": costs["expt"]}, True),
+    ):
+        data = pd.concat([pbe, hse_test, seed_rows.assign(fidelity="expt")],
+                         ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
+        data.attrs["fidelities"] = ["pbe", "hse", "expt"]
+        camp = _campaign(tmp, f"cost-{name}-{seed}", _ar1(), pool_all.formula.tolist(), data,
+                         acquirable, "learn", seed, 5)  # fmt: skip
+        t0 = time.perf_counter()
+        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=budget,
+                       random_pick=random_pick, cost_of=costs.get,
+                       checkpoint=_mae_checkpoint(test, costs))  # fmt: skip
+        camp.close()
+        out.append({"scenario": "cost", "strategy": name, "seed": seed, "curve": curve,
+                    "seconds": time.perf_counter() - t0})  # fmt: skip
+        print("cost", name, seed, [(c["spent"], round(c["mae"], 3)) for c in curve], flush=True)
+    return out
+
+
+SCENARIOS = {"learn": scenario_learn, "window": scenario_window, "cost": scenario_cost}
+
+
+# -- summary -----------------------------------------------------------------------------
+def _interp_reach(curve: list[dict], level: float, x: str = "experiments") -> float:
+    """The first x at which the MAE curve reaches ``level`` (linear between checkpoints)."""
+    for a, b in zip(curve, curve[1:]):
+        if b["mae"] <= level:
+            if a["mae"] <= level:
+                return float(a[x])
+            t = (a["mae"] - level) / (a["mae"] - b["mae"])
+            return float(a[x] + t * (b[x] - a[x]))
+    return float("nan")
+
+
+def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
+    rows = []
+    learn = [r for r in records if r["scenario"] == "learn"]
+    for seed in sorted({r["seed"] for r in learn}):
+        cell = {r["strategy"]: r for r in learn if r["seed"] == seed}
+        if "random" not in cell:
+            continue
+        level = cell["random"]["curve"][-1]["mae"]
+        n_random = cell["random"]["curve"][-1]["experiments"]
+        for name, r in cell.items():
+            reach = _interp_reach(r["curve"], level)
+            rows.append({"strategy": name, "seed": seed, "mae_end": r["curve"][-1]["mae"],
+                         "reach": reach, "speedup": n_random / reach if reach > 0 else np.nan})
+    learn_t = (pd.DataFrame(rows).groupby("strategy")
+               .agg(mae_100_median=("mae_end", "median"), mae_100_min=("mae_end", "min"),
+                    mae_100_max=("mae_end", "max"),
+                    experiments_to_random_mae_median=("reach", "median"),
+                    speedup_vs_random_median=("speedup", "median"), seeds=("seed", "count"))
+               .reset_index()) if rows else pd.DataFrame()  # fmt: skip
+    rows = []
+    for r in (r for r in records if r["scenario"] == "window"):
+        rows.append({"strategy": r["strategy"], "seed": r["seed"],
+                     **{f"hits_{k}": v for k, v in r["hits_at"].items()}})  # fmt: skip
+    window_t = pd.DataFrame()
+    if rows:
+        w = pd.DataFrame(rows)
+        window_t = w.groupby("strategy").agg(
+            **{f"hits_{k}_{s}": (f"hits_{k}", s) for k in (25, 50, 100)
+               for s in ("mean", "std")}, seeds=("seed", "count")).reset_index()  # fmt: skip
+    rows = []
+    for r in (r for r in records if r["scenario"] == "cost"):
+        for c in r["curve"]:
+            rows.append({"strategy": r["strategy"], "seed": r["seed"], **c})
+    cost_t = pd.DataFrame()
+    if rows:
+        c = pd.DataFrame(rows)
+        c["budget"] = (c["spent"] / 2500).round() * 2500  # checkpoints at about equal spend
+        cost_t = (c.groupby(["strategy", "budget"])
+                  .agg(mae_median=("mae", "median"), experiments=("experiments", "median"),
+                       hse=("hse", "median"), seeds=("seed", "count")).reset_index())  # fmt: skip
+    return {"learn the map (band gaps, 400 held out)": learn_t,
+            "window hits, gap in [1.1, 1.7] eV": window_t,
+            "cost-aware (HSE 20, experiment 500)": cost_t}
+
+
+def plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, scenario, x, y, title in (
+        (axes[0], "learn", "experiments", "mae", "learn the map: held-out MAE (eV)"),
+        (axes[1], "window", "experiments", "hits", "window hits (1.1-1.7 eV)"),
+        (axes[2], "cost", "spent", "mae", "cost-aware: held-out MAE (eV)"),
+    ):
+        runs = [r for r in records if r["scenario"] == scenario]
+        for name in dict.fromkeys(r["strategy"] for r in runs):
+            curves = [pd.DataFrame(r["curve"]) for r in runs if r["strategy"] == name]
+            grid = np.unique(np.concatenate([c[x].to_numpy() for c in curves]))
+            ys = np.array([np.interp(grid, c[x], c[y]) for c in curves])
+            med = np.median(ys, 0)
+            (line,) = ax.plot(grid, med, label=name)
+            ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.15, color=line.get_color())
+        ax.set_xlabel("experiments acquired" if x == "experiments" else "cost spent")
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    records = read_partial(PARTIAL)
+    done = {(r["scenario"], r["seed"]) for r in records}
+    only = os.environ.get("SCENARIOS", "learn,window,cost").split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(SEEDS):
+            for name in only:
+                if (name, seed) in done:
+                    continue
+                items = SCENARIOS[name](seed, Path(tmp))
+                append_partial(PARTIAL, items)
+                records += items
+    sections = summarize(records)
+    flat = [{k: v for k, v in r.items() if k != "curve"} for r in records]
+    write_results("bench_campaign", records, table=pd.DataFrame(flat).drop(columns=["hits_at"],
+                  errors="ignore"), sections=sections)  # fmt: skip
+    plot(records, RESULTS / "bench_campaign.png")
+
+
+if __name__ == "__main__":
+    main()
