@@ -117,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cost", action="append", default=[],
                    help="init: FIDELITY=COST, low to high, the target last (repeat)")
     p.add_argument("--target", help="init: the target fidelity (default: the last cost)")
-    p.add_argument("--objective", default="learn", help="init: learn, kg, window, ucb, logei")
+    p.add_argument("--objective", default="learn",
+                   help="init: learn, kg, mes, window, ucb, std, greedy, logei")
     p.add_argument("--objective-options", help='init: JSON, e.g. \'{"lo": 1.1, "hi": 1.7}\'')
     p.add_argument("--architecture", default="ar1", help="init: the regressor's architecture")
     p.add_argument("--seed", type=int, default=0)

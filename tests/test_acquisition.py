@@ -196,6 +196,50 @@ def test_rank_one_updates_give_the_batch_of_fantasy_models(setting, objective):
     assert np.allclose(fast.scores, slow.scores, rtol=1e-7, atol=1e-12)
 
 
+def test_kept_factor_and_recomputed_covariances_agree(setting):
+    from mfgp.acquisition import GreedyUpdates
+
+    model, C, R = setting
+    kept = GreedyUpdates(model, C, R)
+    fresh = GreedyUpdates(model, C, R, max_bytes=0)  # no factor kept: a kernel pass a choice
+    assert kept.factor is not None and fresh.factor is None
+    for row in (3, 30, 3):  # a repeat of one row too
+        kept.condition(row)
+        fresh.condition(row)
+    for name in ("mean", "var_f", "var_y", "mean_ref", "var_ref", "cross"):
+        assert torch.allclose(getattr(kept.moments, name), getattr(fresh.moments, name),
+                              atol=1e-10), name  # fmt: skip
+    # and both equal the model conditioned on the three fantasies
+    X = C[[3, 30, 3]]
+    with torch.no_grad():
+        y = model.posterior(X).mean.reshape(-1, 1)
+        after = model.conditioned_on(X, y)
+        var = after.posterior(C).variance.reshape(-1)
+    assert torch.allclose(kept.moments.var_f, var, atol=1e-9)
+
+
+def test_fantasize_falls_back_to_botorch_conditioning():
+    """A model without mfgp's block update is conditioned by BoTorch's own fantasy update."""
+    from botorch.models import SingleTaskGP
+
+    from mfgp.acquisition import fantasize
+
+    g = torch.Generator().manual_seed(5)
+    X = torch.rand(12, 2, generator=g, dtype=DT)
+    model = SingleTaskGP(X, torch.sin(4 * X[:, :1]))
+    model.eval()
+    x = torch.rand(1, 2, generator=g, dtype=DT)
+    with torch.no_grad():
+        y = model.posterior(x).mean
+        new = fantasize(model, x, y)
+        before = model.posterior(x).variance
+        after = new.posterior(x).variance
+    assert float(after) < float(before)
+    sel = select_batch(model, torch.rand(20, 2, generator=g, dtype=DT), UpperConfidenceBound(),
+                       q=3)  # fmt: skip
+    assert len(set(sel.rows)) == 3  # generic path: no posterior_covariance on this model
+
+
 def test_generic_pool_moments_agree_with_the_fast_path(setting, monkeypatch):
     import mfgp.acquisition.pool as pool
 

@@ -203,3 +203,49 @@ def test_the_command_line_runs_a_campaign(world, tmp_path, capsys):
         tmp_path / "bad.csv", index=False)  # fmt: skip
     assert main(["campaign", "observe", store, "--results", str(tmp_path / "bad.csv")]) == 2
     assert "fidelity 'hse'" in capsys.readouterr().err
+
+
+def test_history_and_plots_show_the_campaign(world, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mfgp.loop.plots import history
+
+    pool, known, hidden = world
+    with new(world, tmp_path / "w.db", objective="window",
+             objective_options={"lo": 1.0, "hi": 2.5}) as camp:  # fmt: skip
+        camp.run(TableOracle(hidden), Experiments(6), q=3)
+        h = camp.history()
+        acquired = camp.observations().query("source == 'observed'")
+        assert len(h) == len(acquired) and h.experiments.iloc[-1] == 6
+        inside = acquired[(acquired.fidelity == "expt") & acquired.value.between(1.0, 2.5)]
+        assert h.hits.iloc[-1] == len(inside)
+        assert h.cost.iloc[-1] == pytest.approx(camp.spent())
+        assert np.allclose(h.best.to_numpy()[h.experiments.to_numpy() > 0].max(),
+                           acquired[acquired.fidelity == "expt"].value.max())  # fmt: skip
+        fig, ax = camp.plot_progress(metric="hits", baselines={"random": h.assign(hits=0)})
+        assert len(ax.get_lines()) == 2 and "hits in [1, 2.5]" in ax.get_ylabel()
+        with pytest.raises(InputDataError, match="metric must be one of"):
+            camp.plot_progress(metric="mae")
+        batch = camp.suggest(2)
+        fig2, ax2 = camp.plot_suggestions(batch)
+        stars = [ln for ln in ax2.get_lines() if ln.get_label() == "suggested"]
+        assert stars and len(stars[0].get_xdata()) == len(batch)
+        assert [t.get_text() for t in ax2.texts] == [str(r) for r in batch["rank"]]
+        plt.close("all")
+    # a minimising objective's best is the lowest value so far
+    frame = pd.DataFrame({"source": ["observed"] * 3, "formula": ["A", "B", "C"],
+                          "fidelity": ["expt", "pbe", "expt"], "value": [2.0, -5.0, 1.0]})
+    low = history(frame, "expt", {"expt": 10.0, "pbe": 1.0}, maximize=False)
+    assert low.best.tolist() == [2.0, 2.0, 1.0] and low.cost.tolist() == [10.0, 11.0, 21.0]
+
+
+def test_max_value_entropy_campaign_mixes_fidelities_by_cost(world, tmp_path):
+    pool, known, hidden = world
+    with new(world, tmp_path / "m.db", objective="mes",
+             costs={"pbe": 1.0, "expt": 1000.0}) as camp:  # fmt: skip
+        batch = camp.suggest(3)
+        assert len(batch) == 3 and (batch.score > 0).all()
+        assert "pbe" in set(batch.fidelity)  # a 1000x dearer experiment rarely wins

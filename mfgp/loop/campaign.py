@@ -478,6 +478,31 @@ class Campaign:
             bar.set_postfix(spent=f"{self.spent():g}")
         return self.observations()
 
+    def history(self) -> pd.DataFrame:
+        """Each acquired observation in order, with what the campaign had reached by then.
+
+        Experiments and cost so far, the best target value so far and, for a window
+        objective, the hits so far (:func:`mfgp.loop.plots.history`).
+        """
+        from mfgp.loop.plots import history
+
+        window = ((self.objective.lo, self.objective.hi) if self.objective.name == "window"
+                  else None)  # fmt: skip
+        return history(self.observations(), self.target, self.costs,
+                       maximize=getattr(self.objective, "maximize", True), window=window)
+
+    def plot_progress(self, **kwargs):
+        """:func:`mfgp.loop.plots.progress_plot` of this campaign."""
+        from mfgp.loop.plots import progress_plot
+
+        return progress_plot(self, **kwargs)
+
+    def plot_suggestions(self, suggestions: pd.DataFrame | None = None, **kwargs):
+        """:func:`mfgp.loop.plots.suggestion_plot` of this campaign."""
+        from mfgp.loop.plots import suggestion_plot
+
+        return suggestion_plot(self, suggestions, **kwargs)
+
     def status(self) -> dict:
         """Counts, cost spent, pending suggestions and the best target value so far."""
         obs = self.observations()
