@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
-	bench-ladder bench-quickstart bench-pool-scoring clean
+	bench-ladder bench-quickstart bench-pool-scoring bench-campaign clean
 
 venv: $(STAMP)
 
@@ -48,3 +48,6 @@ bench-quickstart: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+bench-campaign: $(STAMP)
+	cd benchmarks && ../$(PY) bench_campaign.py

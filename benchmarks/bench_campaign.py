@@ -4,7 +4,7 @@ The oracle is the shipped experimental gaps (Matbench ``expt_gap``), hidden unti
 PBE gaps (Materials Project 2018) are known for every composition that has one; HSE gaps
 (Chen et al. 2021) are acquirable in scenario 3. Every strategy of a scenario gets the same
 seed set, pool and held-out compositions for each seed, and the same model class and fitting
-(mfgp's estimators, exact GPs, the hyperparameters refitted every 20 / 25 / 5 acquired rows
+(mfgp's estimators, exact GPs, the hyperparameters refitted every 20 / 25 / 10 acquired rows
 in scenarios 1 / 2 / 3 and conditioned on new rows in between), so the strategies differ only in what they acquire.
 
 1. **learn the map**: 800 pool compositions with an experimental and a PBE gap, 400 fixed
@@ -48,11 +48,15 @@ from mfgp.estimators import MultiFidelityRegressor
 from mfgp.loop import Campaign, TableOracle
 
 SEEDS = int(os.environ.get("SEEDS", 5))
+#: experiments acquired in scenarios 1 and 2 (scenario 3: a quarter of it, in experiment costs);
+#: anything but 100 is a smoke run, written to bench_campaign_smoke.*
+BUDGET = int(os.environ.get("BUDGET", 100))
+NAME = "bench_campaign" if BUDGET == 100 else "bench_campaign_smoke"
 Q = 5
 REFIT = 20
 WINDOW = (1.1, 1.7)
 POOL_WINDOW = 1500
-PARTIAL = RESULTS / "bench_campaign.partial.jsonl"
+PARTIAL = RESULTS / f"{NAME}.partial.jsonl"
 
 
 def _ar1(max_rows: int | None = None) -> MultiFidelityRegressor:
@@ -159,7 +163,7 @@ def scenario_learn(seed: int, tmp: Path) -> list[dict]:
         camp = _campaign(tmp, f"learn-{name}-{seed}", est, pool_all.formula.tolist(), data,
                          {"expt": 1.0}, objective, seed, REFIT)  # fmt: skip
         t0 = time.perf_counter()
-        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=100,
+        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=BUDGET,
                        random_pick=random_pick, cost_of=lambda f: 1.0,
                        checkpoint=_mae_checkpoint(test, {"expt": 1.0}))  # fmt: skip
         camp.close()
@@ -197,7 +201,7 @@ def scenario_window(seed: int, tmp: Path) -> list[dict]:
         camp = _campaign(tmp, f"window-{name}-{seed}", est, pool.formula.tolist(), data,
                          {"expt": 1.0}, objective, seed, 25, **options)  # fmt: skip
         t0 = time.perf_counter()
-        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=100,
+        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=BUDGET,
                        random_pick=random_pick, cost_of=lambda f: 1.0,
                        checkpoint=_hits_checkpoint)  # fmt: skip
         obs = camp.observations()
@@ -205,7 +209,8 @@ def scenario_window(seed: int, tmp: Path) -> list[dict]:
         inside = ((new.value >= WINDOW[0]) & (new.value <= WINDOW[1])).to_numpy()
         camp.close()
         out.append({"scenario": "window", "strategy": name, "seed": seed, "curve": curve,
-                    "hits_at": {str(k): int(inside[:k].sum()) for k in (25, 50, 100)},
+                    "hits_at": {str(k): int(inside[:k].sum()) for k in (25, 50, 100)
+                                if k <= BUDGET},
                     "seconds": time.perf_counter() - t0})  # fmt: skip
         print("window", name, seed, out[-1]["hits_at"], flush=True)
     return out
@@ -226,7 +231,7 @@ def scenario_cost(seed: int, tmp: Path) -> list[dict]:
     oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))
                             & df.fidelity.isin(["hse", "expt"])])  # fmt: skip
     costs = {"hse": 20.0, "expt": 500.0}
-    budget = 25 * costs["expt"]
+    budget = BUDGET / 4 * costs["expt"]
     out = []
     for name, acquirable, random_pick in (
         ("mfgp", costs, False),
@@ -237,7 +242,7 @@ def scenario_cost(seed: int, tmp: Path) -> list[dict]:
                          ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
         data.attrs["fidelities"] = ["pbe", "hse", "expt"]
         camp = _campaign(tmp, f"cost-{name}-{seed}", _ar1(), pool_all.formula.tolist(), data,
-                         acquirable, "learn", seed, 5)  # fmt: skip
+                         acquirable, "learn", seed, 10)  # fmt: skip
         t0 = time.perf_counter()
         curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=budget,
                        random_pick=random_pick, cost_of=costs.get,
@@ -288,10 +293,11 @@ def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
         rows.append({"strategy": r["strategy"], "seed": r["seed"],
                      **{f"hits_{k}": v for k, v in r["hits_at"].items()}})  # fmt: skip
     window_t = pd.DataFrame()
+    hits_k = [k for k in (25, 50, 100) if k <= BUDGET]
     if rows:
         w = pd.DataFrame(rows)
         window_t = w.groupby("strategy").agg(
-            **{f"hits_{k}_{s}": (f"hits_{k}", s) for k in (25, 50, 100)
+            **{f"hits_{k}_{s}": (f"hits_{k}", s) for k in hits_k
                for s in ("mean", "std")}, seeds=("seed", "count")).reset_index()  # fmt: skip
     rows = []
     for r in (r for r in records if r["scenario"] == "cost"):
@@ -300,7 +306,8 @@ def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
     cost_t = pd.DataFrame()
     if rows:
         c = pd.DataFrame(rows)
-        c["budget"] = (c["spent"] / 2500).round() * 2500  # checkpoints at about equal spend
+        step = BUDGET / 40 * 500  # checkpoints binned at about equal spend
+        c["budget"] = (c["spent"] / step).round() * step
         cost_t = (c.groupby(["strategy", "budget"])
                   .agg(mae_median=("mae", "median"), experiments=("experiments", "median"),
                        hse=("hse", "median"), seeds=("seed", "count")).reset_index())  # fmt: skip
@@ -351,9 +358,9 @@ def main() -> None:
                 records += items
     sections = summarize(records)
     flat = [{k: v for k, v in r.items() if k != "curve"} for r in records]
-    write_results("bench_campaign", records, table=pd.DataFrame(flat).drop(columns=["hits_at"],
+    write_results(NAME, records, table=pd.DataFrame(flat).drop(columns=["hits_at"],
                   errors="ignore"), sections=sections)  # fmt: skip
-    plot(records, RESULTS / "bench_campaign.png")
+    plot(records, RESULTS / f"{NAME}.png")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,18 @@ def check_quickstart(ns):
     assert ns["fig"].axes and ns["fig2"].axes
 
 
+def check_campaign(ns):
+    batch, h, camp = ns["batch"], ns["h"], ns["camp"]
+    assert len(batch) == 5 and batch.formula.is_unique
+    n = int(h.experiments.iloc[-1])
+    assert n == ns["n_total"] or int(h.hits.iloc[-1]) >= 8
+    assert len(camp.observations().query("source == 'observed'")) == n
+    assert set(ns["mixed"].fidelity) <= {"pbe", "expt"} and len(ns["mixed"]) == 6
+    assert ns["fig"].axes and ns["fig2"].axes
+
+
 #: what each example must leave behind (a new example gets an entry, or the test fails)
-CHECKS = {"01_quickstart.py": check_quickstart}
+CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
