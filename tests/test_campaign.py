@@ -11,6 +11,7 @@ import pytest
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 from mfgp.exceptions import CampaignLockedError, InputDataError, NonFiniteValueError
+from mfgp.featurize.composition import reduced_composition
 from mfgp.loop import Budget, Campaign, Experiments, HitsFound, TableOracle
 
 MODEL = dict(max_iter=10, max_fit_points=200, max_rows_per_fidelity=200)
@@ -111,6 +112,9 @@ def test_conditioning_between_refits_and_resume_give_the_same_suggestion(world, 
     nxt2 = again.suggest(2)
     assert nxt2[["formula", "fidelity"]].equals(nxt[["formula", "fidelity"]])
     assert np.array_equal(nxt2.score.to_numpy(), nxt.score.to_numpy())
+    n = len(again.observations())
+    assert again.model(refit=True)[1] == n > fitted_on  # forced: fitted on every row
+    assert again.model()[1] == n  # and kept
     again.close()
 
 
@@ -231,9 +235,16 @@ def test_history_and_plots_show_the_campaign(world, tmp_path):
             camp.plot_progress(metric="mae")
         batch = camp.suggest(2)
         fig2, ax2 = camp.plot_suggestions(batch)
-        stars = [ln for ln in ax2.get_lines() if ln.get_label() == "suggested"]
-        assert stars and len(stars[0].get_xdata()) == len(batch)
-        assert [t.get_text() for t in ax2.texts] == [str(r) for r in batch["rank"]]
+        obs = camp.observations()
+        with_pbe = set(reduced_composition(obs[obs.fidelity == "pbe"].formula.tolist()))
+        on_map = batch[[c in with_pbe for c in reduced_composition(batch.formula.tolist())]]
+        stars = [ln for ln in ax2.get_lines() if ln.get_label().startswith("suggested")]
+        assert len(stars) == (len(on_map) > 0)
+        if len(on_map):
+            assert len(stars[0].get_xdata()) == len(on_map)
+            off = len(batch) - len(on_map)
+            assert (f"{off} more without a 'pbe' value" in stars[0].get_label()) == (off > 0)
+        assert [t.get_text() for t in ax2.texts] == [str(r) for r in on_map["rank"]]
         plt.close("all")
     # a minimising objective's best is the lowest value so far
     frame = pd.DataFrame({"source": ["observed"] * 3, "formula": ["A", "B", "C"],

@@ -264,8 +264,12 @@ class Campaign:
         return df
 
     # -- the model ---------------------------------------------------------------------------
-    def model(self):
+    def model(self, refit: bool = False):
         """The fitted estimator behind the next suggestion (refit per ``refit_every``).
+
+        Args:
+            refit: fit now on every observation, whatever ``refit_every`` says (the new fit is
+                checkpointed and serves the next suggestions).
 
         Returns:
             ``(estimator, n_fit)``: the estimator fitted on the first ``n_fit`` observations.
@@ -277,7 +281,8 @@ class Campaign:
             saved = self.store.latest_checkpoint()
             if saved is not None:
                 self._fitted = (saved[0], self._from_blob(saved[1]))
-        if self._fitted is None or n - self._fitted[0] >= self.config["refit_every"]:
+        stale = self._fitted is None or n - self._fitted[0] >= self.config["refit_every"]
+        if stale or (refit and self._fitted[0] != n):
             cls = _estimator_class(self.config["model"])
             est = cls(**{**self.config["params"], "progress": False})
             est.fit(self.frame(), candidates=self.store.pool())

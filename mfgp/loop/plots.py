@@ -106,7 +106,8 @@ def suggestion_plot(campaign, suggestions: pd.DataFrame | None = None, *,
     Every pool composition with a value at ``x_fidelity`` (default: the lowest fidelity) is
     drawn at that value against its predicted target value and central interval (grey);
     acquired target values are black dots; the suggested rows are red stars, labelled by rank
-    (a suggestion at a lower fidelity is drawn at its composition's target prediction).
+    (a suggestion at a lower fidelity is drawn at its composition's target prediction; one
+    whose composition has no ``x_fidelity`` value is counted in the legend).
 
     Args:
         campaign: a :class:`~mfgp.loop.Campaign`.
@@ -160,9 +161,11 @@ def suggestion_plot(campaign, suggestions: pd.DataFrame | None = None, *,
         where = {c: j for j, c in enumerate(pool_comp[i] for i in shown)}
         pts = [(x_of[c], m[where[c]], r) for c, r in zip(b_comp,
                batch.get("rank", range(1, len(batch) + 1))) if c in where]  # fmt: skip
+        off = len(batch) - len(pts)
         if pts:
             px, py, ranks = zip(*pts)
-            ax.plot(px, py, "r*", ms=13, label="suggested", zorder=5)
+            note = f" ({off} more without a {x_fid!r} value)" if off else ""
+            ax.plot(px, py, "r*", ms=13, label="suggested" + note, zorder=5)
             for a, b, r in pts:
                 ax.annotate(str(r), (a, b), textcoords="offset points", xytext=(6, 4),
                             color="r", fontsize=9)  # fmt: skip
