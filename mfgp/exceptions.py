@@ -23,6 +23,7 @@ __all__ = [
     "SerializationError",
     "UnknownSpecError",
     "IncompatibleVersionError",
+    "CampaignClosedError",
     "CampaignLockedError",
     "MfgpWarning",
     "ConflictingDuplicatesWarning",
@@ -86,6 +87,10 @@ class SerializationError(MfgpError, ValueError):
 
 class CampaignLockedError(MfgpError, RuntimeError):
     """A campaign store is open in another process."""
+
+
+class CampaignClosedError(MfgpError, RuntimeError):
+    """A closed campaign was used (reopen it with ``Campaign.open``)."""
 
 
 class UnknownSpecError(SerializationError, KeyError):

@@ -10,7 +10,12 @@ import pytest
 
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
-from mfgp.exceptions import CampaignLockedError, InputDataError, NonFiniteValueError
+from mfgp.exceptions import (
+    CampaignLockedError,
+    InputDataError,
+    NonFiniteValueError,
+    UnknownFidelityError,
+)
 from mfgp.featurize.composition import reduced_composition
 from mfgp.loop import Budget, Campaign, Experiments, HitsFound, TableOracle
 
@@ -87,6 +92,20 @@ def test_a_second_process_cannot_open_the_store(world, tmp_path):
         Campaign.open(tmp_path / "c.db")
     camp.close()
     Campaign.open(tmp_path / "c.db").close()  # released
+
+
+def test_fidelities_come_from_the_data_or_the_error_says_how(world, tmp_path):
+    pool, known, _ = world
+    plain = known.copy()
+    plain.attrs = {}
+    with pytest.raises(UnknownFidelityError, match=r"data has fidelities \['pbe'\].*fidelities="):
+        Campaign(MultiFidelityRegressor("ar1", **MODEL), pool, costs={"expt": 20.0},
+                 data=plain, store=tmp_path / "a.db")  # fmt: skip
+    ordered = known.copy()
+    ordered.attrs["fidelities"] = ["pbe", "expt"]
+    with Campaign(MultiFidelityRegressor("ar1", **MODEL), pool, costs={"expt": 20.0},
+                  data=ordered, store=tmp_path / "b.db") as camp:  # fmt: skip
+        assert camp.fidelities == ["pbe", "expt"] and camp.target == "expt"
 
 
 def test_stopping_conditions_compose(world, tmp_path):

@@ -91,7 +91,8 @@ class Campaign:
         data: the observations known at the start (``formula, fidelity, value[, noise]``).
         store: the SQLite file; an existing one is reopened (then pass only ``store``, or
             use :meth:`open`).
-        fidelities: all fidelities low to high (default: the keys of ``costs``).
+        fidelities: all fidelities low to high (default: ``data.attrs["fidelities"]`` as the
+            shipped loaders set it, else the keys of ``costs``).
         seed: seeds the reference sample and the model.
         refit_every: refit the hyperparameters once this many observations are new since the
             last fit; in between the last fitted model is conditioned on them (exact, fast).
@@ -147,7 +148,17 @@ class Campaign:
                 fidelities, seed, refit_every, reference_size, allow_repeats) -> None:  # fmt: skip
         name = type(model).__name__
         _estimator_class(name)
+        if fidelities is None and isinstance(data, pd.DataFrame) and "fidelities" in data.attrs:
+            fidelities = data.attrs["fidelities"]  # the shipped loaders' order, low to high
         fids = list(fidelities) if fidelities is not None else list(costs)
+        if fidelities is None and isinstance(data, pd.DataFrame) and "fidelity" in data:
+            extra = [f for f in dict.fromkeys(data["fidelity"].astype(str)) if f not in fids]
+            if extra:
+                raise UnknownFidelityError(
+                    f"data has fidelities {extra} that costs does not list; pass "
+                    f"fidelities=[...] low to high, the target last (e.g. "
+                    f"{extra + fids}), or set data.attrs['fidelities']"
+                )  # fmt: skip
         target = fids[-1] if target is None else str(target)
         if target != fids[-1]:
             raise InputDataError(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfgp.exceptions import CampaignLockedError, SerializationError
+from mfgp.exceptions import CampaignClosedError, CampaignLockedError, SerializationError
 
 __all__ = ["SCHEMA_VERSION", "Store"]
 
@@ -68,7 +68,8 @@ class Store:
                 f"campaign store {str(self.path)!r} is open in another process; close that "
                 "campaign first (or wait for it to finish)"
             ) from err
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self._db: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None,
+                                                               timeout=30)  # fmt: skip
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         with self.transaction():
@@ -82,6 +83,16 @@ class Store:
                     f"campaign store {str(self.path)!r} has schema {version}; this mfgp reads "
                     f"up to {SCHEMA_VERSION}: upgrade mfgp"
                 )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The open connection (an error naming the store once it is closed)."""
+        if getattr(self, "_db", None) is None:
+            raise CampaignClosedError(
+                f"campaign store {str(self.path)!r} is closed; reopen it with "
+                f"Campaign.open({str(self.path)!r})"
+            )
+        return self._db
 
     # -- transactions ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -100,9 +111,9 @@ class Store:
 
     def close(self) -> None:
         """Close the database and release the lock."""
-        if getattr(self, "db", None) is not None:
-            self.db.close()
-            self.db = None
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
+            self._db = None
         if not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
