@@ -1,4 +1,12 @@
-"""The ``mfgp`` command line: ``mfgp demo``, ``data``, ``featurize``, ``campaign``."""
+"""The ``mfgp`` command line: what the Python API does, on files.
+
+Verbs: ``fit``, ``predict``, ``evaluate``, ``campaign``, ``demo``, ``data``, ``featurize``.
+
+Examples:
+    mfgp fit measured.csv --target expt -o gaps.mfgp
+    mfgp predict gaps.mfgp formulas.csv -o predictions.csv
+    mfgp evaluate measured.csv --folds 5 --plots figures/
+"""
 
 from __future__ import annotations
 
@@ -36,6 +44,130 @@ def _featurize(args: argparse.Namespace) -> int:
     with atomic_write(args.output) as fh:
         out.to_csv(fh, index=False)
     print(f"wrote {len(out)} rows ({bad} failed, see column 'error') to {args.output}")
+    return 0
+
+
+def _read_csv(path: str, columns: Sequence[str]):
+    """A CSV with the ``columns`` it must have (an error naming the missing ones)."""
+    import pandas as pd
+
+    from mfgp.exceptions import InputDataError
+
+    try:
+        df = pd.read_csv(path, keep_default_na=False)
+    except FileNotFoundError as err:
+        raise InputDataError(f"no file {path!r}") from err
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise InputDataError(f"{path!r} is not a readable CSV: {err}") from err
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputDataError(f"{path!r} needs columns {list(columns)}; missing {missing} "
+                             f"(it has {list(df.columns)})")  # fmt: skip
+    return df
+
+
+def _observations(args: argparse.Namespace):
+    """The long frame of ``fit`` / ``evaluate``, with its fidelity order attached."""
+    df = _read_csv(args.data, ["formula", "fidelity", "value"])
+    df["fidelity"] = df["fidelity"].astype(str)
+    if args.fidelities:
+        fids = [f.strip() for f in args.fidelities.split(",") if f.strip()]
+    else:
+        fids = list(dict.fromkeys(df["fidelity"]))  # order of first appearance
+        if args.target:
+            fids = [f for f in fids if f != args.target] + [args.target]
+    if args.target and fids[-1] != args.target:
+        from mfgp.exceptions import InputDataError
+
+        raise InputDataError(f"--target {args.target!r} must be the last of --fidelities {fids}")
+    df.attrs["fidelities"] = fids
+    if not args.quiet:
+        print(f"fidelities, low to high: {', '.join(fids)} (target {fids[-1]!r})")
+    return df
+
+
+def _estimator(args: argparse.Namespace):
+    from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
+
+    common = {"progress": not args.quiet, "device": args.device}
+    if args.model == "hurdle":
+        return HurdleRegressor(seed=args.seed, **common)
+    return MultiFidelityRegressor(args.architecture, seed=args.seed, **common)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    df = _observations(args)
+    t0 = time.perf_counter()
+    est = _estimator(args).fit(df)
+    est.save(args.output)
+    print(f"fitted {type(est).__name__} on {len(df)} rows in {time.perf_counter() - t0:.1f} s; "
+          f"saved to {args.output}")  # fmt: skip
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from mfgp._io import atomic_write
+    from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
+
+    est = load_estimator(args.model_file, device=args.device)
+    formulas = _read_csv(args.formulas, [args.column])[args.column].astype(str).tolist()
+    level = _interval_level(args.level)
+    if isinstance(est, MultiFidelityRegressor):
+        pred = est.predictive(formulas, fidelity=args.fidelity)
+    else:
+        pred = est.predictive(formulas)
+    lo, hi = pred.interval(level)
+    pct = f"{level * 100:g}".replace(".", "_")
+    out = pd.DataFrame({"formula": formulas, "mean": pred.mean(), "std": pred.std(),
+                        f"lower_{pct}": lo, f"upper_{pct}": hi})  # fmt: skip
+    if hasattr(pred, "weight"):
+        out["p_zero"] = pred.weight  # a hurdle's probability of a zero (a metal)
+    with atomic_write(args.output) as fh:
+        out.to_csv(fh, index=False)
+    if not args.quiet:
+        print(out.head(10).to_string(index=False))
+    print(f"wrote {len(out)} predictions to {args.output}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from mfgp._io import atomic_write
+    from mfgp.calibration import cross_validate
+    from mfgp.data import MultiFidelityDataset, kfold
+
+    df = _observations(args)
+    ds = MultiFidelityDataset.from_frame(df)
+    cv = cross_validate(_estimator(args), ds, kfold(ds, args.folds, seed=args.seed),
+                        progress=not args.quiet)  # fmt: skip
+    table = cv.summary()
+    print(table.round(4).to_string())
+    if args.output:
+        with atomic_write(args.output) as fh:
+            json.dump({"summary": json.loads(table.to_json(orient="index")),
+                       "folds": args.folds, "seed": args.seed}, fh, indent=1)  # fmt: skip
+    if args.plots:
+        from pathlib import Path
+
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from mfgp.calibration.plots import calibration_curve, parity_plot
+
+        folder = Path(args.plots)
+        folder.mkdir(parents=True, exist_ok=True)
+        p = cv.predictions
+        for name, (fig, _) in {"parity": parity_plot(p.observed, p["mean"], p["std"]),
+                               "calibration": calibration_curve(p.observed, p["mean"],
+                                                                p["std"])}.items():  # fmt: skip
+            fig.savefig(folder / f"{name}.png", dpi=110)
+            plt.close(fig)
+        print(f"wrote parity.png and calibration.png to {folder}")
     return 0
 
 
@@ -95,6 +227,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfgp`` console script."""
     parser = argparse.ArgumentParser(prog="mfgp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    example = "example: mfgp fit measured.csv --target expt -o gaps.mfgp"
+    for verb, helptext, func in (
+        ("fit", "fit a model to a CSV of observations and save it", _fit),
+        ("evaluate", "cross-validated accuracy and calibration of a model on a CSV", _evaluate),
+    ):
+        p = sub.add_parser(verb, help=helptext, epilog=example if verb == "fit" else
+                           "example: mfgp evaluate measured.csv --folds 5 --plots figures/")
+        p.add_argument("data", help="CSV with formula, fidelity, value (one row per observation)")
+        if verb == "fit":
+            p.add_argument("-o", "--output", required=True, help="the model file to write")
+        else:
+            p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+            p.add_argument("-o", "--output", help="also write the metrics as JSON")
+            p.add_argument("--plots", help="folder for parity and calibration plots (PNG)")
+        p.add_argument("--model", choices=["regressor", "hurdle"], default="regressor",
+                       help="a Gaussian regressor, or the hurdle model for values with zeros")
+        p.add_argument("--architecture", default="ar1",
+                       help="the regressor's: ar1, multitask, latent, single")
+        p.add_argument("--fidelities", help="comma-separated, low to high, the target last "
+                       "(default: their order in the file)")
+        p.add_argument("--target", help="the target fidelity (moved last)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.set_defaults(func=func)
+    p = sub.add_parser("predict", help="predict formulas with a saved model",
+                       epilog="example: mfgp predict gaps.mfgp formulas.csv -o predictions.csv")
+    p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
+    p.add_argument("formulas", help="CSV with a formula column")
+    p.add_argument("-o", "--output", required=True, help="the predictions CSV to write")
+    p.add_argument("--column", default="formula", help="the column holding the formulas")
+    p.add_argument("--level", type=float, default=0.9, help="central interval probability")
+    p.add_argument("--fidelity", help="the fidelity to predict (default: the target)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_predict)
     p = sub.add_parser("demo", help="fit the multi-fidelity band-gap model on shipped data")
     p.add_argument("--fast", action="store_true", help="fewer folds and iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -127,8 +295,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--results", help="observe: CSV with formula, fidelity, value")
     p.set_defaults(func=_campaign)
     args = parser.parse_args(argv)
+    from mfgp.exceptions import MfgpError
+
     try:
         return int(args.func(args))
+    except MfgpError as err:  # bad input: one line naming it, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -57,6 +57,7 @@ __all__ = [
     "HurdleRegressor",
     "MetalClassifier",
     "MultiFidelityRegressor",
+    "load_estimator",
 ]
 
 
@@ -1146,3 +1147,19 @@ class HurdleRegressor(_FormulaEstimator):
         est.classifier_, est.regressor_, est.model_ = classifier, regressor, regressor.model_
         est.latent_ = classifier.latent
         return est
+
+
+def load_estimator(path: str | os.PathLike, device: torch.device | str | None = None):
+    """Load whichever estimator ``path`` holds (the class is read from the file's manifest).
+
+    Example:
+        >>> reg = load_estimator("gaps.mfgp")  # doctest: +SKIP
+    """
+    from mfgp.io import read_bundle
+
+    manifest = read_bundle(path)[0]
+    kinds = {c.__name__: c for c in (MultiFidelityRegressor, MetalClassifier, HurdleRegressor)}
+    kind = manifest.get("kind")
+    if kind not in kinds:
+        raise SerializationError(f"{path} holds {kind!r}, not one of {sorted(kinds)}")
+    return kinds[kind].load(path, device=device)

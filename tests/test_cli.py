@@ -1,0 +1,79 @@
+"""The command line on small files: fit, predict, evaluate, and the errors a user meets."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mfgp.cli import main
+from mfgp.datasets import load_bandgap_ladder
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    df = load_bandgap_ladder(["pbe", "expt"])
+    expt = df[(df.fidelity == "expt") & (df.value > 0)].drop_duplicates("composition")
+    expt = expt.sample(40, random_state=0)
+    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
+    # experiment rows first: the file's order is not the fidelity order, --target says which
+    data = pd.concat([expt, pbe])[["formula", "fidelity", "value"]]
+    data.to_csv(tmp / "data.csv", index=False)
+    pd.DataFrame({"formula": ["Si", "GaAs", "ZnO"]}).to_csv(tmp / "new.csv", index=False)
+    return tmp
+
+
+def test_fit_then_predict(files, capsys):
+    model = files / "gaps.mfgp"
+    assert main(["fit", str(files / "data.csv"), "--target", "expt", "-o", str(model),
+                 "--quiet"]) == 0  # fmt: skip
+    assert "fidelities, low to high" not in capsys.readouterr().out  # quiet
+    out = files / "pred.csv"
+    assert main(["predict", str(model), str(files / "new.csv"), "-o", str(out), "--level",
+                 "0.8", "--quiet"]) == 0  # fmt: skip
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["formula", "mean", "std", "lower_80", "upper_80"]
+    assert pred.formula.tolist() == ["Si", "GaAs", "ZnO"]
+    assert np.isfinite(pred[["mean", "std"]].to_numpy()).all() and (pred["std"] > 0).all()
+    assert (pred.lower_80 < pred["mean"]).all() and (pred["mean"] < pred.upper_80).all()
+    # the same numbers as the Python API on the saved file
+    from mfgp.estimators import MultiFidelityRegressor
+
+    mean = MultiFidelityRegressor.load(model).predict(["Si", "GaAs", "ZnO"])
+    assert np.allclose(pred["mean"], mean)
+
+
+def test_evaluate_writes_metrics_and_plots(files, capsys):
+    out, plots = files / "metrics.json", files / "figures"
+    assert main(["evaluate", str(files / "data.csv"), "--target", "expt", "--folds", "2",
+                 "--architecture", "single", "-o", str(out), "--plots", str(plots),
+                 "--quiet"]) == 0  # fmt: skip
+    metrics = json.loads(out.read_text())
+    assert metrics["folds"] == 2 and metrics["summary"]
+    assert (plots / "parity.png").stat().st_size > 1000
+    assert (plots / "calibration.png").stat().st_size > 1000
+    assert "mae" in capsys.readouterr().out.lower()
+
+
+def test_bad_files_get_one_line_errors(files, capsys):
+    (files / "bad.csv").write_text("formula,value\nSi,1.1\n")
+    assert main(["fit", str(files / "bad.csv"), "-o", str(files / "x.mfgp")]) == 2
+    err = capsys.readouterr().err
+    assert "missing ['fidelity']" in err and "Traceback" not in err
+    assert main(["fit", str(files / "nope.csv"), "-o", str(files / "x.mfgp")]) == 2
+    assert "no file" in capsys.readouterr().err
+    assert main(["fit", str(files / "data.csv"), "--fidelities", "expt,pbe", "--target",
+                 "expt", "-o", str(files / "x.mfgp")]) == 2  # fmt: skip
+    assert "must be the last" in capsys.readouterr().err
+    assert not (files / "x.mfgp").exists()  # nothing half-written
+    assert main(["predict", str(files / "data.csv"), str(files / "new.csv"), "-o",
+                 str(files / "p.csv")]) == 2  # fmt: skip
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate"])
+def test_each_verb_documents_an_example(verb, capsys):
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    assert f"example: mfgp {verb}" in capsys.readouterr().out
