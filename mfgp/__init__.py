@@ -59,6 +59,10 @@ _API: dict[str, str] = {
     "HitsFound": "mfgp.loop",
     "PredictiveChange": "mfgp.loop",
     "select_batch": "mfgp.acquisition",
+    # screening
+    "screen": "mfgp.screen",
+    "enumerate_compositions": "mfgp.candidates",
+    "count_compositions": "mfgp.candidates",
     # calibration
     "cross_validate": "mfgp.calibration",
     "evaluate": "mfgp.calibration",

@@ -1,6 +1,7 @@
 """The ``mfgp`` command line: what the Python API does, on files.
 
-Verbs: ``fit``, ``predict``, ``evaluate``, ``campaign``, ``demo``, ``data``, ``featurize``.
+Verbs: ``fit``, ``predict``, ``evaluate``, ``screen``, ``campaign``, ``demo``, ``data``,
+``featurize``.
 
 Examples:
     mfgp fit measured.csv --target expt -o gaps.mfgp
@@ -171,6 +172,45 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _screen(args: argparse.Namespace) -> int:
+    from mfgp._io import atomic_write
+    from mfgp.candidates import count_compositions, enumerate_compositions
+    from mfgp.estimators import load_estimator
+    from mfgp.exceptions import InputDataError
+    from mfgp.screen import screen
+
+    est = load_estimator(args.model_file, device=args.device)
+    if (args.elements is None) == (args.candidates is None):
+        raise InputDataError("give either --elements (to enumerate) or --candidates (a CSV)")
+    if args.candidates:
+        candidates = _read_csv(args.candidates, ["formula"])["formula"].astype(str).tolist()
+    else:
+        elements = [e.strip() for e in args.elements.split(",") if e.strip()]
+        n_el = tuple(int(k) for k in args.n_elements.split(","))
+        opts = dict(n_elements=n_el, max_atoms_per_formula=args.max_atoms,
+                    charge_balanced=args.charge_balanced)  # fmt: skip
+        if not args.quiet:
+            print(f"{count_compositions(elements, **opts):,} candidate compositions")
+        known = list(est.dataset_.compositions) if args.exclude_known else None
+        candidates = enumerate_compositions(elements, exclude=known, **opts)
+    window = None
+    if args.window:
+        try:
+            lo, hi = (float(v) for v in args.window.split(","))
+        except ValueError as err:
+            raise InputDataError(f"--window is lo,hi (e.g. 1.1,1.7); got {args.window!r}") from err
+        window = (lo, hi)
+    top = screen(est, candidates, score=args.score, top_k=args.top_k, window=window,
+                 maximize=not args.minimize, batch_size=args.batch_size, output=args.parquet,
+                 progress=not args.quiet)  # fmt: skip
+    with atomic_write(args.output) as fh:
+        top.to_csv(fh, index=False)
+    if not args.quiet:
+        print(top.head(10).to_string(index=False))
+    print(f"wrote the best {len(top)} to {args.output}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from mfgp.demo import run_demo
 
@@ -263,6 +303,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
+    p = sub.add_parser("screen", help="score many candidates with a saved model, keep the best",
+                       epilog="example: mfgp screen gaps.mfgp --elements Li,Na,Mg,O,S,Cl "
+                       "--charge-balanced --score window --window 1.1,1.7 -o top.csv")
+    p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
+    p.add_argument("--elements", help="comma-separated symbols to enumerate compositions from")
+    p.add_argument("--candidates", help="or a CSV with a formula column")
+    p.add_argument("--n-elements", default="2,3", help="distinct elements per formula")
+    p.add_argument("--max-atoms", type=int, default=8, help="atoms in the reduced formula")
+    p.add_argument("--charge-balanced", action="store_true",
+                   help="only formulas with a neutral choice of common oxidation states")
+    p.add_argument("--exclude-known", action="store_true",
+                   help="leave out compositions the model was fitted on")
+    p.add_argument("--score", default="mean", choices=["mean", "std", "window"])
+    p.add_argument("--window", help="lo,hi of --score window, e.g. 1.1,1.7")
+    p.add_argument("--minimize", action="store_true", help="--score mean: lowest first")
+    p.add_argument("--top-k", type=int, default=1000)
+    p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("-o", "--output", required=True, help="CSV of the best rows")
+    p.add_argument("--parquet", help="also write every scored row to this Parquet file")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_screen)
     p = sub.add_parser("demo", help="fit the multi-fidelity band-gap model on shipped data")
     p.add_argument("--fast", action="store_true", help="fewer folds and iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -72,7 +72,26 @@ def test_bad_files_get_one_line_errors(files, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate"])
+def test_screen_enumerates_and_keeps_the_best(files, capsys):
+    model = files / "gaps.mfgp"
+    if not model.exists():
+        assert main(["fit", str(files / "data.csv"), "--target", "expt", "-o", str(model),
+                     "--quiet"]) == 0  # fmt: skip
+    out = files / "top.csv"
+    assert main(["screen", str(model), "--elements", "Li,Na,O,S,Cl", "--charge-balanced",
+                 "--score", "window", "--window", "1.1,1.7", "--top-k", "5", "-o", str(out),
+                 "--exclude-known", "--quiet"]) == 0  # fmt: skip
+    top = pd.read_csv(out)
+    assert len(top) == 5 and top["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert (top.score.diff().dropna() <= 0).all() and top.score.between(0, 1).all()
+    assert main(["screen", str(model), "-o", str(out)]) == 2
+    assert "either --elements" in capsys.readouterr().err
+    assert main(["screen", str(model), "--elements", "Li,O", "--score", "window", "--window",
+                 "1.1", "-o", str(out)]) == 2  # fmt: skip
+    assert "--window is lo,hi" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate", "screen"])
 def test_each_verb_documents_an_example(verb, capsys):
     with pytest.raises(SystemExit):
         main([verb, "--help"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mfgp._io import atomic_write
+from mfgp.exceptions import InputDataError
 
 __all__ = ["FeatureCache"]
 
@@ -21,6 +23,8 @@ class FeatureCache:
 
     Args:
         directory: where to keep the ``.npz`` files; ``None`` keeps the cache in memory only.
+        max_rows: the most rows kept per featurizer version; beyond it the oldest are dropped
+            (first in, first out), so screening millions of formulas holds bounded memory.
 
     Example:
         >>> cache = FeatureCache()
@@ -29,8 +33,12 @@ class FeatureCache:
         array([1., 1., 1.])
     """
 
-    def __init__(self, directory: str | os.PathLike | None = None) -> None:
+    def __init__(self, directory: str | os.PathLike | None = None,
+                 max_rows: int = 200_000) -> None:  # fmt: skip
+        if max_rows < 1:
+            raise InputDataError(f"max_rows must be >= 1; got {max_rows}")
         self.directory = Path(directory) if directory is not None else None
+        self.max_rows = int(max_rows)
         self._rows: dict[str, dict[str, np.ndarray]] = {}
 
     def _table(self, version: str) -> dict[str, np.ndarray]:
@@ -55,7 +63,12 @@ class FeatureCache:
         """Store rows (and rewrite the version's file when the cache has a directory)."""
         table = self._table(version)
         for key, row in zip(formulas, np.asarray(X, dtype=np.float64)):
+            table.pop(key, None)  # a re-put row counts as new
             table[key] = row.copy()
+        excess = len(table) - getattr(self, "max_rows", 200_000)  # older pickles lack it
+        if excess > 0:
+            for key in list(itertools.islice(table, excess)):
+                del table[key]
         path = self._path(version)
         if path is not None and table:
             keys = list(table)
@@ -68,7 +81,7 @@ class FeatureCache:
         # a pickled cache carries its settings, not its rows (they are recomputed on demand;
         # a fitted estimator's pickle would otherwise hold every training formula's features
         # twice, once here and once in its dataset)
-        return {"directory": self.directory, "_rows": {}}
+        return {"directory": self.directory, "max_rows": self.max_rows, "_rows": {}}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._rows.values())
