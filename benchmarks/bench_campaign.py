@@ -272,51 +272,59 @@ def _interp_reach(curve: list[dict], level: float, x: str = "experiments") -> fl
     return float("nan")
 
 
+def _at(curve: list[dict], x: str, grid: list[float], y: str) -> list[float]:
+    """``y`` of the last checkpoint at or before each grid point (a step curve)."""
+    xs = np.array([c[x] for c in curve], dtype=float)
+    ys = np.array([c[y] for c in curve], dtype=float)
+    return [float(ys[np.searchsorted(xs, g, side="right") - 1]) for g in grid]
+
+
 def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
-    rows = []
+    """Median (and range) over seeds of each strategy, per scenario."""
+    out = {}
     learn = [r for r in records if r["scenario"] == "learn"]
-    for seed in sorted({r["seed"] for r in learn}):
-        cell = {r["strategy"]: r for r in learn if r["seed"] == seed}
-        if "random" not in cell:
-            continue
-        level = cell["random"]["curve"][-1]["mae"]
-        n_random = cell["random"]["curve"][-1]["experiments"]
-        for name, r in cell.items():
-            reach = _interp_reach(r["curve"], level)
-            rows.append({"strategy": name, "seed": seed, "mae_end": r["curve"][-1]["mae"],
-                         "reach": reach, "speedup": n_random / reach if reach > 0 else np.nan})
-    learn_t = (pd.DataFrame(rows).groupby("strategy")
-               .agg(mae_100_median=("mae_end", "median"), mae_100_min=("mae_end", "min"),
-                    mae_100_max=("mae_end", "max"),
-                    experiments_to_random_mae_median=("reach", "median"),
-                    speedup_vs_random_median=("speedup", "median"), seeds=("seed", "count"))
-               .reset_index()) if rows else pd.DataFrame()  # fmt: skip
-    rows = []
-    for r in (r for r in records if r["scenario"] == "window"):
-        rows.append({"strategy": r["strategy"], "seed": r["seed"],
-                     **{f"hits_{k}": v for k, v in r["hits_at"].items()}})  # fmt: skip
-    window_t = pd.DataFrame()
-    hits_k = [k for k in (25, 50, 100) if k <= BUDGET]
-    if rows:
-        w = pd.DataFrame(rows)
-        window_t = w.groupby("strategy").agg(
-            **{f"hits_{k}_{s}": (f"hits_{k}", s) for k in hits_k
-               for s in ("mean", "std")}, seeds=("seed", "count")).reset_index()  # fmt: skip
-    rows = []
-    for r in (r for r in records if r["scenario"] == "cost"):
-        for c in r["curve"]:
-            rows.append({"strategy": r["strategy"], "seed": r["seed"], **c})
-    cost_t = pd.DataFrame()
-    if rows:
-        c = pd.DataFrame(rows)
-        step = BUDGET / 40 * 500  # checkpoints binned at about equal spend
-        c["budget"] = (c["spent"] / step).round() * step
-        cost_t = (c.groupby(["strategy", "budget"])
-                  .agg(mae_median=("mae", "median"), experiments=("experiments", "median"),
-                       hse=("hse", "median"), seeds=("seed", "count")).reset_index())  # fmt: skip
-    return {"learn the map (band gaps, 300 held out)": learn_t,
-            "window hits, gap in [1.1, 1.7] eV": window_t,
-            "cost-aware (HSE 20, experiment 500)": cost_t}
+    if learn:
+        grid = list(range(0, BUDGET + 1, REFIT))
+        rows = []
+        for name in dict.fromkeys(r["strategy"] for r in learn):
+            runs = [r for r in learn if r["strategy"] == name]
+            maes = np.array([_at(r["curve"], "experiments", grid, "mae") for r in runs])
+            row = {"strategy": name, "seeds": len(runs)}
+            row.update({f"mae_{g}": float(np.median(maes[:, i])) for i, g in enumerate(grid)})
+            row[f"mae_{grid[-1]}_range"] = f"{maes[:, -1].min():.3f}-{maes[:, -1].max():.3f}"
+            rows.append(row)
+        out["learn the map: held-out MAE (eV) after n experiments, median over seeds"] = \
+            pd.DataFrame(rows)
+    window = [r for r in records if r["scenario"] == "window"]
+    if window:
+        w = pd.DataFrame([{"strategy": r["strategy"], "seed": r["seed"],
+                           **{f"hits_{k}": v for k, v in r["hits_at"].items()}}
+                          for r in window])  # fmt: skip
+        hits_k = [k for k in (25, 50, 100) if k <= BUDGET]
+        t = w.groupby("strategy", sort=False).agg(
+            **{f"hits_{k}_{s}": (f"hits_{k}", s) for k in hits_k for s in ("mean", "std")},
+            seeds=("seed", "count")).reset_index()  # fmt: skip
+        rand = t.set_index("strategy").get("hits_50_mean", pd.Series(dtype=float))
+        if "random" in rand.index and rand["random"] > 0:
+            t["hits_50_vs_random"] = t["hits_50_mean"] / rand["random"]
+        out["window hits (gap in [1.1, 1.7] eV) after n experiments, mean and std over seeds"] = t
+    cost = [r for r in records if r["scenario"] == "cost"]
+    if cost:
+        top = BUDGET / 4 * 500
+        grid = [top * f for f in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
+        rows = []
+        for name in dict.fromkeys(r["strategy"] for r in cost):
+            runs = [r for r in cost if r["strategy"] == name]
+            row = {"strategy": name, "seeds": len(runs)}
+            for key in ("mae", "experiments", "hse"):
+                vals = np.array([_at(r["curve"], "spent", grid, key) for r in runs])
+                for i, g in enumerate(grid):
+                    if key == "mae" or i == len(grid) - 1:
+                        row[f"{key}_{g:g}"] = float(np.median(vals[:, i]))
+            rows.append(row)
+        out["cost-aware (HSE 20, experiment 500): held-out MAE (eV) after spending c, median"] = \
+            pd.DataFrame(rows)
+    return out
 
 
 def plot(records: list[dict], path: Path) -> None:

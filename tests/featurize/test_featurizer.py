@@ -127,3 +127,18 @@ def test_pbe_pool_featurizes_fast():
     elapsed = time.perf_counter() - t0
     assert X.shape == (len(pool), 264) and np.isfinite(X).all()
     assert elapsed < 45, f"featurizing {len(pool)} formulas took {elapsed:.1f} s"
+
+
+def test_cache_is_bounded_first_in_first_out():
+    from mfgp.exceptions import InputDataError
+    from mfgp.featurize import FeatureCache
+
+    cache = FeatureCache(max_rows=3)
+    cache.put("v", ["A", "B"], np.zeros((2, 1)))
+    cache.put("v", ["C", "D"], np.ones((2, 1)))
+    assert len(cache) == 3 and cache.get("v", "A") is None and cache.get("v", "D") is not None
+    cache.put("v", ["B"], np.full((1, 1), 2.0))  # re-put: B is the newest now
+    cache.put("v", ["E"], np.ones((1, 1)))
+    assert cache.get("v", "C") is None and cache.get("v", "B")[0] == 2.0
+    with pytest.raises(InputDataError, match="max_rows must be >= 1"):
+        FeatureCache(max_rows=0)
