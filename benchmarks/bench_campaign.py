@@ -137,6 +137,16 @@ def _expt_table(df: pd.DataFrame) -> pd.DataFrame:
                                         value=("value", "mean")).reset_index()  # fmt: skip
 
 
+def _known(pbe: pd.DataFrame | None, seed_rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows known at the start: the seed experiments, and the PBE rows if given."""
+    parts = [seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]]
+    if pbe is not None:
+        parts.insert(0, pbe[["formula", "fidelity", "value"]])
+    data = pd.concat(parts, ignore_index=True)
+    data.attrs["fidelities"] = ["pbe", "expt"] if pbe is not None else ["expt"]
+    return data
+
+
 def scenario_learn(seed: int, tmp: Path) -> list[dict]:
     df = load_bandgap_ladder(["pbe", "expt"])
     ex = _expt_table(df)
@@ -155,11 +165,7 @@ def scenario_learn(seed: int, tmp: Path) -> list[dict]:
         ("single-fidelity", _single(), "std", False, False),
         ("random, single-fidelity", _single(), "std", True, False),
     ):
-        parts = [seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]]
-        if data_pbe:
-            parts.insert(0, pbe[["formula", "fidelity", "value"]])
-        data = pd.concat(parts, ignore_index=True)
-        data.attrs["fidelities"] = ["pbe", "expt"] if data_pbe else ["expt"]
+        data = _known(pbe if data_pbe else None, seed_rows)
         camp = _campaign(tmp, f"learn-{name}-{seed}", est, pool_all.formula.tolist(), data,
                          {"expt": 1.0}, objective, seed, REFIT)  # fmt: skip
         t0 = time.perf_counter()
@@ -194,11 +200,7 @@ def scenario_window(seed: int, tmp: Path) -> list[dict]:
          False),
         ("greedy mean", _ar1(1000), "greedy", {"value": centre}, False, True),
     ):
-        parts = [seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]]
-        if data_pbe:
-            parts.insert(0, pbe[["formula", "fidelity", "value"]])
-        data = pd.concat(parts, ignore_index=True)
-        data.attrs["fidelities"] = ["pbe", "expt"] if data_pbe else ["expt"]
+        data = _known(pbe if data_pbe else None, seed_rows)
         camp = _campaign(tmp, f"window-{name}-{seed}", est, pool.formula.tolist(), data,
                          {"expt": 1.0}, objective, seed, 25, **options)  # fmt: skip
         t0 = time.perf_counter()

@@ -109,7 +109,6 @@ def _fit(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from mfgp._io import atomic_write
     from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
 
     est = load_estimator(args.model_file, device=args.device)
@@ -119,18 +118,20 @@ def _predict(args: argparse.Namespace) -> int:
         pred = est.predictive(formulas, fidelity=args.fidelity)
     else:
         pred = est.predictive(formulas)
-    lo, hi = pred.interval(level)
-    pct = f"{level * 100:g}".replace(".", "_")
-    out = pd.DataFrame({"formula": formulas, "mean": pred.mean(), "std": pred.std(),
-                        f"lower_{pct}": lo, f"upper_{pct}": hi})  # fmt: skip
-    if hasattr(pred, "weight"):
-        out["p_zero"] = pred.weight  # a hurdle's probability of a zero (a metal)
-    with atomic_write(args.output) as fh:
-        out.to_csv(fh, index=False)
-    if not args.quiet:
-        print(out.head(10).to_string(index=False))
-    print(f"wrote {len(out)} predictions to {args.output}")
+    out = pd.DataFrame({"formula": formulas, **pred.table(level)})  # p_zero for a hurdle
+    _write_csv(out, args, f"wrote {len(out)} predictions to {args.output}")
     return 0
+
+
+def _write_csv(frame, args: argparse.Namespace, message: str) -> None:
+    """``frame`` to ``args.output`` atomically; its head unless ``--quiet``; ``message``."""
+    from mfgp._io import atomic_write
+
+    with atomic_write(args.output) as fh:
+        frame.to_csv(fh, index=False)
+    if not args.quiet:
+        print(frame.head(10).to_string(index=False))
+    print(message)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -173,7 +174,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _screen(args: argparse.Namespace) -> int:
-    from mfgp._io import atomic_write
     from mfgp.candidates import count_compositions, enumerate_compositions
     from mfgp.estimators import load_estimator
     from mfgp.exceptions import InputDataError
@@ -203,11 +203,7 @@ def _screen(args: argparse.Namespace) -> int:
     top = screen(est, candidates, score=args.score, top_k=args.top_k, window=window,
                  maximize=not args.minimize, batch_size=args.batch_size, output=args.parquet,
                  progress=not args.quiet)  # fmt: skip
-    with atomic_write(args.output) as fh:
-        top.to_csv(fh, index=False)
-    if not args.quiet:
-        print(top.head(10).to_string(index=False))
-    print(f"wrote the best {len(top)} to {args.output}")
+    _write_csv(top, args, f"wrote the best {len(top)} to {args.output}")
     return 0
 
 

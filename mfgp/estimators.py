@@ -645,17 +645,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
             formulas = [formulas]
         level = _interval_level(level)
         mean, std = self.predict(formulas, True, fidelity=fidelity, observation_noise=True)
-        lo, hi = GaussianPredictive(mean, std).interval(level)
-        pct = f"{level * 100:g}".replace(".", "_")
-        return pd.DataFrame(
-            {
-                "formula": list(formulas),
-                "mean": mean,
-                "std": std,
-                f"lower_{pct}": lo,
-                f"upper_{pct}": hi,
-            }
-        )
+        return pd.DataFrame({"formula": list(formulas),
+                             **GaussianPredictive(mean, std).table(level)})
 
 
 class MetalClassifier(_FormulaEstimator):
@@ -1157,9 +1148,9 @@ def load_estimator(path: str | os.PathLike, device: torch.device | str | None = 
     """
     from mfgp.io import read_bundle
 
-    manifest = read_bundle(path)[0]
+    parts = read_bundle(path)  # once: the class comes from its manifest
     kinds = {c.__name__: c for c in (MultiFidelityRegressor, MetalClassifier, HurdleRegressor)}
-    kind = manifest.get("kind")
+    kind = parts[0].get("kind")
     if kind not in kinds:
         raise SerializationError(f"{path} holds {kind!r}, not one of {sorted(kinds)}")
-    return kinds[kind].load(path, device=device)
+    return kinds[kind]._from_parts(parts, device, path)

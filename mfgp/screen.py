@@ -107,7 +107,6 @@ def screen(
     if top_k < 1 or batch_size < 1:
         raise InputDataError(f"top_k and batch_size must be >= 1; got {top_k}, {batch_size}")
     level = _interval_level(level)
-    pct = f"{level * 100:g}".replace(".", "_")
     kw = {"fidelity": fidelity} if isinstance(model, MultiFidelityRegressor) else {}
     if fidelity is not None and not kw:
         raise InputDataError(f"fidelity= applies to a MultiFidelityRegressor, not a "
@@ -119,13 +118,9 @@ def screen(
     try:
         for batch in _batches(candidates, batch_size):
             pred = model.predictive(batch, **kw)
-            lo, hi = pred.interval(level)
-            frame = pd.DataFrame({"formula": batch, "score": _scores(pred, score, maximize,
-                                                                      window),
-                                  "mean": pred.mean(), "std": pred.std(),
-                                  f"lower_{pct}": lo, f"upper_{pct}": hi})  # fmt: skip
-            if hasattr(pred, "weight"):
-                frame["p_zero"] = pred.weight
+            frame = pd.DataFrame({"formula": batch,
+                                  "score": _scores(pred, score, maximize, window),
+                                  **pred.table(level)})  # fmt: skip
             frame.insert(0, "order", np.arange(seen, seen + len(batch)))
             seen += len(batch)
             if output is not None:

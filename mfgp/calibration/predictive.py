@@ -83,6 +83,12 @@ class Predictive(ABC):
         a = (1 - level) / 2
         return self.ppf(a), self.ppf(1 - a)
 
+    def table(self, level: float = 0.9) -> dict[str, np.ndarray]:
+        """Columns ``mean, std, lower_<p>, upper_<p>`` of a predictions table (``p``: percent)."""
+        lo, hi = self.interval(level)
+        pct = f"{level * 100:g}".replace(".", "_")
+        return {"mean": self.mean(), "std": self.std(), f"lower_{pct}": lo, f"upper_{pct}": hi}
+
     def crps(self, y: np.ndarray) -> np.ndarray:
         """Continuous ranked probability score (lower is better), by the quantile integral.
 
@@ -379,6 +385,10 @@ class PointMassMixture(Predictive):
         self.atom = float(atom)
         if self.weight.size != continuous.n:
             raise ShapeError(f"weight has {self.weight.size} points, continuous {continuous.n}")
+
+    def table(self, level: float = 0.9) -> dict[str, np.ndarray]:
+        """:meth:`Predictive.table` plus ``p_zero``, the probability of the atom."""
+        return {**super().table(level), "p_zero": self.weight}
 
     def subset(self, idx: np.ndarray) -> PointMassMixture:  # noqa: D102
         return PointMassMixture(self.weight[idx], self.continuous.subset(idx), self.atom)
