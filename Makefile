@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
-	bench-ladder bench-quickstart bench-pool-scoring bench-campaign clean
+	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic clean
 
 venv: $(STAMP)
 
@@ -48,6 +48,10 @@ bench-quickstart: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+bench-synthetic: $(STAMP)
+	$(PY) -m pip install -q "emukit==0.5.1" "GPy==1.15"
+	cd benchmarks && ../$(PY) bench_synthetic.py
 
 bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_campaign.py

@@ -140,6 +140,9 @@ def fit_ar1_recursive(
             owned += [(p, None) for p in mean.parameters()]
         owned = [(p, None if k is None else k.to(p.device)) for p, k in owned if p.requires_grad]
 
+        if t > 0 and per_level_mean:
+            with torch.no_grad():  # start from the shared-constant model
+                mean.constants[t] = mean.constants[t - 1]
         noise = functools.partial(noise_of, rows, t)  # re-read at every step: it is fitted
         level = functools.partial(_level_nll, model, t, Z, y, noise, m, S)
 

@@ -329,3 +329,39 @@ def test_cached_posterior_matches_gpytorch_strategy(name, device):
             if hasattr(k, "raw_outputscale"):
                 k.raw_outputscale.add_(1.0)
     assert not torch.allclose(model.posterior(Xq[0]).mean, before)
+
+
+def test_recursive_ar1_level_is_a_regression_with_intercept():
+    """A top level that is the one below scaled about 0 (Borehole's shape), with 5 points in 4-D.
+
+    Standardised, ``1.25 f`` is ``f`` scaled about a point far from the origin; one constant
+    shared by the levels and fixed after level 0 makes the discrepancy GP carry the offset from
+    5 points, which it cannot. A constant per level (``AR1Spec``'s recursive build) can.
+    """
+    from mfgp.fit import fit_ar1_recursive
+    from mfgp.models.specs import AR1Spec
+
+    g = torch.Generator().manual_seed(0)
+    d = 4
+
+    def f_low(x):
+        return 40 + 10 * torch.sin(3 * x).sum(-1, keepdim=True) + 5 * x.square().sum(-1, keepdim=True)
+
+    xl = torch.rand(60, d, generator=g, dtype=torch.float64)
+    X = torch.cat([with_fid(xl, 0), with_fid(xl[:5], 1)])
+    Y = torch.cat([f_low(xl), 1.25 * f_low(xl[:5])])
+    xt = torch.rand(500, d, generator=g, dtype=torch.float64)
+    yt = 1.25 * f_low(xt)
+
+    def rel_rmse(model):
+        with torch.no_grad():
+            mu = model.posterior(with_fid(xt, 1)).mean
+        return float((mu - yt).square().mean().sqrt() / yt.std())
+
+    spec = AR1Spec()
+    model = spec.build(X, Y)
+    spec.fit(model)
+    shared = AR1GP(X, Y)  # one constant for both levels
+    fit_ar1_recursive(shared)
+    e, e_shared = rel_rmse(model), rel_rmse(shared)
+    assert e < 0.1 and e < 0.6 * e_shared, (e, e_shared)
