@@ -7,6 +7,12 @@ does), scores, and merges the batch's best into a running top-k; with ``output=`
 is also written to Parquet (atomically: the file appears complete or not at all). Memory holds
 one batch and the top-k, whatever the pool's size; results do not depend on ``batch_size``.
 
+With ``client=`` (a ``dask.distributed.Client``) the batches, or the partitions of a Dask
+DataFrame of formulas, are featurized and scored on the workers: the model travels once as its
+saved bytes (:meth:`~mfgp.MultiFidelityRegressor.save`'s format, no pickle of torch objects)
+and is loaded once per worker, each task returns its batch's top-k, and the client merges them.
+A task whose worker dies is rerun elsewhere (``retries``); the result is the local call's.
+
 Example:
     >>> chunks = enumerate_compositions(["Li", "Na", "O", "S", "Cl"])  # doctest: +SKIP
     >>> best = screen(reg, chunks, score="window", window=(1.1, 1.7), top_k=20)  # doctest: +SKIP
@@ -72,13 +78,16 @@ def screen(
     batch_size: int = 4096,
     output: str | os.PathLike | None = None,
     progress: bool = True,
+    client=None,
+    retries: int = 3,
 ) -> pd.DataFrame:
     """Score every candidate with a fitted estimator and return the ``top_k`` best.
 
     Args:
         model: a fitted :class:`~mfgp.MultiFidelityRegressor` or :class:`~mfgp.HurdleRegressor`,
             or the path of one saved with ``.save()``.
-        candidates: formulas, a frame with ``formula``, or an iterable of chunks of them.
+        candidates: formulas, a frame with ``formula``, or an iterable of chunks of them (with
+            ``client``, also a Dask DataFrame with ``formula`` or a Dask Series).
         score: ``"mean"``, ``"std"``, ``"window"`` (needs ``window=(lo, hi)``) or a callable
             ``predictive -> scores`` (higher is better).
         top_k: how many rows to return.
@@ -89,6 +98,10 @@ def screen(
         batch_size: formulas per prediction call.
         output: also write every scored row to this Parquet file.
         progress: show a progress bar.
+        client: a ``dask.distributed.Client``: score on its workers (``candidates`` may then
+            also be a Dask DataFrame or Series of formulas, scored partition by partition
+            where it lives). With ``output=`` every row comes back to the client to be written.
+        retries: with ``client``, how often a failed task (a worker lost mid-batch) is rerun.
 
     Returns:
         The best rows, best first: ``rank, formula, score, mean, std, lower_<p>, upper_<p>``
@@ -111,25 +124,21 @@ def screen(
     if fidelity is not None and not kw:
         raise InputDataError(f"fidelity= applies to a MultiFidelityRegressor, not a "
                              f"{type(model).__name__}")  # fmt: skip
+    opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw}
     best: pd.DataFrame | None = None
     writer = tmp = None
-    seen = 0
     bar = tqdm(desc="screen", unit=" formulas", disable=not progress)
     try:
-        for batch in _batches(candidates, batch_size):
-            pred = model.predictive(batch, **kw)
-            frame = pd.DataFrame({"formula": batch,
-                                  "score": _scores(pred, score, maximize, window),
-                                  **pred.table(level)})  # fmt: skip
-            frame.insert(0, "order", np.arange(seen, seen + len(batch)))
-            seen += len(batch)
+        if client is None:
+            frames = _local_frames(model, candidates, batch_size, opts)
+        else:
+            frames = _dask_frames(client, model, candidates, batch_size, opts,
+                                  None if output is not None else top_k, retries)  # fmt: skip
+        for frame, n in frames:
             if output is not None:
                 writer, tmp = _write(frame, output, writer, tmp)
-            keep = frame.nlargest(min(top_k, len(frame)), "score", keep="first")
-            best = keep if best is None else pd.concat([best, keep], ignore_index=True)
-            # ties go to the earlier candidate, whatever the batches
-            best = best.sort_values(["score", "order"], ascending=[False, True]).head(top_k)
-            bar.update(len(batch))
+            best = _merge(best, frame, top_k)
+            bar.update(n)
         if writer is not None:
             writer.close()
             writer = None
@@ -146,6 +155,133 @@ def screen(
     out = best.drop(columns="order").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.DataFrame:
+    """One batch scored: ``order, formula, score`` and the predictive's table."""
+    pred = model.predictive(batch, **opts["kw"])
+    frame = pd.DataFrame({"formula": batch,
+                          "score": _scores(pred, opts["score"], opts["maximize"], opts["window"]),
+                          **pred.table(opts["level"])})  # fmt: skip
+    frame.insert(0, "order", order)
+    return frame
+
+
+def _top(frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    """The ``top_k`` best rows, ties to the earlier candidate (the lower ``order``)."""
+    return frame.sort_values(["score", "order"], ascending=[False, True]).head(top_k)
+
+
+def _merge(best: pd.DataFrame | None, frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
+    keep = _top(frame, top_k)
+    return keep if best is None else _top(pd.concat([best, keep], ignore_index=True), top_k)
+
+
+def _local_frames(model, candidates, batch_size: int, opts: dict):
+    seen = 0
+    for batch in _batches(candidates, batch_size):
+        yield _score_batch(model, batch, np.arange(seen, seen + len(batch)), opts), len(batch)
+        seen += len(batch)
+
+
+# -- Dask --------------------------------------------------------------------------------------
+#: the estimator each worker process loaded, by the digest of its saved bytes (one at a time)
+_WORKER_MODELS: dict[str, object] = {}
+#: ``order`` of row ``r`` of partition ``i`` of a Dask collection: ``i * _PART + r``
+_PART = 2**40
+
+
+def _worker_model(blob: bytes, digest: str):
+    model = _WORKER_MODELS.get(digest)
+    if model is None:
+        import tempfile
+
+        from mfgp.estimators import load_estimator
+
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "model.mfgp"
+            path.write_bytes(blob)
+            model = load_estimator(path)
+        _WORKER_MODELS.clear()
+        _WORKER_MODELS[digest] = model
+    return model
+
+
+def _remote_batch(blob, digest, batch, start, opts, top_k):
+    frame = _score_batch(_worker_model(blob, digest), batch,
+                         np.arange(start, start + len(batch)), opts)  # fmt: skip
+    return (frame if top_k is None else _top(frame, top_k)), len(batch)
+
+
+def _remote_partition(blob, digest, part, index, batch_size, opts, top_k):
+    """Score one partition of a Dask collection of formulas, batch by batch, on its worker."""
+    formulas = _formulas_of(part)
+    best, parts = None, []
+    model = _worker_model(blob, digest)
+    for lo in range(0, len(formulas), batch_size):
+        batch = formulas[lo: lo + batch_size]
+        frame = _score_batch(model, batch, index * _PART + np.arange(lo, lo + len(batch)), opts)
+        if top_k is None:
+            parts.append(frame)
+        else:
+            best = _merge(best, frame, top_k)
+    if top_k is None:
+        best = pd.concat(parts, ignore_index=True) if parts else None
+    return best, len(formulas)
+
+
+def _formulas_of(part) -> list[str]:
+    if isinstance(part, pd.DataFrame):
+        if "formula" not in part:
+            raise InputDataError("a DataFrame of candidates needs a 'formula' column")
+        part = part["formula"]
+    return [str(f) for f in part]
+
+
+def _model_bytes(model) -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.mfgp"
+        model.save(path)
+        return path.read_bytes()
+
+
+def _dask_frames(client, model, candidates, batch_size: int, opts: dict, top_k, retries: int):
+    """Frames (and row counts) scored on the workers, as they finish; a bounded number in flight."""
+    import hashlib
+
+    from distributed import as_completed
+
+    blob = _model_bytes(model)
+    digest = hashlib.sha256(blob).hexdigest()
+    blob_f = client.scatter(blob, broadcast=True, hash=False)
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    limit = 2 * workers
+    done = as_completed()
+
+    def drain(until: int):
+        while done.count() > until:
+            fut = next(done)
+            frame, n = fut.result()
+            fut.release()
+            if frame is not None:
+                yield frame, n
+
+    if hasattr(candidates, "to_delayed") and hasattr(candidates, "npartitions"):
+        for i, part in enumerate(candidates.to_delayed()):
+            part_f = client.compute(part)
+            done.add(client.submit(_remote_partition, blob_f, digest, part_f, i, batch_size, opts,
+                                   top_k, pure=False, retries=retries))  # fmt: skip
+            yield from drain(limit - 1)
+    else:
+        seen = 0
+        for batch in _batches(candidates, batch_size):
+            done.add(client.submit(_remote_batch, blob_f, digest, batch, seen, opts, top_k,
+                                   pure=False, retries=retries))  # fmt: skip
+            seen += len(batch)
+            yield from drain(limit - 1)
+    yield from drain(0)
 
 
 def _write(frame: pd.DataFrame, output, writer, tmp):
