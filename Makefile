@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
-	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic clean
+	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,9 @@ clean:
 bench-synthetic: $(STAMP)
 	$(PY) -m pip install -q "emukit==0.5.1" "GPy==1.15"
 	cd benchmarks && ../$(PY) bench_synthetic.py
+
+bench-screen: $(STAMP)
+	cd benchmarks && ../$(PY) bench_screen.py
 
 bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_campaign.py
