@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
-	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen clean
+	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen docs clean
 
 venv: $(STAMP)
 
@@ -47,11 +47,17 @@ bench-quickstart: $(STAMP)
 	cd benchmarks && ../$(PY) bench_quickstart.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build site *.egg-info
 
 bench-synthetic: $(STAMP)
 	$(PY) -m pip install -q "emukit==0.5.1" "GPy==1.15"
 	cd benchmarks && ../$(PY) bench_synthetic.py
+
+# the documentation site (mkdocs-material, API reference by mkdocstrings); --strict: a broken
+# link or reference fails the build
+docs: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d site
 
 bench-screen: $(STAMP)
 	cd benchmarks && ../$(PY) bench_screen.py

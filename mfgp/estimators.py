@@ -693,9 +693,10 @@ class MetalClassifier(_FormulaEstimator):
         device, dtype: as in :class:`MultiFidelityRegressor`.
 
     Attributes:
-        dataset_: the training rows; spec_: the :class:`~mfgp.models.specs.ClassifierSpec`;
+        dataset_: the training rows.
+        spec_: the :class:`~mfgp.models.specs.ClassifierSpec`.
         model_: the fitted :class:`~mfgp.models.GPClassifier`, or with ``latent`` a
-        :class:`~mfgp.models.LatentInputClassifier` (the quadrature over the latent is its).
+            :class:`~mfgp.models.LatentInputClassifier` (the quadrature over the latent is its).
 
     Example:
         >>> pbe = MultiFidelityRegressor("single").fit(pbe_gaps)  # doctest: +SKIP
