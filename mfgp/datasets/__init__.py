@@ -172,7 +172,7 @@ def load_bandgap_ladder(fidelities: Sequence[str] = BANDGAP_FIDELITIES) -> pd.Da
 
     Example:
         >>> df = load_bandgap_ladder(["pbe", "expt"])
-        >>> df.groupby("fidelity").size()["expt"]
+        >>> int(df.groupby("fidelity").size()["expt"])
         4604
     """
     chosen = _check_fidelities(fidelities, BANDGAP_FIDELITIES)
@@ -243,7 +243,7 @@ def load_metallicity(tasks: Sequence[str] = ("pbe", "is_metal", "expt")) -> pd.D
 
     Example:
         >>> df = load_metallicity(["pbe", "expt"])
-        >>> sorted(df["value"].unique())
+        >>> sorted(df["value"].unique().tolist())
         [0.0, 1.0]
     """
     tasks = list(tasks)
