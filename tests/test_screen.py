@@ -11,6 +11,7 @@ from mfgp.candidates import count_compositions, enumerate_compositions, stoichio
 from mfgp.exceptions import InputDataError
 from mfgp.featurize.composition import reduced_composition
 from mfgp.screen import screen
+from tests.ladders import small_ladder
 
 
 def test_stoichiometries_are_every_reduced_vector():
@@ -70,16 +71,9 @@ def test_enumeration_names_bad_input():
 
 @pytest.fixture(scope="module")
 def fitted():
-    from mfgp.datasets import load_bandgap_ladder
     from mfgp.estimators import MultiFidelityRegressor
 
-    df = load_bandgap_ladder(["pbe", "expt"])
-    expt = df[(df.fidelity == "expt") & (df.value > 0)].drop_duplicates("composition")
-    expt = expt.sample(60, random_state=0)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
-    data = pd.concat([pbe, expt])
-    data.attrs["fidelities"] = ["pbe", "expt"]
-    return MultiFidelityRegressor("ar1", max_iter=20, progress=False).fit(data)
+    return MultiFidelityRegressor("ar1", max_iter=20, progress=False).fit(small_ladder(60, seed=0))
 
 
 def test_screen_keeps_the_top_k_whatever_the_batches(fitted, tmp_path):

@@ -9,6 +9,7 @@ dd = pytest.importorskip("dask.dataframe")
 
 from mfgp.candidates import enumerate_compositions  # noqa: E402
 from mfgp.screen import screen  # noqa: E402
+from tests.ladders import small_ladder  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +25,9 @@ def client():
 
 @pytest.fixture(scope="module")
 def fitted():
-    from mfgp.datasets import load_bandgap_ladder
     from mfgp.estimators import MultiFidelityRegressor
 
-    df = load_bandgap_ladder(["pbe", "expt"])
-    expt = df[(df.fidelity == "expt") & (df.value > 0)].drop_duplicates("composition")
-    expt = expt.sample(40, random_state=1)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(expt.composition)]
-    data = pd.concat([pbe, expt])
-    data.attrs["fidelities"] = ["pbe", "expt"]
-    return MultiFidelityRegressor("ar1", max_iter=15, progress=False).fit(data)
+    return MultiFidelityRegressor("ar1", max_iter=15, progress=False).fit(small_ladder(40, seed=1))
 
 
 @pytest.fixture(scope="module")
