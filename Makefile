@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
-	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen docs clean
+	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
+	bench-experts experts docs clean
 
 venv: $(STAMP)
 
@@ -64,3 +65,11 @@ bench-screen: $(STAMP)
 
 bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_campaign.py
+
+# the learning curves of the mixture of experts (results/bench_experts.*; resumable)
+bench-experts: $(STAMP)
+	cd benchmarks && ../$(PY) bench_experts.py
+
+# retrain the shipped source models into mfgp/experts/_library (about 15 minutes on 2 cores)
+experts: $(STAMP)
+	$(PY) -m mfgp.experts.train

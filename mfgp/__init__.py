@@ -68,10 +68,17 @@ _API: dict[str, str] = {
     "evaluate": "mfgp.calibration",
 }
 
-__all__ = sorted(_API) + ["__version__"]
+#: subpackages reachable as attributes (``mfgp.experts.load(...)``), imported on first use
+_SUBPACKAGES: tuple[str, ...] = ("experts",)
+
+__all__ = sorted(_API) + list(_SUBPACKAGES) + ["__version__"]
 
 
 def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f"mfgp.{name}")
+        globals()[name] = value
+        return value
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'mfgp' has no attribute {name!r}")

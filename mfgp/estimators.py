@@ -188,15 +188,46 @@ class _FormulaEstimator(BaseEstimator):
         return {"dtype": _torch_dtype(getattr(self, "dtype", "float64")),
                 "device": None if device is None else torch.device(device)}  # fmt: skip
 
+    def _featurizer_preset(self) -> str:
+        """The featurizer preset the data need: ``"extended"`` under a mixture of experts."""
+        if getattr(self, "experts", None) is None:
+            return self.featurizer
+        if self.featurizer not in ("magpie", "extended"):
+            raise InputDataError(
+                f"the source models read the 'extended' featurizer preset; featurizer="
+                f"{self.featurizer!r} cannot be used with experts= (leave the default)"
+            )
+        return "extended"
+
     def _dataset(self, data, frame_options: dict) -> MultiFidelityDataset:
+        preset = self._featurizer_preset()
         if isinstance(data, MultiFidelityDataset):
+            if getattr(self, "experts", None) is not None and data.featurizer.preset != preset:
+                raise InputDataError(
+                    f"the source models read the 'extended' featurizer preset; this dataset was "
+                    f"featurized with {data.featurizer.preset!r}: build it with "
+                    "featurizer='extended' or pass the frame"
+                )
             return data
         return MultiFidelityDataset.from_frame(
-            data, self.fidelities, featurizer=self.featurizer, **frame_options
+            data, self.fidelities, featurizer=preset, **frame_options
         )
 
     def _extractor(self, X: Tensor, Y: Tensor) -> FeatureExtractor | None:
         """The extractor (pretrained here if asked) and ``feature_map_``, the model's input map."""
+        experts = getattr(self, "experts", None)
+        if experts is not None:
+            from mfgp.experts import load_stack
+
+            if self.deep_features is not False:
+                raise InputDataError(
+                    "experts= and deep_features= are two input spaces; pass one of them "
+                    f"(got experts={experts!r}, deep_features={self.deep_features!r})"
+                )
+            stack = load_stack(experts, getattr(self, "mixture", "concat"))  # classifier: concat
+            stack.to(X.device)
+            self.feature_map_ = FeatureMap(extractor=stack)
+            return stack
         if isinstance(self.deep_features, FeatureExtractor):
             extractor = self.deep_features
         elif not self.deep_features:
@@ -343,6 +374,13 @@ class MultiFidelityRegressor(_FormulaEstimator):
             frozen extractor on the lowest fidelity: all its rows, not only the capped ones), or
             a :class:`~mfgp.nn.FeatureExtractor` to use as is.
         pretrain_options: keyword arguments for :func:`mfgp.nn.pretrain`.
+        experts: a mixture of pretrained source models as the input space: ``"all"`` (every
+            source shipped in :mod:`mfgp.experts`), a list of their names, or ``None`` (off).
+            The data are featurized with the ``"extended"`` preset the experts read.
+        mixture: how the experts combine (with ``experts``): ``"additive"`` (a kernel per
+            expert, weights by marginal likelihood), ``"gated"`` (a softmax gate over the
+            experts' features) or ``"concat"`` (one ARD kernel). :meth:`source_weights` reads
+            the learned weights.
         finetune: with deep features, also fine-tune a copy of the extractor jointly with the
             GP (:func:`mfgp.nn.finetune_extractor`: early stopping on held-out target rows,
             weight decay); ``True`` or a dict of its keyword arguments. Not for ``"latent"``.
@@ -387,6 +425,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
         featurizer: str = "magpie",
         deep_features: bool | FeatureExtractor = False,
         pretrain_options: dict | None = None,
+        experts: str | Sequence[str] | None = None,
+        mixture: str = "additive",
         finetune: bool | dict = False,
         max_rows_per_fidelity: int | None = 3000,
         max_fit_points: int | None = 1500,
@@ -407,6 +447,8 @@ class MultiFidelityRegressor(_FormulaEstimator):
         self.featurizer = featurizer
         self.deep_features = deep_features
         self.pretrain_options = pretrain_options
+        self.experts = experts
+        self.mixture = mixture
         self.finetune = finetune
         self.max_rows_per_fidelity = max_rows_per_fidelity
         self.max_fit_points = max_fit_points
@@ -601,6 +643,31 @@ class MultiFidelityRegressor(_FormulaEstimator):
             return mean
         return mean, var.clamp_min(1e-12).sqrt().cpu().numpy()
 
+    def source_weights(self) -> pd.DataFrame:
+        """The learned weight of each source model (a mixture of experts: ``experts=``).
+
+        One row per source and kernel component, tidy (:func:`mfgp.experts.source_weights`):
+        for ``"ar1"`` the component of fidelity ``t`` is its discrepancy ``delta_t`` (so the
+        target's row says which sources explain what the level below does not), for
+        ``"single"`` and ``"latent"`` the target's (``"latent"``: the lowest level's) kernel,
+        for ``"multitask"`` each latent process. Plot with :func:`mfgp.experts.plot_source_weights`.
+
+        Raises:
+            InputDataError: not fitted with ``experts=``, or ``mixture="concat"``.
+        """
+        from mfgp.experts.mixture import source_weights
+
+        self._check_fitted()
+        if self.experts is None:
+            raise InputDataError(
+                "source weights belong to a mixture of experts: fit with experts='all' (or a "
+                "list of names from mfgp.experts.available())"
+            )
+        fids = list(self.dataset_.fidelities)
+        names = {"ar1": fids, "single": [fids[-1]], "latent": fids,
+                 "multitask": [f"latent {q}" for q in range(self.num_latents)]}  # fmt: skip
+        return source_weights(self.model_, names[self.architecture])
+
     def score(self, X, y=None) -> float:
         """R^2 of the mean prediction on the target-fidelity rows of a frame (or dataset).
 
@@ -675,6 +742,9 @@ class MetalClassifier(_FormulaEstimator):
         featurizer: composition featurizer preset.
         deep_features: ``False`` (standardised composition features), or a fitted
             :class:`~mfgp.nn.FeatureExtractor` (e.g. pretrained on PBE gaps).
+        experts: shipped source models as the input space (``"all"`` or a list of names from
+            :func:`mfgp.experts.available`); the classifier's ARD kernel sees their
+            concatenated features. The data are featurized with the ``"extended"`` preset.
         max_rows_per_task: cap on each lower task's rows (target rows are all kept).
         num_inducing: inducing points of the sparse GP.
         rank: task-covariance rank.
@@ -712,6 +782,7 @@ class MetalClassifier(_FormulaEstimator):
         fidelities: Sequence[str] | None = None,
         featurizer: str = "magpie",
         deep_features: bool | FeatureExtractor = False,
+        experts: str | Sequence[str] | None = None,
         max_rows_per_task: int | None = 3000,
         num_inducing: int = 500,
         rank: int = 1,
@@ -730,6 +801,7 @@ class MetalClassifier(_FormulaEstimator):
         self.fidelities = fidelities
         self.featurizer = featurizer
         self.deep_features = deep_features
+        self.experts = experts
         self.max_rows_per_task = max_rows_per_task
         self.num_inducing = num_inducing
         self.rank = rank

@@ -31,8 +31,17 @@ def check_campaign(ns):
     assert ns["fig"].axes and ns["fig2"].axes
 
 
+def check_experts(ns):
+    for w in ns["weights"].values():
+        assert abs(w["weight"].sum() - 1) < 1e-9 and set(w["source"]) == set(ns["experts"].available()["source"])
+    ranking = ns["ranking"]
+    assert list(ranking["rank"]) == list(range(1, len(ranking) + 1))
+    assert ns["fig"].axes
+
+
 #: what each example must leave behind (a new example gets an entry, or the test fails)
-CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign}
+CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign,
+          "03_experts.py": check_experts}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])

@@ -65,6 +65,11 @@ class FeatureMap(torch.nn.Module):
         config = getattr(self.extractor, "config", None)
         return None if config is None else int(config["in_dim"])
 
+    @property
+    def data_kernel(self):
+        """The kernel factory the mapped space asks for (an expert stack's mixture), or ``None``."""
+        return getattr(self.extractor, "data_kernel", None)
+
     def forward(self, X: Tensor) -> Tensor:
         """Map the feature columns; the fidelity column (last) is kept as is."""
         feats = X[..., :-1]

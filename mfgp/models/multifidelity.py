@@ -7,6 +7,8 @@ difference of two fidelities, a reaction energy) get their correct covariance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gpytorch
 import torch
 from botorch.models.gpytorch import GPyTorchModel
@@ -60,6 +62,9 @@ class FidelityGP(CholeskyPosteriorMixin, ExactGP, GPyTorchModel, FantasizeMixin)
         likelihood: default per-fidelity Gaussian noise (log-normal prior), or fixed noise.
         input_transform: default min-max normalisation of the features (bounds from train_X).
         outcome_transform: default ``Standardize(m=1)``.
+        data_kernel: ``data_kernel(d, active_dims=None)`` makes each kernel on the features
+            (default :func:`~mfgp.kernels.default_data_kernel`; a mixture of experts passes
+            :func:`~mfgp.kernels.experts.mixture_kernel`'s).
 
     Example:
         >>> X = torch.rand(20, 2, dtype=torch.float64); X[:, -1] = (X[:, 0] > 0.5).double()
@@ -84,6 +89,7 @@ class FidelityGP(CholeskyPosteriorMixin, ExactGP, GPyTorchModel, FantasizeMixin)
         likelihood: Likelihood | None = None,
         input_transform: InputTransform | None = DEFAULT,
         outcome_transform: OutcomeTransform | None = DEFAULT,
+        data_kernel: Callable[..., Kernel] | None = None,
     ) -> None:
         check_xy(train_X, train_Y, train_Yvar)
         T = int(train_X[:, -1].max().item()) + 1 if num_fidelities is None else num_fidelities
@@ -122,7 +128,8 @@ class FidelityGP(CholeskyPosteriorMixin, ExactGP, GPyTorchModel, FantasizeMixin)
         ExactGP.__init__(self, train_inputs=train_X, train_targets=train_Y, likelihood=likelihood)
         self.mean_module = FidelityMean(T) if mean_module is None else mean_module
         if covar_module is None:
-            covar_module = AR1Kernel([default_data_kernel(d) for _ in range(T)])
+            make = data_kernel or default_data_kernel
+            covar_module = AR1Kernel([make(d) for _ in range(T)])
         self.covar_module = covar_module
         if outcome_transform is not None:
             self.outcome_transform = outcome_transform
@@ -162,7 +169,8 @@ class AR1GP(FidelityGP):
             raise InputDataError(f"rho must be 'constant' or 'linear'; got {rho!r}")
         T = int(train_X[:, -1].max().item()) + 1 if num_fidelities is None else num_fidelities
         d = train_X.shape[-1] - 1
-        kernels = [default_data_kernel(d) for _ in range(T)]
+        make = kwargs.get("data_kernel") or default_data_kernel
+        kernels = [make(d) for _ in range(T)]
         rho_dims = d if rho == "linear" else None
         kwargs.setdefault("covar_module", AR1Kernel(kernels, rho_dims=rho_dims))
         kwargs.setdefault("mean_module", ConstantMean())
@@ -191,7 +199,8 @@ class MultiTaskGP(FidelityGP):
         check_xy(train_X, train_Y, train_Yvar)
         T = int(train_X[:, -1].max().item()) + 1 if num_fidelities is None else num_fidelities
         d = train_X.shape[-1] - 1
-        kernels = [default_data_kernel(d) for _ in range(num_latents)]
+        make = kwargs.get("data_kernel") or default_data_kernel
+        kernels = [make(d) for _ in range(num_latents)]
         kwargs.setdefault("covar_module", LCMKernel(kernels, T, rank=rank))
         super().__init__(train_X, train_Y, train_Yvar, num_fidelities=T, **kwargs)
 
@@ -209,6 +218,7 @@ class SingleFidelityGP(FidelityGP):
                  **kwargs) -> None:  # fmt: skip
         check_xy(train_X, train_Y, train_Yvar)
         d = train_X.shape[-1] - 1
-        kwargs.setdefault("covar_module", default_data_kernel(d, active_dims=range(d)))
+        make = kwargs.get("data_kernel") or default_data_kernel
+        kwargs.setdefault("covar_module", make(d, active_dims=range(d)))
         kwargs.setdefault("mean_module", ConstantMean())
         super().__init__(train_X, train_Y, train_Yvar, num_fidelities=1, **kwargs)

@@ -82,6 +82,11 @@ def spec_from_dict(d: dict) -> ModelSpec:
     return cls(**d)
 
 
+def _data_kernel(feature_map: torch.nn.Module | None) -> Callable | None:
+    """The kernel factory a feature map asks for (an expert stack's mixture), else ``None``."""
+    return None if feature_map is None else getattr(feature_map, "data_kernel", None)
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How the GPs of a spec are fitted (see :func:`mfgp.fit.fit_gp`).
@@ -110,10 +115,11 @@ class FeatureMapSpec:
     """The map from raw composition features to a GP's inputs (:class:`FeatureMap`).
 
     Attributes:
-        kind: ``"standardize"`` or ``"extractor"`` (a :class:`~mfgp.nn.FeatureExtractor`).
+        kind: ``"standardize"``, ``"extractor"`` (a :class:`~mfgp.nn.FeatureExtractor`) or
+            ``"experts"`` (an :class:`~mfgp.experts.ExpertStack`).
         in_features: number of raw features.
-        extractor: the extractor's config (``in_dim``, ``hidden``, ``out_dim``), for
-            ``"extractor"``.
+        extractor: the extractor's or the stack's config, for ``"extractor"`` and
+            ``"experts"``.
     """
 
     kind: str = "standardize"
@@ -131,7 +137,8 @@ class FeatureMapSpec:
                 f"a feature map with a {type(fmap.extractor).__name__} cannot be described by a "
                 "spec; use mfgp.nn.FeatureExtractor"
             )
-        return cls("extractor", int(config["in_dim"]), dict(config))
+        kind = "experts" if config.get("kind") == "experts" else "extractor"
+        return cls(kind, int(config["in_dim"]), dict(config))
 
     def build(self, dtype: torch.dtype = torch.float64,
               device: torch.device | str | None = None) -> FeatureMap:  # fmt: skip
@@ -147,6 +154,10 @@ class FeatureMapSpec:
             fx.eval()
             fx.requires_grad_(False)
             return FeatureMap(extractor=fx.to(device))
+        if self.kind == "experts":
+            from mfgp.experts.nets import ExpertStack
+
+            return FeatureMap(extractor=ExpertStack.from_config(self.extractor).to(device))
         raise UnknownSpecError(f"unknown feature map kind {self.kind!r}")
 
     def to_dict(self) -> dict:  # noqa: D102
@@ -186,7 +197,7 @@ class ModelSpec:
             return self._build(X, Y, Yvar, feature_map=feature_map, observations=observations)
         with torch.no_grad():
             Z = X if feature_map is None else feature_map(X)
-        model = self._build(Z, Y, Yvar)
+        model = self._build(Z, Y, Yvar, data_kernel=_data_kernel(feature_map))
         return model if feature_map is None else FeatureMapModel(model, feature_map)
 
     def _build(self, X, Y, Yvar, **kwargs) -> Model:
@@ -221,7 +232,7 @@ class SingleSpec(ModelSpec):
         return super().build(X[top], Y[top], None if Yvar is None else Yvar[top], **kwargs)
 
     def _build(self, X, Y, Yvar, **kwargs) -> Model:
-        return SingleFidelityGP(X, Y, Yvar)
+        return SingleFidelityGP(X, Y, Yvar, data_kernel=kwargs.get("data_kernel"))
 
 
 @register_spec
@@ -251,15 +262,17 @@ class AR1Spec(ModelSpec):
             )
 
     def _build(self, X, Y, Yvar, **kwargs) -> Model:
+        data_kernel = kwargs.get("data_kernel")
         if self.training == "joint":
-            return AR1GP(X, Y, Yvar, rho=self.rho)
+            return AR1GP(X, Y, Yvar, rho=self.rho, data_kernel=data_kernel)
         # the recursive fit takes each level as a regression on the one below with its own
         # intercept (Le Gratiet and Garnier 2014): a constant per level. With one shared
         # constant fixed after level 0, a level that is the one below scaled about any other
         # point than the standardised origin needs its discrepancy GP to carry the offset,
         # which 5 points in 8 dimensions cannot (Borehole, benchmarks/bench_synthetic.py)
         T = int(X[:, -1].max().item()) + 1
-        return AR1GP(X, Y, Yvar, rho=self.rho, mean_module=FidelityMean(T).to(X))
+        return AR1GP(X, Y, Yvar, rho=self.rho, mean_module=FidelityMean(T).to(X),
+                     data_kernel=data_kernel)
 
     def trainer(self) -> Callable:  # noqa: D102
         from mfgp.fit import fit_ar1_recursive, fit_gp
@@ -282,7 +295,8 @@ class MultiTaskSpec(ModelSpec):
     num_latents: int = 1
 
     def _build(self, X, Y, Yvar, **kwargs) -> Model:
-        return MultiTaskGP(X, Y, Yvar, rank=self.rank, num_latents=self.num_latents)
+        return MultiTaskGP(X, Y, Yvar, rank=self.rank, num_latents=self.num_latents,
+                           data_kernel=kwargs.get("data_kernel"))
 
 
 @register_spec
@@ -321,7 +335,7 @@ class LatentChainSpec(ModelSpec):
             if model is None:
                 with torch.no_grad():
                     Z = X[rows] if feature_map is None else feature_map(X[rows])
-                gp = SingleFidelityGP(Z, Y[rows], yv)
+                gp = SingleFidelityGP(Z, Y[rows], yv, data_kernel=_data_kernel(feature_map))
                 model = gp if feature_map is None else FeatureMapModel(gp, feature_map)
                 continue
             obs = None

@@ -25,7 +25,15 @@ from tqdm.auto import tqdm
 from mfgp._io import atomic_write
 from mfgp.exceptions import InputDataError, ShapeError
 
-__all__ = ["FeatureExtractor", "PretrainReport", "pretrain", "save_extractor", "load_extractor"]
+__all__ = [
+    "FeatureExtractor",
+    "PretrainReport",
+    "fit_network",
+    "load_extractor",
+    "pretrain",
+    "save_extractor",
+    "split_rows",
+]
 
 
 class FeatureExtractor(nn.Module):
@@ -144,24 +152,50 @@ def pretrain(
         raise InputDataError(f"pretraining needs at least 20 rows, got {X.shape[0]}")
     if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
         raise InputDataError("pretraining data contain NaN or inf")
-    g = torch.Generator().manual_seed(seed)
+    tr, val = split_rows(X.shape[0], val_fraction, seed)
     torch.manual_seed(seed)  # layer initialisation
-    perm = torch.randperm(X.shape[0], generator=g)
-    n_val = max(1, int(round(val_fraction * X.shape[0])))
-    val, tr = perm[:n_val], perm[n_val:]
     std = X[tr].std(0)
     model = FeatureExtractor(
         X.shape[1], hidden, out_dim, x_mean=X[tr].mean(0), x_std=torch.where(std > 1e-8, std, 1.0)
     )
-    report = PretrainReport(y_mean=float(y[tr].mean()), y_std=float(y[tr].std()))
+    report = fit_network(model, X, y, tr, val, epochs=epochs, batch_size=batch_size, lr=lr,
+                         weight_decay=weight_decay, patience=patience, seed=seed,
+                         progress=progress)  # fmt: skip
+    return model, report
+
+
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """A seeded ``(train, validation)`` split of ``n`` row indices (at least one of each)."""
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g)
+    n_val = min(max(1, int(round(val_fraction * n))), n - 1)
+    return perm[n_val:], perm[:n_val]
+
+
+def fit_network(model: nn.Module, X: Tensor, y: Tensor, train: Tensor, val: Tensor, *,
+                epochs: int = 60, batch_size: int = 512, lr: float = 2e-3,
+                weight_decay: float = 1e-4, patience: int = 8, seed: int = 0,
+                progress: bool = True, desc: str = "pretrain") -> PretrainReport:  # fmt: skip
+    """Train ``model.predict(X) ~ y`` on rows ``train`` with early stopping on rows ``val``.
+
+    AdamW with a cosine schedule on standardised targets; the weights of the epoch with the
+    lowest validation MSE are kept, and the model is returned frozen (eval mode,
+    ``requires_grad`` off). ``model`` must have a ``predict`` method (features -> head).
+
+    Returns:
+        The :class:`PretrainReport` (MSE in standardised units, target mean and std).
+    """
+    g = torch.Generator().manual_seed(seed)
+    y = y.reshape(-1, 1)
+    report = PretrainReport(y_mean=float(y[train].mean()), y_std=float(y[train].std()))
     ys = (y - report.y_mean) / report.y_std
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     best = (float("inf"), None)
-    bar = tqdm(range(epochs), desc="pretrain", disable=not progress, leave=False)
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
-        order = tr[torch.randperm(tr.numel(), generator=g)]
+        order = train[torch.randperm(train.numel(), generator=g)]
         total = 0.0
         for i in range(0, order.numel(), batch_size):
             b = order[i : i + batch_size]
@@ -173,8 +207,12 @@ def pretrain(
         sched.step()
         model.eval()
         with torch.no_grad():
-            v = float(nn.functional.mse_loss(model.predict(X[val]), ys[val]))
-        report.train_mse.append(total / tr.numel())
+            v = sum(
+                float(nn.functional.mse_loss(model.predict(X[val[i : i + 8192]]),
+                                             ys[val[i : i + 8192]], reduction="sum"))
+                for i in range(0, val.numel(), 8192)
+            ) / val.numel()  # fmt: skip
+        report.train_mse.append(total / train.numel())
         report.val_mse.append(v)
         bar.set_postfix(val_mse=f"{v:.4f}")
         if v < best[0]:
@@ -185,7 +223,7 @@ def pretrain(
     model.load_state_dict(best[1])
     model.eval()
     model.requires_grad_(False)
-    return model, report
+    return report
 
 
 def save_extractor(model: FeatureExtractor, directory: str | os.PathLike) -> Path:
