@@ -21,6 +21,7 @@ def matern_ard(
     batch_shape: torch.Size | None = None,
     active_dims: Sequence[int] | None = None,
     lengthscale_min: float = 2.5e-2,
+    ard: bool = True,
 ) -> MaternKernel:
     """ARD Matern-5/2 with BoTorch's dimension-scaled lengthscale prior, lengthscales >= 0.025.
 
@@ -30,13 +31,14 @@ def matern_ard(
     loses all precision (a kernel matrix with eigenvalues of -0.1) once a lengthscale drifts
     to 1e-7, as an unconstrained one did on the band-gap data. ``lengthscale_min`` raises
     the bound where a kernel must stay smooth (the explicit-latent model's kernel on its latent).
+    ``ard=False``: one lengthscale for all ``d`` inputs, with the same prior.
     """
     batch_shape = torch.Size() if batch_shape is None else batch_shape
     prior = LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))
     dims = None if active_dims is None else torch.tensor(list(active_dims))
     return MaternKernel(
         nu=2.5,
-        ard_num_dims=d,
+        ard_num_dims=d if ard else None,
         batch_shape=batch_shape,
         active_dims=dims,
         lengthscale_prior=prior,

@@ -4,9 +4,10 @@ The input space is the concatenation of ``E`` experts' feature blocks (an
 :class:`~mfgp.experts.ExpertStack`). Two ways to learn how much each expert contributes, both
 by marginal likelihood, both with weights that sum to one and are read by ``weights()``:
 
-* :class:`AdditiveExpertKernel`: ``k(x, x') = sum_e s_e k_e(phi_e(x), phi_e(x'))``, one ARD
-  Matern-5/2 per expert with its own output scale ``s_e``; the weight of expert ``e`` is its
-  share ``s_e / sum s`` of the prior variance.
+* :class:`AdditiveExpertKernel`: ``k(x, x') = sum_e s_e k_e(phi_e(x), phi_e(x'))``, one
+  Matern-5/2 per expert with its own output scale ``s_e`` (isotropic on a learned source's
+  features, plus a linear kernel on its own prediction of its property; ARD on hand-made
+  features); the weight of expert ``e`` is its share of the prior variance.
 * :class:`GatedExpertKernel`: ``k(x, x') = s k(sum_e g_e phi_e(x), sum_e g_e phi_e(x'))`` with
   ``g = softmax(a)``, one scalar ``a_e`` per expert (Chang, Wang and Ertekin 2022's gate, here
   learned with the GP rather than a network head).
@@ -35,11 +36,17 @@ def _dims(active_dims: Sequence[int] | None) -> Tensor | None:
 
 
 class AdditiveExpertKernel(Kernel):
-    """A sum of scaled ARD Matern-5/2 kernels, one per block of input columns.
+    """A sum of scaled Matern-5/2 kernels, one per block of input columns.
+
+    A block flagged in ``linear`` is a learned source's: its last column is the source model's
+    prediction of its own property, which also gets a linear kernel (a learned multiple of the
+    source's prediction, like the difference architecture's ``rho f_low``), and its Matern is
+    isotropic. Other blocks (hand-made features) get an ARD Matern.
 
     Args:
         blocks: number of columns of each expert, in input order.
         active_dims: the input columns the blocks are laid over (default all).
+        linear: per block, whether it ends in a source prediction (default none).
 
     Example:
         >>> k = AdditiveExpertKernel([2, 3])
@@ -55,7 +62,12 @@ class AdditiveExpertKernel(Kernel):
         if len(flags) != len(self.blocks):
             raise ShapeError(f"linear has {len(flags)} flags for {len(self.blocks)} blocks")
         self.has_linear = flags
-        self.kernels = torch.nn.ModuleList([ScaleKernel(matern_ard(b)) for b in self.blocks])
+        # a learned source's block (it ends in its prediction) gets one lengthscale: on the
+        # development split (seed 0 of benchmarks/bench_experts.py) that beat ARD on the band
+        # gaps at every size and was better calibrated at 25-200 labels; hand-made features
+        # (the Magpie block) keep ARD, which is what makes them strong with many labels
+        self.kernels = torch.nn.ModuleList([ScaleKernel(matern_ard(b, ard=not lin))
+                                            for b, lin in zip(self.blocks, self.has_linear)])
         for k in self.kernels:  # start with the prior variance shared equally
             k.outputscale = 1.0 / len(self.blocks)
         self.linear = torch.nn.ModuleList(
