@@ -212,7 +212,7 @@ def main() -> None:
                     continue
                 train = pool if size == 0 else pool.iloc[:size]
                 done = {r["model"]: r for r in read_partial(PARTIAL)
-                        if (r["task"], r["size"], r["seed"]) == (name, size, seed)}  # fmt: skip
+                        if (r["task"], r.get("size"), r.get("seed")) == (name, size, seed)}  # fmt: skip
                 for model in models:
                     if (name, size, seed, model) in have:
                         continue
@@ -235,6 +235,16 @@ def main() -> None:
     report()
 
 
+def _pivot(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Median of ``metric`` over seeds: a row per model, a column per training size."""
+    t = df.pivot_table(index="model", columns="n_label", values=metric, aggfunc="median",
+                       observed=True)  # fmt: skip
+    order = [m for m in dict.fromkeys(REG_MODELS + CLS_MODELS) if m in t.index]
+    t = t.reindex(order)
+    t.columns = [str(c) for c in t.columns]
+    return t.reset_index()
+
+
 def report() -> None:
     records = read_partial(PARTIAL)
     curves = [r for r in records if r["task"] != "steels_cv"]
@@ -242,22 +252,35 @@ def report() -> None:
                        for r in curves])  # fmt: skip
     sections = {}
     if not df.empty:
-        metrics = [m for m in ("mae", "nlpd", "coverage_90", "roc_auc") if m in df.columns]
-        med = df.groupby(["task", "n_train", "model"])[metrics + ["fit_seconds"]].median()
-        med["seeds"] = df.groupby(["task", "n_train", "model"]).size()
-        for task, part in med.reset_index().groupby("task", sort=False):
-            sections[f"{task}: median over seeds"] = part.drop(columns="task")
+        df["n_label"] = [str(n) if s else f"all ({n})" for n, s in zip(df["n_train"], df["size"])]
+        df["n_label"] = pd.Categorical(df["n_label"], sorted(
+            df["n_label"].unique(), key=lambda v: int(v.split("(")[-1].rstrip(")"))))
+        for task, part in df.groupby("task", sort=False):
+            seeds = part.groupby(["n_label", "model"], observed=True).size()
+            note = f"{task}: median over seeds ({seeds.min()}-{seeds.max()} per cell)"
+            metrics = ["roc_auc"] if "roc_auc" in part and part["roc_auc"].notna().any() else [
+                "mae", "nlpd", "coverage_90"]  # fmt: skip
+            for metric in metrics:
+                sections[f"{note}, {metric}"] = _pivot(part, metric)
     cv = [r for r in records if r["task"] == "steels_cv"]
     if cv:
-        sections["steels, 5-fold CV (Matbench protocol)"] = pd.DataFrame(
+        sections["steels, 5-fold CV (Matbench protocol), mean over folds"] = pd.DataFrame(
             [{k: r[k] for k in ("model", "mae", "nlpd", "coverage_90")} for r in cv])
-    weights = [{"task": r["task"], "n_train": r["n_train"], "seed": r["seed"],
+    weights = [{"task": r["task"], "n_train": r["n_train"], "size": r["size"],
                 "model": r["model"], **r["weights"]} for r in curves if r.get("weights")]  # fmt: skip
     if weights:
         w = pd.DataFrame(weights)
         sections["source weights of the mixtures (target level), median over seeds"] = (
-            w.groupby(["task", "model", "n_train"]).median(numeric_only=True)
-            .drop(columns="seed").reset_index())  # fmt: skip
+            w.groupby(["task", "model", "size"]).median(numeric_only=True)
+            .drop(columns="n_train").round(3).reset_index())  # fmt: skip
+    picks = [{"task": r["task"], "size": r["size"], "pick": r["pick"]}
+             for r in curves if r.get("pick")]  # fmt: skip
+    if picks:
+        p = pd.DataFrame(picks)
+        sections["shotgun picks (count over seeds)"] = (
+            p.groupby(["task", "size"])["pick"]
+            .agg(lambda s: ", ".join(f"{k} {v}" for k, v in s.value_counts().items()))
+            .reset_index())  # fmt: skip
     cards = experts.available(all_architectures=True)
     sections["the source models"] = cards
     write_results("bench_experts", records, table=df if not df.empty else cards,

@@ -12,11 +12,11 @@ from mfgp import experts
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 from mfgp.exceptions import InputDataError
-from mfgp.experts.nets import ElementSetNet
 from mfgp.experts.train import SOURCES, source_frame
 from mfgp.featurize import CompositionFeaturizer
 from mfgp.kernels.coregional import matern_ard
 from mfgp.kernels.experts import AdditiveExpertKernel, GatedExpertKernel
+from mfgp.nn.experts import ElementSetNet
 from tests.ladders import small_ladder
 
 LIBRARY = resources.files("mfgp.experts") / "_library"

@@ -9,7 +9,7 @@
 
 from mfgp.experts.library import available, card, load, load_stack, resolve
 from mfgp.experts.mixture import plot_source_weights, rank_sources, source_weights
-from mfgp.experts.nets import MIXTURES, ElementSetNet, Expert, ExpertStack
+from mfgp.nn.experts import MIXTURES, ElementSetNet, Expert, ExpertStack
 
 __all__ = [
     "MIXTURES",

@@ -19,7 +19,7 @@ from importlib import resources
 import pandas as pd
 
 from mfgp.exceptions import InputDataError
-from mfgp.experts.nets import Expert, ExpertStack
+from mfgp.nn.experts import Expert, ExpertStack
 
 __all__ = ["available", "card", "load", "load_stack", "resolve"]
 

@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 
 from mfgp.exceptions import InputDataError
-from mfgp.experts.nets import ExpertStack
 from mfgp.kernels.experts import AdditiveExpertKernel, GatedExpertKernel
+from mfgp.nn.experts import ExpertStack
 
 __all__ = ["plot_source_weights", "rank_sources", "source_weights"]
 
@@ -84,36 +84,64 @@ def plot_source_weights(weights: pd.DataFrame, ax=None, title: str | None = None
     return ax
 
 
+def _cv_single(frame: pd.DataFrame, splits, extractor, featurizer: str, options) -> tuple:
+    """Out-of-fold ``(mean, std, seconds)`` of a single-fidelity GP on one input space."""
+    import time
+
+    from mfgp.data.dataset import MultiFidelityDataset
+    from mfgp.models.features import FeatureMap
+    from mfgp.models.specs import SingleSpec
+    from mfgp.predict import predict_marginals
+
+    mean, std = np.empty(len(frame)), np.empty(len(frame))
+    seconds = 0.0
+    spec = SingleSpec()
+    for train, test in splits:
+        tic = time.perf_counter()
+        ds = MultiFidelityDataset.from_frame(frame.iloc[train], featurizer=featurizer)
+        X, Y, Yvar = ds.tensors()
+        fmap = FeatureMap.standardize(X) if extractor is None else FeatureMap(extractor=extractor)
+        model = spec.build(X, Y, Yvar, feature_map=fmap)
+        spec.fit(model, options)
+        seconds += time.perf_counter() - tic
+        Z = ds.inputs_for(frame["formula"].iloc[test].tolist())
+        m, v = predict_marginals(model, Z, observation_noise=True)
+        mean[test], std[test] = m.numpy(), v.clamp_min(1e-12).sqrt().numpy()
+    return mean, std, seconds
+
+
 def rank_sources(target: pd.DataFrame, sources: Sequence[str] | str = "all", *,
                  folds: int = 5, seed: int = 0, include_magpie: bool = True,
-                 progress: bool = False, **regressor_options) -> pd.DataFrame:  # fmt: skip
+                 progress: bool = False, max_iter: int = 100, restarts: int = 0,
+                 max_fit_points: int | None = 1500) -> pd.DataFrame:  # fmt: skip
     """Shotgun source selection (XenonPy): cross-validate a GP on each source's features.
 
     Each source model's features are the input space of a single-fidelity GP on the target's
-    own labels; the sources are ranked by out-of-fold MAE (NLPD and 90% coverage beside it),
-    with a GP on standardised Magpie features as the reference row.
+    own labels (the GP of ``MultiFidelityRegressor("single", experts=[source])``); the sources
+    are ranked by out-of-fold MAE (NLPD and 90% coverage of the observation predictive beside
+    it), with a GP on standardised Magpie features as the reference row.
 
     Args:
         target: the labels: a frame with ``formula`` and ``value`` (a ``fidelity`` column, if
             present, must hold one fidelity).
-        sources: ``"all"`` or names from :func:`mfgp.experts.available`.
+        sources: ``"all"`` (every learned source) or names from :func:`mfgp.experts.available`.
         folds: K of the K-fold split (seeded, shuffled).
         seed: seeds the folds and the fits.
         include_magpie: add the Magpie-feature GP (``source="magpie"``).
-        progress: a progress bar over sources and folds.
-        **regressor_options: passed to :class:`~mfgp.MultiFidelityRegressor`.
+        progress: a progress bar over sources.
+        max_iter: L-BFGS iterations per fit.
+        restarts: extra seeded starts per fit.
+        max_fit_points: rows for the hyperparameters.
 
     Returns:
         A frame ``rank, source, mae, rmse, nlpd, coverage_90, fit_seconds``, best first.
     """
-    import time
-
     from sklearn.model_selection import KFold
     from tqdm.auto import tqdm
 
     from mfgp.calibration.metrics import summary
-    from mfgp.estimators import MultiFidelityRegressor
-    from mfgp.experts.library import _index
+    from mfgp.experts.library import _index, load_stack
+    from mfgp.models.specs import FitOptions
 
     for col in ("formula", "value"):
         if col not in target.columns:
@@ -125,6 +153,7 @@ def rank_sources(target: pd.DataFrame, sources: Sequence[str] | str = "all", *,
             f"{sorted(frame['fidelity'].unique())}: pass frame[frame.fidelity == target]"
         )
     frame["fidelity"] = frame["fidelity"] if "fidelity" in frame.columns else "target"
+    frame = frame.reset_index(drop=True)
     if len(frame) < 2 * folds:
         raise InputDataError(f"rank_sources needs at least {2 * folds} labels; got {len(frame)}")
     names = sorted(_index()["default"]) if isinstance(sources, str) and sources == "all" else (
@@ -133,27 +162,16 @@ def rank_sources(target: pd.DataFrame, sources: Sequence[str] | str = "all", *,
     if include_magpie:
         candidates.insert(0, ("magpie", None))
     splits = list(KFold(folds, shuffle=True, random_state=seed).split(frame))
-    options = {"progress": False, "seed": seed, **regressor_options}
+    options = FitOptions(max_iter=max_iter, restarts=restarts, max_fit_points=max_fit_points,
+                         seed=seed)  # fmt: skip
     rows = []
-    bar = tqdm(total=len(candidates) * folds, desc="rank sources", disable=not progress)
-    for label, name in candidates:
-        mean = np.empty(len(frame))
-        std = np.empty(len(frame))
-        seconds = 0.0
-        for train, test in splits:
-            reg = MultiFidelityRegressor("single", experts=None if name is None else [name],
-                                         **options)  # fmt: skip
-            tic = time.perf_counter()
-            reg.fit(frame.iloc[train])
-            seconds += time.perf_counter() - tic
-            m, s = reg.predict(frame["formula"].iloc[test].tolist(), return_std=True,
-                               observation_noise=True)  # fmt: skip
-            mean[test], std[test] = m, s
-            bar.update()
+    for label, name in tqdm(candidates, desc="rank sources", disable=not progress):
+        extractor = None if name is None else load_stack([name])
+        featurizer = "magpie" if name is None else "extended"
+        mean, std, seconds = _cv_single(frame, splits, extractor, featurizer, options)
         s = summary(frame["value"].to_numpy(float), mean, std).loc["all"]
         rows.append({"source": label, "mae": s["mae"], "rmse": s["rmse"], "nlpd": s["nlpd"],
                      "coverage_90": s["coverage_90"], "fit_seconds": seconds})  # fmt: skip
-    bar.close()
     out = pd.DataFrame(rows).sort_values("mae", ignore_index=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out

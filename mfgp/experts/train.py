@@ -28,7 +28,7 @@ import torch
 
 from mfgp._io import atomic_write
 from mfgp.experts.library import CARD_FORMAT
-from mfgp.experts.nets import EXTENDED_COLUMNS, ElementSetNet, Expert, element_properties
+from mfgp.nn.experts import EXTENDED_COLUMNS, ElementSetNet, Expert, element_properties
 from mfgp.nn.extractor import FeatureExtractor, fit_network, split_rows
 
 __all__ = ["SOURCES", "source_frame", "train_source", "main"]
@@ -150,8 +150,8 @@ def write_magpie(out: Path) -> dict:
     """The ``magpie`` block: standardised Magpie statistics, with the MP PBE compositions' stats."""
     from safetensors.torch import save
 
-    from mfgp.experts.nets import Standardize
     from mfgp.featurize import CompositionFeaturizer
+    from mfgp.nn.experts import Standardize
 
     frame = source_frame("mp_pbe_gap")
     featurizer = CompositionFeaturizer("extended")

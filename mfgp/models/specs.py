@@ -155,7 +155,7 @@ class FeatureMapSpec:
             fx.requires_grad_(False)
             return FeatureMap(extractor=fx.to(device))
         if self.kind == "experts":
-            from mfgp.experts.nets import ExpertStack
+            from mfgp.nn.experts import ExpertStack
 
             return FeatureMap(extractor=ExpertStack.from_config(self.extractor).to(device))
         raise UnknownSpecError(f"unknown feature map kind {self.kind!r}")
