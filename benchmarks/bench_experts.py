@@ -245,6 +245,36 @@ def _pivot(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return t.reset_index()
 
 
+def plot_curves(df: pd.DataFrame) -> None:
+    """``results/bench_experts.png``: median MAE against labels, one panel per regression task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = ["gp/magpie", "rf/magpie", "shotgun", "moe/additive", "moe/gated"]
+    tasks_ = [t for t in ("expt_gap", "expt_form", "steels") if t in set(df["task"])]
+    fig, axes = plt.subplots(1, len(tasks_), figsize=(4.2 * len(tasks_), 3.4), squeeze=False)
+    units = {"expt_gap": "eV", "expt_form": "eV/atom", "steels": "MPa"}
+    for ax, task in zip(axes[0], tasks_):
+        part = df[(df["task"] == task) & df["model"].isin(shown)]
+        med = part.groupby(["model", "n_train"])["mae"].median().reset_index()
+        for model in shown:
+            m = med[med["model"] == model]
+            if not m.empty:
+                ax.plot(m["n_train"], m["mae"], marker="o", ms=3, label=model,
+                        lw=2.2 if model == "moe/additive" else 1.2)  # fmt: skip
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xlabel("target labels")
+        ax.set_ylabel(f"MAE ({units[task]})")
+        ax.set_title(task)
+    axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(RESULTS / "bench_experts.png", dpi=110)
+    plt.close(fig)
+
+
 def report() -> None:
     records = read_partial(PARTIAL)
     curves = [r for r in records if r["task"] != "steels_cv"]
@@ -283,6 +313,8 @@ def report() -> None:
             .reset_index())  # fmt: skip
     cards = experts.available(all_architectures=True)
     sections["the source models"] = cards
+    if not df.empty:
+        plot_curves(df)
     write_results("bench_experts", records, table=df if not df.empty else cards,
                   sections=sections)  # fmt: skip
 

@@ -250,35 +250,49 @@ def _model_bytes(model) -> bytes:
 def _dask_frames(client, model, candidates, batch_size: int, opts: dict, top_k, retries: int):
     """Frames (and row counts) scored on the workers, as they finish; a bounded number in flight."""
     import hashlib
+    from concurrent.futures import CancelledError
 
     from distributed import as_completed
 
     blob = _model_bytes(model)
     digest = hashlib.sha256(blob).hexdigest()
-    blob_f = client.scatter(blob, broadcast=True, hash=False)
+    state = {"blob": client.scatter(blob, broadcast=True, hash=False)}
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     limit = 2 * workers
     done = as_completed()
+    jobs: dict[str, tuple] = {}  # future key -> (function, arguments after the blob, tries left)
+
+    def submit(fn, args, tries: int) -> None:
+        fut = client.submit(fn, state["blob"], digest, *args, pure=False, retries=retries)
+        jobs[fut.key] = (fn, args, tries)
+        done.add(fut)
 
     def drain(until: int):
         while done.count() > until:
             fut = next(done)
-            frame, n = fut.result()
+            fn, args, tries = jobs.pop(fut.key)
+            try:
+                frame, n = fut.result()
+            except CancelledError:
+                # a task the scheduler forgot while a worker died (its scattered model went
+                # with it): scatter the model again and resubmit the same batch
+                if tries <= 0:
+                    raise
+                state["blob"] = client.scatter(blob, broadcast=True, hash=False)
+                submit(fn, args, tries - 1)
+                continue
             fut.release()
             if frame is not None:
                 yield frame, n
 
     if hasattr(candidates, "to_delayed") and hasattr(candidates, "npartitions"):
         for i, part in enumerate(candidates.to_delayed()):
-            part_f = client.compute(part)
-            done.add(client.submit(_remote_partition, blob_f, digest, part_f, i, batch_size, opts,
-                                   top_k, pure=False, retries=retries))  # fmt: skip
+            submit(_remote_partition, (client.compute(part), i, batch_size, opts, top_k), retries)
             yield from drain(limit - 1)
     else:
         seen = 0
         for batch in _batches(candidates, batch_size):
-            done.add(client.submit(_remote_batch, blob_f, digest, batch, seen, opts, top_k,
-                                   pure=False, retries=retries))  # fmt: skip
+            submit(_remote_batch, (batch, seen, opts, top_k), retries)
             seen += len(batch)
             yield from drain(limit - 1)
     yield from drain(0)
