@@ -26,19 +26,21 @@ rows), and a random forest
 on Magpie features (``rf/magpie``; its std is the trees' spread). Every GP has the package's
 defaults and the same solver. MAE, NLPD and 90% coverage of the observation predictive.
 
-Finished cells go to ``results/.bench_experts.partial.jsonl`` and an interrupted run resumes;
+Finished cells go to ``results/.bench_experts.partial.jsonl`` and an interrupted run resumes
+(a fresh clone starts from the records of the committed ``results/bench_experts.json``);
 ``TASKS``, ``SIZES``, ``SEEDS``, ``MODELS`` (comma lists) choose cells. ``make bench-experts``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import numpy as np
 import pandas as pd
 
-from _common import RESULTS, append_partial, read_partial, write_results
+from _common import RESULTS, append_partial, read_partial, write_partial, write_results
 from mfgp import experts
 from mfgp.calibration.metrics import summary
 from mfgp.datasets import (
@@ -197,6 +199,9 @@ def main() -> None:
     seeds = _env("SEEDS", [1, 2, 3, 4, 5])  # seed 0 is the development split
     only = os.environ.get("MODELS")
     all_tasks = tasks()
+    committed = RESULTS / "bench_experts.json"
+    if not PARTIAL.exists() and committed.exists():  # a fresh clone resumes the committed cells
+        write_partial(PARTIAL, json.loads(committed.read_text())["records"])
     have = {(r["task"], r["size"], r["seed"], r["model"]) for r in read_partial(PARTIAL)
             if r["task"] != "steels_cv"}  # fmt: skip
     for name in chosen:
