@@ -80,17 +80,24 @@ def _net(arch: str, X: torch.Tensor, train: torch.Tensor) -> torch.nn.Module:
     if arch == "set":
         return ElementSetNet(embedding=element_properties())
     a, b = EXTENDED_COLUMNS["mlp"]
-    cols = X[train, a:b]
-    std = cols.std(0)
-    return FeatureExtractor(b - a, (256, 128), 16, x_mean=cols.mean(0),
-                            x_std=torch.where(std > 1e-8, std, torch.ones_like(std)))  # fmt: skip
+    return FeatureExtractor.standardized_on(X[train, a:b], (256, 128), 16)
+
+
+def _write_model(out: Path, expert: Expert, card: dict) -> dict:
+    """``<name>.safetensors`` and ``<name>.json`` (the card) of one library model, atomically."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous() for k, v in expert.state_dict().items()}
+    with atomic_write(out / f"{card['name']}.safetensors", "wb") as fh:
+        fh.write(save(state))
+    with atomic_write(out / f"{card['name']}.json") as fh:
+        json.dump(card, fh, indent=2)
+    return card
 
 
 def train_source(source: str, arch: str, out: Path, *, seed: int = 0,
                  progress: bool = True) -> dict:  # fmt: skip
     """Train one source model and write ``<source>-<arch>.safetensors`` and ``.json`` in ``out``."""
-    from safetensors.torch import save
-
     from mfgp.featurize import CompositionFeaturizer
 
     info = SOURCES[source]
@@ -138,18 +145,11 @@ def train_source(source: str, arch: str, out: Path, *, seed: int = 0,
         "train_seconds": round(seconds, 1), "options": options,
         "torch": torch.__version__, "expert": expert.config,
     }  # fmt: skip
-    state = {k: v.detach().contiguous() for k, v in expert.state_dict().items()}
-    with atomic_write(out / f"{name}.safetensors", "wb") as fh:
-        fh.write(save(state))
-    with atomic_write(out / f"{name}.json") as fh:
-        json.dump(card, fh, indent=2)
-    return card
+    return _write_model(out, expert, card)
 
 
 def write_magpie(out: Path) -> dict:
     """The ``magpie`` block: standardised Magpie statistics, with the MP PBE compositions' stats."""
-    from safetensors.torch import save
-
     from mfgp.featurize import CompositionFeaturizer
     from mfgp.nn.experts import Standardize
 
@@ -172,12 +172,7 @@ def write_magpie(out: Path) -> dict:
         "featurizer": {"preset": "extended", "version": featurizer.version, "columns": [a, b]},
         "train_seconds": 0.0, "options": {}, "torch": torch.__version__, "expert": expert.config,
     }  # fmt: skip
-    state = {k: v.detach().contiguous() for k, v in expert.state_dict().items()}
-    with atomic_write(out / "magpie.safetensors", "wb") as fh:
-        fh.write(save(state))
-    with atomic_write(out / "magpie.json") as fh:
-        json.dump(card, fh, indent=2)
-    return card
+    return _write_model(out, expert, card)
 
 
 def write_index(out: Path) -> dict:

@@ -73,6 +73,14 @@ class FeatureExtractor(nn.Module):
         self.register_buffer("x_mean", torch.zeros(in_dim) if x_mean is None else x_mean.clone())
         self.register_buffer("x_std", torch.ones(in_dim) if x_std is None else x_std.clone())
 
+    @classmethod
+    def standardized_on(cls, X: Tensor, hidden: tuple[int, ...] = (256, 128),
+                        out_dim: int = 16) -> FeatureExtractor:  # fmt: skip
+        """An untrained extractor whose input standardisation is that of the rows ``X``."""
+        std = X.std(0)
+        return cls(X.shape[1], hidden, out_dim, x_mean=X.mean(0),
+                   x_std=torch.where(std > 1e-8, std, torch.ones_like(std)))  # fmt: skip
+
     def forward(self, x: Tensor) -> Tensor:
         """Learned features ``... x out_dim`` (in the dtype of the network's weights)."""
         if x.shape[-1] != self.config["in_dim"]:
@@ -154,10 +162,7 @@ def pretrain(
         raise InputDataError("pretraining data contain NaN or inf")
     tr, val = split_rows(X.shape[0], val_fraction, seed)
     torch.manual_seed(seed)  # layer initialisation
-    std = X[tr].std(0)
-    model = FeatureExtractor(
-        X.shape[1], hidden, out_dim, x_mean=X[tr].mean(0), x_std=torch.where(std > 1e-8, std, 1.0)
-    )
+    model = FeatureExtractor.standardized_on(X[tr], hidden, out_dim)
     report = fit_network(model, X, y, tr, val, epochs=epochs, batch_size=batch_size, lr=lr,
                          weight_decay=weight_decay, patience=patience, seed=seed,
                          progress=progress)  # fmt: skip
