@@ -643,6 +643,98 @@ class MultiFidelityRegressor(_FormulaEstimator):
             return mean
         return mean, var.clamp_min(1e-12).sqrt().cpu().numpy()
 
+    def predict_combination(
+        self,
+        X: Sequence[str] | pd.DataFrame | Tensor,
+        weights: Sequence[float] | np.ndarray,
+        *,
+        fidelity: str | Sequence[str] | None = None,
+        observation_noise: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mean and std of ``sum_i w_i f(x_i)`` under the joint posterior (covariances included).
+
+        A reaction energy, or the difference between two fidelities at one composition, is a
+        linear map of the joint posterior (:func:`mfgp.models.linear_combination`): its
+        variance ``w^T Sigma w`` is smaller than ``sum_i w_i^2 sigma_i^2`` where the terms'
+        errors are positively correlated (they cancel, Hutchinson et al. 2017).
+
+        Args:
+            X: the ``q`` terms: formulas, a frame with ``formula``, or raw contract tensors.
+            weights: ``q`` weights (one combination) or ``k x q`` (``k`` combinations).
+            fidelity: the fidelity of every term (default: the target), or one per term.
+            observation_noise: include each term's observation noise (a combination of new
+                measurements).
+
+        Returns:
+            ``(mean, std, std_independent)``, each of shape ``k`` (floats for one combination):
+            ``std_independent`` ignores the covariances (what adding the terms' own
+            uncertainties would give).
+        """
+        from mfgp.models.composite import linear_combination
+
+        if isinstance(X, str):
+            X = [X]
+        if fidelity is None or isinstance(fidelity, str) or isinstance(X, Tensor):
+            Z = self._raw_inputs(X, fidelity if not isinstance(X, Tensor) else None)
+        else:
+            formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
+            if len(fidelity) != len(formulas):
+                raise InputDataError(
+                    f"fidelity has {len(fidelity)} entries for {len(formulas)} terms; give one "
+                    "per term, or one string for all"
+                )
+            Z = torch.cat([self._raw_inputs([f], fid) for f, fid in zip(formulas, fidelity)])
+        W = torch.as_tensor(np.asarray(weights, dtype=float), dtype=Z.dtype, device=Z.device)
+        if W.shape[-1] != Z.shape[0] or W.dim() > 2:
+            raise InputDataError(
+                f"weights of shape {tuple(W.shape)} for {Z.shape[0]} terms; give q = "
+                f"{Z.shape[0]} weights, or k x {Z.shape[0]}"
+            )
+        model = self._prediction_model(Z)
+        with torch.no_grad():
+            mean, var = linear_combination(model, Z, W, observation_noise=observation_noise)
+        _, marginal = predict_marginals(model, Z, observation_noise=observation_noise)
+        independent = (W**2 * marginal).sum(-1)
+        out = tuple(t.clamp_min(0).sqrt().cpu().numpy() if i else t.cpu().numpy()
+                    for i, t in enumerate((mean, var, independent)))  # fmt: skip
+        return tuple(float(v) for v in out) if W.dim() == 1 else out
+
+    def reaction_energy(
+        self, reactions: str | Sequence[str], *, fidelity: str | None = None, level: float = 0.9
+    ) -> pd.DataFrame:
+        """Reaction energies from a regressor of formation enthalpies (eV/atom), with intervals.
+
+        Each reaction (``"Li2O + SiO2 -> Li2SiO3"``; balanced by pymatgen when no
+        coefficients are given) becomes ``sum_i c_i N_i H_f(x_i)``
+        (:func:`mfgp.data.reactions.parse_reaction`; elements are exactly 0), predicted with
+        :meth:`predict_combination` over all reactions' compounds at once.
+
+        Returns:
+            One row per reaction: ``reaction`` (as given), ``equation`` (balanced), ``mean``,
+            ``std`` (eV per reaction as written, covariances included), ``std_independent``
+            (without them), ``lower_<level>`` and ``upper_<level>``.
+        """
+        from mfgp.data.reactions import parse_reaction
+
+        if isinstance(reactions, str):
+            reactions = [reactions]
+        level = _interval_level(level)
+        parsed = [parse_reaction(r) for r in reactions]
+        formulas = list(dict.fromkeys(f for r in parsed for f in r.formulas))
+        W = np.zeros((len(parsed), max(len(formulas), 1)))
+        for k, r in enumerate(parsed):
+            for f, w in zip(r.formulas, r.weights):
+                W[k, formulas.index(f)] += w
+        if formulas:
+            mean, std, indep = self.predict_combination(formulas, W, fidelity=fidelity)
+        else:  # elements only: exactly 0
+            mean = std = indep = np.zeros(len(parsed))
+        bounds = {k: v for k, v in GaussianPredictive(mean, np.maximum(std, 1e-300)).table(level)
+                  .items() if k.startswith(("lower_", "upper_"))}  # fmt: skip
+        return pd.DataFrame({"reaction": list(reactions), "equation": [r.equation for r in parsed],
+                             "mean": mean, "std": std, "std_independent": indep,
+                             **bounds})  # fmt: skip
+
     def source_weights(self) -> pd.DataFrame:
         """The learned weight of each source model (a mixture of experts: ``experts=``).
 
@@ -1015,6 +1107,11 @@ class HurdleRegressor(_FormulaEstimator):
         offset: eV added to lower-fidelity gaps before the transform.
         deep_features: ``False`` or a fitted :class:`~mfgp.nn.FeatureExtractor` shared by both
             parts.
+        experts: shipped source models as the input space of every part (``"all"`` or a list
+            of names from :func:`mfgp.experts.available`; ``None``: off). The regression and the
+            classifier's latent GP combine them by ``mixture``, the classifier by one ARD kernel
+            (``"concat"``); the data are featurized with the ``"extended"`` preset.
+        mixture: how the regression combines the experts (see :class:`MultiFidelityRegressor`).
         regressor_options: keyword arguments of :class:`MultiFidelityRegressor` (they override
             the shared ones, e.g. ``deep_features`` for one part only).
         classifier_options: keyword arguments of :class:`MetalClassifier` (same).
@@ -1052,6 +1149,8 @@ class HurdleRegressor(_FormulaEstimator):
         fidelities: Sequence[str] | None = None,
         featurizer: str = "magpie",
         deep_features: bool | FeatureExtractor = False,
+        experts: str | Sequence[str] | None = None,
+        mixture: str = "additive",
         regressor_options: dict | None = None,
         classifier_options: dict | None = None,
         classifier: object | None = None,
@@ -1070,6 +1169,8 @@ class HurdleRegressor(_FormulaEstimator):
         self.fidelities = fidelities
         self.featurizer = featurizer
         self.deep_features = deep_features
+        self.experts = experts
+        self.mixture = mixture
         self.regressor_options = regressor_options
         self.classifier_options = classifier_options
         self.seed = seed
@@ -1097,21 +1198,23 @@ class HurdleRegressor(_FormulaEstimator):
         is_target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
         labels, positive, g = spec.split(f["value"].to_numpy(), is_target)
         self.dataset_, self.spec_ = ds, spec
-        common = {"featurizer": self.featurizer, "seed": self.seed, "progress": self.progress,
-                  "deep_features": self.deep_features, "device": self.device,
-                  "dtype": self.dtype}  # fmt: skip
+        common = {"featurizer": self._featurizer_preset(), "seed": self.seed,
+                  "progress": self.progress, "deep_features": self.deep_features,
+                  "device": self.device, "dtype": self.dtype}  # fmt: skip
+        mixed = {} if self.experts is None else {"experts": self.experts, "mixture": self.mixture}
         self.latent_ = None
         if self.classifier is None:
-            options = {**common, **(self.classifier_options or {})}
+            options = {**common, **({} if self.experts is None else {"experts": self.experts}),
+                       **(self.classifier_options or {})}  # fmt: skip
             if self.latent and len(ds.fidelities) > 1:
-                self.latent_ = self._fit_latent(ds, candidates, common)
+                self.latent_ = self._fit_latent(ds, candidates, {**common, **mixed})
                 options["latent"] = self.latent_
             clf = MetalClassifier(self.multitask, **options)
         else:
             clf = copy.deepcopy(self.classifier)
         self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels)), candidates)
         self.regressor_ = MultiFidelityRegressor(
-            self.architecture, **{**common, **(self.regressor_options or {})}
+            self.architecture, **{**common, **mixed, **(self.regressor_options or {})}
         ).fit(ds.with_frame(f[positive].assign(value=g)), candidates)
         self.model_ = self.regressor_.model_
         return self

@@ -10,7 +10,7 @@ import torch
 
 from mfgp import experts
 from mfgp.datasets import load_bandgap_ladder
-from mfgp.estimators import MultiFidelityRegressor
+from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
 from mfgp.exceptions import InputDataError
 from mfgp.experts.train import SOURCES, source_frame
 from mfgp.featurize import CompositionFeaturizer
@@ -151,6 +151,26 @@ def test_mixture_of_experts_ar1_saves_and_loads_bit_identically(tmp_path):
     m2, s2 = back.predict(formulas, return_std=True)
     assert np.array_equal(mean, m2) and np.array_equal(std, s2)
     pd.testing.assert_frame_equal(back.source_weights(), w)
+
+
+@pytest.mark.slow
+def test_hurdle_takes_the_experts_in_every_part_and_saves_them(tmp_path):
+    frame = small_ladder(40, n_extra=60)
+    frame.loc[frame.index[::7], "value"] = 0.0  # metals at both fidelities
+    hurdle = HurdleRegressor(experts=["mp_pbe_gap", "scan"], progress=False,
+                             regressor_options={"max_iter": 20},
+                             latent={"max_iter": 10}).fit(frame)  # fmt: skip
+    for part in (hurdle.regressor_, hurdle.classifier_, hurdle.latent_):
+        assert part.experts == ["mp_pbe_gap", "scan"]
+        assert part.dataset_.featurizer.preset == "extended"
+    assert hurdle.regressor_.mixture == "additive"
+    assert set(hurdle.regressor_.source_weights()["level"]) == {"pbe", "expt"}
+    formulas = ["GaN", "ZnO", "Cu"]
+    point, std = hurdle.predict(formulas, return_std=True)
+    assert np.all(point >= 0) and np.all(std > 0)
+    back = HurdleRegressor.load(hurdle.save(tmp_path / "hurdle.mfgp"))
+    p2, s2 = back.predict(formulas, return_std=True)
+    assert np.array_equal(point, p2) and np.array_equal(std, s2)
 
 
 def test_experts_and_deep_features_are_exclusive(gaps):
