@@ -58,8 +58,10 @@ def parse_reaction(text: str) -> Reaction:
     """
     from pymatgen.analysis.reaction_calculator import (
         BalancedReaction,
-        Reaction as PmgReaction,
         ReactionError,
+    )
+    from pymatgen.analysis.reaction_calculator import (
+        Reaction as PmgReaction,
     )
     from pymatgen.core import Composition
 
