@@ -39,9 +39,33 @@ def check_experts(ns):
     assert ns["fig"].axes
 
 
+def check_metals(ns):
+    scores, pred = ns["scores"], ns["pred"]
+    assert scores.loc["hurdle", "p(gap < 0)"] == 0 and scores.loc["gaussian ar1", "p(gap < 0)"] > 0
+    assert np.all(pred.median() >= 0) and np.all((pred.weight >= 0) & (pred.weight <= 1))
+    assert scores.loc["hurdle", "crps"] < scores.loc["gaussian ar1", "crps"]
+    assert ns["fig"].axes
+
+
+def check_reactions(ns):
+    table = ns["table"]
+    assert len(table) == len(ns["reactions"]) and table["measured"].notna().all()
+    assert np.isclose(table["std"].iloc[0], table["std_independent"].iloc[0])  # one term
+    assert (table["std"].iloc[1:] < table["std_independent"].iloc[1:]).all()  # errors cancel
+    assert ns["std"] <= ns["std_independent"]
+    assert ns["fig"].axes
+
+
+def check_own_data(ns):
+    assert "row " in ns["message"] and "'GaAz'" in ns["message"]
+    assert ns["same"] and list(ns["table"].formula) == ns["new"]
+    assert list(ns["back"].dataset_.fidelities) == ["pbe", "my_lab"]
+
+
 #: what each example must leave behind (a new example gets an entry, or the test fails)
 CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign,
-          "03_experts.py": check_experts}
+          "03_experts.py": check_experts, "04_metals.py": check_metals,
+          "05_reactions.py": check_reactions, "06_own_data.py": check_own_data}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
