@@ -7,6 +7,7 @@ the files added, and ``mkdocs build --strict`` checks every one of them.
 
 from pathlib import Path
 
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,6 +15,7 @@ SHARED = ("benchmarks", "examples")
 KINDS = {".md", ".png", ".py", ".json"}
 
 
+@event_priority(50)  # before mkdocs-jupyter's on_files, which turns the examples into pages
 def on_files(files, config):
     for top in SHARED:
         for path in sorted((ROOT / top).rglob("*")):
