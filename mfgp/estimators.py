@@ -13,6 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 import copy
 import dataclasses
 import os

@@ -5,6 +5,9 @@ The lowest layer of the GP code: the models and the trainers both use it, neithe
 
 from __future__ import annotations
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 import contextlib
 import warnings
 from collections.abc import Iterator

@@ -8,6 +8,9 @@ largest intermediate (``draws x rows x training rows``) stays under ``max_bytes`
 
 from __future__ import annotations
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 import torch
 from botorch.models.model import Model
 from torch import Tensor

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mfgp._progress import bar as progress_bar
+from mfgp._progress import logger
 from mfgp.exceptions import InputDataError
 
 __all__ = ["SCORES", "screen"]
@@ -107,8 +109,6 @@ def screen(
         The best rows, best first: ``rank, formula, score, mean, std, lower_<p>, upper_<p>``
         (and ``p_zero``, a hurdle's probability of a zero).
     """
-    from tqdm.auto import tqdm
-
     from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
 
     if isinstance(model, (str, os.PathLike)):
@@ -127,7 +127,7 @@ def screen(
     opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw}
     best: pd.DataFrame | None = None
     writer = tmp = None
-    bar = tqdm(desc="screen", unit=" formulas", disable=not progress)
+    bar = progress_bar(progress=progress, desc="screen", unit=" formulas")
     try:
         if client is None:
             frames = _local_frames(model, candidates, batch_size, opts)
@@ -139,6 +139,7 @@ def screen(
                 writer, tmp = _write(frame, output, writer, tmp)
             best = _merge(best, frame, top_k)
             bar.update(n)
+            logger.debug("screen: %d more candidates scored", n)
         if writer is not None:
             writer.close()
             writer = None

@@ -24,8 +24,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
+from mfgp._progress import bar as progress_bar
+from mfgp._progress import logger
 from mfgp.calibration.metrics import summary
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.data.splits import Folds
@@ -88,7 +89,7 @@ def cross_validate(
     """
     parts, seconds = [], []
     splits = list(folds.split(dataset, hold_out_lower=hold_out_lower))
-    for k, (train, test) in enumerate(tqdm(splits, desc="folds", disable=not progress)):
+    for k, (train, test) in enumerate(progress_bar(splits, progress=progress, desc="folds")):
         fold_model = copy.deepcopy(model)
         t0 = time.perf_counter()
         if "candidates" in inspect.signature(fold_model.fit).parameters:
@@ -97,6 +98,8 @@ def cross_validate(
         else:
             fold_model.fit(dataset.subset(train))
         seconds.append(time.perf_counter() - t0)
+        logger.info("fold %d of %d: fitted on %d rows in %.1f s", k + 1, len(splits), len(train),
+                    seconds[-1])  # fmt: skip
         X, Y, _ = dataset.tensors(test)
         params = inspect.signature(fold_model.predict).parameters
         kwargs = {"return_std": True} if "return_std" in params else {}

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mfgp._progress import bar as progress_bar
+from mfgp._progress import logger
 from mfgp.exceptions import InputDataError
 from mfgp.kernels.experts import AdditiveExpertKernel, GatedExpertKernel
 from mfgp.nn.experts import ExpertStack
@@ -137,7 +139,6 @@ def rank_sources(target: pd.DataFrame, sources: Sequence[str] | str = "all", *,
         A frame ``rank, source, mae, rmse, nlpd, coverage_90, fit_seconds``, best first.
     """
     from sklearn.model_selection import KFold
-    from tqdm.auto import tqdm
 
     from mfgp.calibration.metrics import summary
     from mfgp.experts.library import _index, load_stack
@@ -165,11 +166,13 @@ def rank_sources(target: pd.DataFrame, sources: Sequence[str] | str = "all", *,
     options = FitOptions(max_iter=max_iter, restarts=restarts, max_fit_points=max_fit_points,
                          seed=seed)  # fmt: skip
     rows = []
-    for label, name in tqdm(candidates, desc="rank sources", disable=not progress):
+    for label, name in progress_bar(candidates, progress=progress, desc="rank sources"):
         extractor = None if name is None else load_stack([name])
         featurizer = "magpie" if name is None else "extended"
         mean, std, seconds = _cv_single(frame, splits, extractor, featurizer, options)
         s = summary(frame["value"].to_numpy(float), mean, std).loc["all"]
+        logger.info("rank_sources %s: MAE %.4g, NLPD %.3g, 90%% coverage %.2f (%.1f s)", label,
+                    s["mae"], s["nlpd"], s["coverage_90"], seconds)  # fmt: skip
         rows.append({"source": label, "mae": s["mae"], "rmse": s["rmse"], "nlpd": s["nlpd"],
                      "coverage_90": s["coverage_90"], "fit_seconds": seconds})  # fmt: skip
     out = pd.DataFrame(rows).sort_values("mae", ignore_index=True)

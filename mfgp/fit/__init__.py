@@ -10,6 +10,9 @@
 This package sits below :mod:`mfgp.models`: it knows kernels, never model classes.
 """
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 from mfgp.fit.engine import JITTERS, FitReport, stratified_subset
 from mfgp.fit.exact import fit_gp
 from mfgp.fit.recursive import fit_ar1_recursive

@@ -23,8 +23,9 @@ import gpytorch
 import torch
 from linear_operator.utils.errors import NanError, NotPSDError
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from mfgp._progress import bar as progress_bar
+from mfgp._progress import logger
 from mfgp.exceptions import NumericalError
 from mfgp.kernels.coregional import AR1Kernel
 
@@ -178,13 +179,15 @@ def best_of_starts(model: torch.nn.Module, run: Callable[[float], tuple[float, i
     start_state = {k: v.clone() for k, v in model.state_dict().items()}
     best: tuple[float, dict, int] | None = None
     out = Starts(loss=math.inf, iterations=0, jitter=JITTERS[0])
-    for start in tqdm(range(restarts + 1), desc=desc, disable=not progress, leave=False):
+    for start in progress_bar(range(restarts + 1), progress=progress, desc=desc, leave=False):
         model.load_state_dict(start_state)
         if start > 0:
             randomize_start(g)
         init = {k: v.clone() for k, v in model.state_dict().items()}
         loss, iters, jitter = with_jitter(model, init, run, True, where)
         out.losses.append(loss)
+        logger.debug("%sstart %d of %d: loss %.6g after %d iterations (jitter %g)", where,
+                     start + 1, restarts + 1, loss, iters, jitter)  # fmt: skip
         if not math.isfinite(loss):
             out.failed.append(start)
             continue
@@ -213,7 +216,7 @@ def adam_epochs(loss_of: Callable[[Tensor], Tensor], params: list[torch.nn.Param
     opt = torch.optim.Adam(params, lr=lr)
     g = torch.Generator().manual_seed(seed)
     history: list[float] = []
-    bar = tqdm(range(epochs), desc="fit", disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), progress=progress, desc="fit", leave=False)
     for _ in bar:
         order = torch.randperm(n, generator=g).to(device)
         total = 0.0

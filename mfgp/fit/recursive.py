@@ -10,8 +10,9 @@ import torch
 from gpytorch.likelihoods.noise_models import MultitaskHomoskedasticNoise
 from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from mfgp._progress import bar as progress_bar
+from mfgp._progress import logger
 from mfgp.fit.engine import JITTERS, FitReport, best_of_starts, lbfgs, randomize
 from mfgp.kernels.coregional import AR1Kernel
 from mfgp.kernels.means import FidelityMean
@@ -108,7 +109,7 @@ def fit_ar1_recursive(
 
     losses, n_fit, iterations, used_jitter = [], 0, 0, JITTERS[0]
     failed: list[int] = []
-    for t in tqdm(range(T), desc="levels", disable=not progress, leave=False):
+    for t in progress_bar(range(T), progress=progress, desc="levels", leave=False):
         rows = _level_rows(levels, t, max_fit_points, g)
         if rows.numel() == 0:
             losses.append(float("nan"))
@@ -159,6 +160,8 @@ def fit_ar1_recursive(
                               g=g, where=f"level {t}: ")  # fmt: skip
         used_jitter = max(used_jitter, best.jitter)
         failed += best.failed
+        logger.info("AR1 level %d of %d: loss %.4g per row on %d rows", t + 1, T,
+                    best.loss / rows.numel(), rows.numel())  # fmt: skip
         losses.append(best.loss / rows.numel())
         n_fit += rows.numel()
         iterations += best.iterations

@@ -5,6 +5,9 @@ contract, ``docs/design.md``) and computes ``K((x, s), (x', t)) = sum_q B_q[s, t
 a sum of data kernels ``k_q`` on the features weighted by task covariances ``B_q``.
 """
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 from mfgp.kernels.coregional import (
     AR1Kernel,
     CoregionalKernel,

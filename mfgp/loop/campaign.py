@@ -31,6 +31,8 @@ import pandas as pd
 import torch
 from sklearn.base import clone
 
+from mfgp._progress import bar as progress_bar
+from mfgp._progress import logger
 from mfgp.acquisition import make_objective, select_batch
 from mfgp.acquisition.select import fantasize
 from mfgp.exceptions import InputDataError, NonFiniteValueError, UnknownFidelityError
@@ -477,9 +479,7 @@ class Campaign:
         Pending suggestions (e.g. of a campaign killed before their answers were recorded) are
         answered first, so a resumed run continues exactly where the uninterrupted one would.
         """
-        from tqdm.auto import tqdm
-
-        bar = tqdm(range(max_rounds), desc="campaign", disable=not progress, leave=False)
+        bar = progress_bar(range(max_rounds), progress=progress, desc="campaign", leave=False)
         for _ in bar:
             if stop(self):
                 break
@@ -491,6 +491,8 @@ class Campaign:
                     break  # the pool is exhausted
             answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
             self.observe(answers[["formula", "fidelity", "value"]])
+            logger.info("campaign %s: observed %d, spent %g", self.store.path.name, len(answers),
+                        self.spent())  # fmt: skip
             bar.set_postfix(spent=f"{self.spent():g}")
         return self.observations()
 

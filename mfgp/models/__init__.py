@@ -10,6 +10,9 @@
   (:class:`LatentInput`: observed where known, integrated over elsewhere).
 """
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 from mfgp.models.classifier import GPClassifier, LatentInput, LatentInputClassifier
 from mfgp.models.composite import linear_combination
 from mfgp.models.features import FeatureMap, FeatureMapModel

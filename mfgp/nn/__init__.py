@@ -1,5 +1,8 @@
 """Deep feature extractors, pretrained on abundant low-fidelity data."""
 
+import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
+
+# isort: split
 from mfgp.nn.extractor import (
     FeatureExtractor,
     PretrainReport,

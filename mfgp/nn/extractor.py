@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from mfgp._io import atomic_write
+from mfgp._progress import bar as progress_bar
 from mfgp.exceptions import InputDataError, ShapeError
 
 __all__ = [
@@ -197,7 +197,7 @@ def fit_network(model: nn.Module, X: Tensor, y: Tensor, train: Tensor, val: Tens
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     best = (float("inf"), None)
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    bar = progress_bar(range(epochs), progress=progress, desc=desc, leave=False)
     for epoch in bar:
         model.train()
         order = train[torch.randperm(train.numel(), generator=g)]

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import torch
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
-from tqdm.auto import tqdm
 
+from mfgp._progress import bar as progress_bar
 from mfgp.exceptions import InputDataError
 from mfgp.nn.extractor import FeatureExtractor
 
@@ -158,7 +158,8 @@ def finetune_extractor(
     check(0)
     best = snapshot()
     waited = 0
-    for step in tqdm(range(1, steps + 1), desc="finetune", disable=not progress, leave=False):
+    for step in progress_bar(range(1, steps + 1), progress=progress, desc="finetune",
+                             leave=False):
         b = fit_rows[torch.randperm(fit_rows.numel(), generator=g)[:batch_size].to(X.device)]
         model.train()
         inputs = _inputs(fx, X[b])
