@@ -1,7 +1,7 @@
 """The ``mfgp`` command line: what the Python API does, on files.
 
-Verbs: ``fit``, ``predict``, ``evaluate``, ``screen``, ``campaign``, ``demo``, ``data``,
-``featurize``.
+Verbs: ``fit``, ``predict``, ``evaluate``, ``reactions``, ``screen``, ``campaign``, ``demo``,
+``data``, ``featurize``.
 
 Examples:
     mfgp fit measured.csv --target expt -o gaps.mfgp
@@ -91,6 +91,10 @@ def _estimator(args: argparse.Namespace):
     from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
 
     common = {"progress": not args.quiet, "device": args.device}
+    if args.experts:
+        names = [n.strip() for n in args.experts.split(",") if n.strip()]
+        common["experts"] = "all" if names == ["all"] else names
+        common["mixture"] = args.mixture
     if args.model == "hurdle":
         return HurdleRegressor(seed=args.seed, **common)
     return MultiFidelityRegressor(args.architecture, seed=args.seed, **common)
@@ -120,6 +124,23 @@ def _predict(args: argparse.Namespace) -> int:
         pred = est.predictive(formulas)
     out = pd.DataFrame({"formula": formulas, **pred.table(level)})  # p_zero for a hurdle
     _write_csv(out, args, f"wrote {len(out)} predictions to {args.output}")
+    return 0
+
+
+def _reactions(args: argparse.Namespace) -> int:
+    from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
+    from mfgp.exceptions import InputDataError
+
+    est = load_estimator(args.model_file, device=args.device)
+    if not isinstance(est, MultiFidelityRegressor):
+        raise InputDataError(
+            f"{args.model_file!r} holds a {type(est).__name__}; reaction energies need a "
+            "MultiFidelityRegressor of formation enthalpies (eV/atom)"
+        )
+    reactions = _read_csv(args.reactions, [args.column])[args.column].astype(str).tolist()
+    out = est.reaction_energy(reactions, fidelity=args.fidelity,
+                              level=_interval_level(args.level))  # fmt: skip
+    _write_csv(out, args, f"wrote {len(out)} reaction energies to {args.output}")
     return 0
 
 
@@ -284,6 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--fidelities", help="comma-separated, low to high, the target last "
                        "(default: their order in the file)")
         p.add_argument("--target", help="the target fidelity (moved last)")
+        p.add_argument("--experts", help="a mixture of the shipped source models as the input "
+                       "space: all, or comma-separated names (mfgp.experts.available())")
+        p.add_argument("--mixture", default="additive", choices=["additive", "gated", "concat"],
+                       help="how --experts combine")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -299,6 +324,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_predict)
+    p = sub.add_parser("reactions", help="reaction energies (correlated errors included) from "
+                       "a saved regressor of formation enthalpies",
+                       epilog="example: mfgp reactions enthalpy.mfgp reactions.csv -o energies.csv"
+                       " (a 'reaction' column: 'Al2Ni3 -> 2 AlNi + Ni', balanced if no "
+                       "coefficients)")  # fmt: skip
+    p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
+    p.add_argument("reactions", help="CSV with a reaction column")
+    p.add_argument("-o", "--output", required=True, help="the energies CSV to write")
+    p.add_argument("--column", default="reaction", help="the column holding the reactions")
+    p.add_argument("--level", type=float, default=0.9, help="central interval probability")
+    p.add_argument("--fidelity", help="the fidelity to predict (default: the target)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_reactions)
     p = sub.add_parser("screen", help="score many candidates with a saved model, keep the best",
                        epilog="example: mfgp screen gaps.mfgp --elements Li,Na,Mg,O,S,Cl "
                        "--charge-balanced --score window --window 1.1,1.7 -o top.csv")

@@ -91,7 +91,35 @@ def test_screen_enumerates_and_keeps_the_best(files, capsys):
     assert "--window is lo,hi" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate", "screen"])
+def test_fit_with_experts_then_reaction_energies(tmp_path, capsys):
+    from mfgp.datasets import load_formation_enthalpy
+
+    df = load_formation_enthalpy(["mp", "expt"])
+    keep = df[df.fidelity == "expt"].drop_duplicates("composition").sample(60, random_state=0)
+    data = df[df.composition.isin(set(keep.composition) | {"AlNi", "Al3Ni2", "AlNi3"})]
+    data = data.drop_duplicates(["composition", "fidelity"])
+    data[["formula", "fidelity", "value"]].to_csv(tmp_path / "h.csv", index=False)
+    model = tmp_path / "h.mfgp"
+    assert main(["fit", str(tmp_path / "h.csv"), "--target", "expt", "--experts",
+                 "mp_e_form", "--architecture", "single", "-o", str(model),
+                 "--quiet"]) == 0  # fmt: skip
+    from mfgp.estimators import load_estimator
+
+    assert load_estimator(model).experts == ["mp_e_form"]
+    pd.DataFrame({"reaction": ["Al + Ni -> AlNi", "AlNi3 -> AlNi + 2 Ni"]}).to_csv(
+        tmp_path / "r.csv", index=False)
+    out = tmp_path / "energies.csv"
+    assert main(["reactions", str(model), str(tmp_path / "r.csv"), "-o", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    table = pd.read_csv(out)
+    assert table["equation"].tolist()[1] == "AlNi3 -> 2 Ni + AlNi"
+    assert (table["std"] > 0).all() and (table["std"] <= table["std_independent"] + 1e-12).all()
+    pd.DataFrame({"reaction": ["Al + Ni"]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["reactions", str(model), str(tmp_path / "bad.csv"), "-o", str(out)]) == 2
+    assert "reactants -> products" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate", "screen", "reactions"])
 def test_each_verb_documents_an_example(verb, capsys):
     with pytest.raises(SystemExit):
         main([verb, "--help"])
