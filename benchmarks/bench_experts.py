@@ -288,24 +288,18 @@ def plot_curves(df: pd.DataFrame) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from mfgp.calibration.plots import learning_curve
+
     shown = ["gp/magpie", "rf/magpie", "shotgun", "moe/additive", "moe/gated"]
     tasks_ = [t for t in ("expt_gap", "expt_form", "steels") if t in set(df["task"])]
     fig, axes = plt.subplots(1, len(tasks_), figsize=(4.2 * len(tasks_), 3.4), squeeze=False)
     units = {"expt_gap": "eV", "expt_form": "eV/atom", "steels": "MPa"}
     for ax, task in zip(axes[0], tasks_):
         part = df[(df["task"] == task) & df["model"].isin(shown)]
-        med = part.groupby(["model", "n_train"])["mae"].median().reset_index()
-        for model in shown:
-            m = med[med["model"] == model]
-            if not m.empty:
-                ax.plot(m["n_train"], m["mae"], marker="o", ms=3, label=model,
-                        lw=2.2 if model == "moe/additive" else 1.2)  # fmt: skip
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("target labels")
+        part = part.sort_values("model", key=lambda m: m.map(shown.index), kind="stable")
+        learning_curve(part, highlight="moe/additive", band=False, ax=ax, units=units[task],
+                       title=task)  # fmt: skip
         ax.set_ylabel(f"MAE ({units[task]})")
-        ax.set_title(task)
-    axes[0][0].legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(RESULTS / "bench_experts.png", dpi=110)
     plt.close(fig)

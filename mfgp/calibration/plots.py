@@ -1,4 +1,4 @@
-"""The plots people look at: parity with error bars, calibration curve, PIT, width vs error.
+"""The plots people look at: parity, calibration, PIT, width vs error, learning curves.
 
 Each function draws on ``ax`` (or a new figure), works headless (Agg), and returns
 ``(fig, ax)``. matplotlib is imported inside the functions: importing mfgp never loads it.
@@ -18,6 +18,7 @@ __all__ = [
     "pit_histogram",
     "interval_width_plot",
     "reliability_diagram",
+    "learning_curve",
 ]
 
 
@@ -157,4 +158,60 @@ def reliability_diagram(
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize="small", loc="upper left")
+    return fig, ax
+
+
+def learning_curve(
+    frame,
+    *,
+    x: str = "n_train",
+    y: str = "mae",
+    hue: str = "model",
+    highlight: str | None = None,
+    band: bool = True,
+    ax=None,
+    units: str = "",
+    title: str | None = None,
+):
+    """A metric against training size, one line per ``hue`` value: the median over repeats.
+
+    Args:
+        frame: a tidy DataFrame, one row per (``hue``, ``x``, repeat), e.g. a benchmark's
+            records (seeds or folds are the repeats).
+        x: the column of training sizes (a log axis when they span a decade or more).
+        y: the column of the metric.
+        hue: the column of the things compared (a line each, in order of appearance).
+        highlight: a ``hue`` value drawn thicker (the model the figure is about).
+        band: shade the range (min to max) over repeats where there are several.
+        ax: draw on these axes (default: a new figure).
+        units: appended to the y label.
+        title: the axes' title.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"model": ["a", "a", "b", "b"], "n_train": [10, 100, 10, 100],
+        ...                    "mae": [1.0, 0.5, 0.9, 0.7]})
+        >>> fig, ax = learning_curve(df, highlight="a")
+        >>> [line.get_label() for line in ax.get_lines()]
+        ['a', 'b']
+    """
+    import matplotlib.ticker
+
+    fig, ax = _axes(ax, figsize=(4.8, 3.6))
+    stats = frame.groupby([hue, x], sort=True)[y].agg(["median", "min", "max", "size"])
+    for name in dict.fromkeys(frame[hue]):
+        s = stats.loc[name]
+        line, = ax.plot(s.index, s["median"], marker="o", ms=3, label=str(name),
+                        lw=2.2 if name == highlight else 1.2)  # fmt: skip
+        if band and (s["size"] > 1).any():
+            ax.fill_between(s.index, s["min"], s["max"], color=line.get_color(), alpha=0.12,
+                            lw=0)  # fmt: skip
+    if frame[x].min() > 0 and frame[x].max() / frame[x].min() >= 10:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("training labels" if x == "n_train" else x)
+    ax.set_ylabel(f"{y}{f' ({units})' if units else ''}")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
     return fig, ax
