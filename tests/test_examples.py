@@ -62,10 +62,20 @@ def check_own_data(ns):
     assert list(ns["back"].dataset_.fidelities) == ["pbe", "my_lab"]
 
 
+def check_architectures(ns):
+    table = ns["table"]
+    assert list(table.index) == ["single", "ar1", "multitask", "latent"]
+    assert table.loc["ar1", "mae"] < table.loc["single", "mae"]  # the DFT fidelities help
+    assert table[["coverage_50", "coverage_90"]].stack().between(0, 1).all()
+    assert list(ns["recalibrated"].columns) == ["raw", "scaled"]
+    assert ns["fig"].axes
+
+
 #: what each example must leave behind (a new example gets an entry, or the test fails)
 CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign,
           "03_experts.py": check_experts, "04_metals.py": check_metals,
-          "05_reactions.py": check_reactions, "06_own_data.py": check_own_data}
+          "05_reactions.py": check_reactions, "06_own_data.py": check_own_data,
+          "07_architectures.py": check_architectures}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
