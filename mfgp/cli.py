@@ -313,31 +313,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
-    p = sub.add_parser("predict", help="predict formulas with a saved model",
-                       epilog="example: mfgp predict gaps.mfgp formulas.csv -o predictions.csv")
-    p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
-    p.add_argument("formulas", help="CSV with a formula column")
-    p.add_argument("-o", "--output", required=True, help="the predictions CSV to write")
-    p.add_argument("--column", default="formula", help="the column holding the formulas")
-    p.add_argument("--level", type=float, default=0.9, help="central interval probability")
-    p.add_argument("--fidelity", help="the fidelity to predict (default: the target)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_predict)
-    p = sub.add_parser("reactions", help="reaction energies (correlated errors included) from "
-                       "a saved regressor of formation enthalpies",
-                       epilog="example: mfgp reactions enthalpy.mfgp reactions.csv -o energies.csv"
-                       " (a 'reaction' column: 'Al2Ni3 -> 2 AlNi + Ni', balanced if no "
-                       "coefficients)")  # fmt: skip
-    p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
-    p.add_argument("reactions", help="CSV with a reaction column")
-    p.add_argument("-o", "--output", required=True, help="the energies CSV to write")
-    p.add_argument("--column", default="reaction", help="the column holding the reactions")
-    p.add_argument("--level", type=float, default=0.9, help="central interval probability")
-    p.add_argument("--fidelity", help="the fidelity to predict (default: the target)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=_reactions)
+    for verb, helptext, func, what, example in (
+        ("predict", "predict formulas with a saved model", _predict, "formula",
+         "example: mfgp predict gaps.mfgp formulas.csv -o predictions.csv"),
+        ("reactions", "reaction energies (correlated errors included) from a saved regressor "
+         "of formation enthalpies", _reactions, "reaction",
+         "example: mfgp reactions enthalpy.mfgp reactions.csv -o energies.csv (a 'reaction' "
+         "column: 'Al2Ni3 -> 2 AlNi + Ni', balanced if no coefficients)"),
+    ):  # fmt: skip
+        p = sub.add_parser(verb, help=helptext, epilog=example)
+        p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
+        p.add_argument(f"{what}s", help=f"CSV with a {what} column")
+        p.add_argument("-o", "--output", required=True, help="the CSV to write")
+        p.add_argument("--column", default=what, help=f"the column holding the {what}s")
+        p.add_argument("--level", type=float, default=0.9, help="central interval probability")
+        p.add_argument("--fidelity", help="the fidelity to predict (default: the target)")
+        p.add_argument("--device", default=None)
+        p.add_argument("--quiet", action="store_true")
+        p.set_defaults(func=func)
     p = sub.add_parser("screen", help="score many candidates with a saved model, keep the best",
                        epilog="example: mfgp screen gaps.mfgp --elements Li,Na,Mg,O,S,Cl "
                        "--charge-balanced --score window --window 1.1,1.7 -o top.csv")
