@@ -71,11 +71,22 @@ def check_architectures(ns):
     assert ns["fig"].axes
 
 
+def check_screening(ns):
+    best = ns["best"]
+    assert list(best["rank"]) == list(range(1, len(best) + 1)) and len(best) == 50
+    assert best["score"].is_monotonic_decreasing and best["score"].between(0, 1).all()
+    known = set(ns["reg"].dataset_.frame["composition"])
+    from mfgp.featurize.composition import reduced_composition
+
+    assert not known & set(reduced_composition(best["formula"].tolist()))  # exclude= held
+    assert ns["fig"].axes
+
+
 #: what each example must leave behind (a new example gets an entry, or the test fails)
 CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign,
           "03_experts.py": check_experts, "04_metals.py": check_metals,
           "05_reactions.py": check_reactions, "06_own_data.py": check_own_data,
-          "07_architectures.py": check_architectures}
+          "07_architectures.py": check_architectures, "08_screening.py": check_screening}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
