@@ -61,3 +61,25 @@ def test_plots_render_png(tmp_path):
     x, cov = curve.get_xdata(), curve.get_ydata()
     assert len(x) == len(cov) > 5 and ((0 <= cov) & (cov <= 1)).all()
     assert np.all(np.diff(cov) >= -1e-12)  # wider central intervals never cover fewer points
+
+
+def test_reliability_diagram_and_learning_curve_render_png(tmp_path):
+    import pandas as pd
+
+    from mfgp.calibration.plots import learning_curve, reliability_diagram
+
+    r = np.random.default_rng(2)
+    p = r.uniform(size=300)
+    fig, ax = reliability_diagram(r.uniform(size=300) < p, p, label="P(metal)")
+    fig.savefig(tmp_path / "rel.png")
+    assert (tmp_path / "rel.png").stat().st_size > 5000 and "Brier" in ax.get_legend_handles_labels()[1][0]
+    matplotlib.pyplot.close(fig)
+    rows = [{"model": m, "n_train": n, "seed": s, "mae": 1 / np.sqrt(n) * (1 + 0.1 * s + k)}
+            for k, m in enumerate(["gp", "moe"]) for n in (25, 100, 400) for s in range(3)]
+    fig, ax = learning_curve(pd.DataFrame(rows), highlight="moe", units="eV")
+    fig.savefig(tmp_path / "lc.png")
+    assert (tmp_path / "lc.png").stat().st_size > 5000 and ax.get_xscale() == "log"
+    gp = ax.get_lines()[0]
+    assert np.allclose(gp.get_ydata(), [1.1 / np.sqrt(n) for n in (25, 100, 400)])  # medians
+    assert ax.get_lines()[1].get_linewidth() > gp.get_linewidth()
+    matplotlib.pyplot.close(fig)
