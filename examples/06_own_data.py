@@ -37,6 +37,9 @@ measured = pd.read_csv(work / "my_gaps.csv", keep_default_na=False)
 mine = pd.DataFrame({"formula": measured.compound, "fidelity": "my_lab",
                      "value": measured.gap_eV})  # fmt: skip
 pbe = shipped[shipped.fidelity == "pbe"][["formula", "fidelity", "value"]]
+if FAST:  # the PBE rows of your compounds and 2,000 others
+    own = pbe.formula.isin(mine.formula)
+    pbe = pd.concat([pbe[own], pbe[~own].sample(2000, random_state=0)])
 data = pd.concat([pbe, mine], ignore_index=True)
 # fidelities: low to high, the target last (a new name has no order mfgp could guess)
 opts = dict(fidelities=["pbe", "my_lab"], max_rows_per_fidelity=300 if FAST else 1500, max_iter=15 if FAST else 100,
