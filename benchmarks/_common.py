@@ -90,9 +90,13 @@ def append_partial(path: Path, items: list[dict]) -> None:
     """Append finished items to a partial-results file, rewriting it atomically.
 
     A run that is killed mid-write leaves the previous file intact, never a half-written line,
-    so an interrupted benchmark resumes from its last finished cell.
+    so an interrupted benchmark resumes from its last finished cell. Each new item is stamped
+    with the commit its code ran on and the time it finished (kept if the item has them), so
+    a table can say which cells ran on which code.
     """
-    write_partial(path, read_partial(path) + list(items))
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    stamped = [{"commit": COMMIT, "finished": now, **item} for item in items]
+    write_partial(path, read_partial(path) + stamped)
 
 
 def write_partial(path: Path, items: list[dict]) -> None:
