@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
 	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
-	bench-experts experts docs clean
+	bench-experts bench-reactions experts docs clean
 
 venv: $(STAMP)
 
@@ -65,6 +65,10 @@ bench-screen: $(STAMP)
 
 bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_campaign.py
+
+# reaction energies of hidden compounds, joint vs independent uncertainty (examples/05 in full)
+bench-reactions: $(STAMP)
+	cd benchmarks && ../$(PY) bench_reactions.py
 
 # the learning curves of the mixture of experts (results/bench_experts.*; resumable)
 bench-experts: $(STAMP)
