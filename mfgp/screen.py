@@ -21,6 +21,8 @@ Example:
 from __future__ import annotations
 
 import os
+import sys
+import types
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -315,3 +317,18 @@ def _write(frame: pd.DataFrame, output, writer, tmp):
         writer = pq.ParquetWriter(tmp, table.schema)
     writer.write_table(table)
     return writer, tmp
+
+
+class _CallableModule(types.ModuleType):
+    """``mfgp.screen`` names both this module and its function :func:`screen`.
+
+    ``mfgp.screen(...)`` resolves lazily to the function, but once anything imports the module
+    ``mfgp.screen``, Python's import system sets the package attribute to the module. Calling
+    the module calls the function, so ``mfgp.screen(reg, chunks, ...)`` works either way.
+    """
+
+    def __call__(self, *args, **kwargs) -> pd.DataFrame:
+        return screen(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -76,6 +76,16 @@ def fitted():
     return MultiFidelityRegressor("ar1", max_iter=20, progress=False).fit(small_ladder(60, seed=0))
 
 
+def test_mfgp_screen_is_the_function_even_after_the_module_is_imported(fitted):
+    import mfgp
+    import mfgp.screen  # the import system now sets mfgp.screen to the module
+
+    formulas = ["LiCl", "NaCl", "MgO", "Na2S"]
+    by_module = mfgp.screen(fitted, formulas, score="mean", top_k=2, progress=False)
+    pd.testing.assert_frame_equal(by_module, screen(fitted, formulas, score="mean", top_k=2,
+                                                    progress=False))  # fmt: skip
+
+
 def test_screen_keeps_the_top_k_whatever_the_batches(fitted, tmp_path):
     chunks = list(enumerate_compositions(["Li", "Na", "Mg", "O", "S", "Cl"], n_elements=(2, 3),
                                          max_atoms_per_formula=6, charge_balanced=True,
