@@ -40,6 +40,7 @@ def test_a_warning_other_than_the_known_one_still_shows():
 
 def test_mfgp_quiet_hides_every_bar_and_the_logger_reports_steps(monkeypatch, caplog):
     import logging
+    import math
 
     import numpy as np
     import pandas as pd
@@ -55,7 +56,7 @@ def test_mfgp_quiet_hides_every_bar_and_the_logger_reports_steps(monkeypatch, ca
     monkeypatch.setenv("MFGP_QUIET", "0")
     assert not bar(range(2), progress=True).disable
     rng = np.random.default_rng(0)
-    formulas = [f"Fe{a}O{b}" for a in range(1, 6) for b in range(1, 6)]
+    formulas = [f"Fe{a}O{b}" for a in range(1, 8) for b in range(1, 8) if math.gcd(a, b) == 1]
     frame = pd.DataFrame({"formula": formulas, "fidelity": "t",
                           "value": rng.standard_normal(len(formulas))})  # fmt: skip
     ds = MultiFidelityDataset.from_frame(frame)
