@@ -694,10 +694,10 @@ class MultiFidelityRegressor(_FormulaEstimator):
                 f"{Z.shape[0]} weights, or k x {Z.shape[0]}"
             )
         model = self._prediction_model(Z)
-        with torch.no_grad():
-            mean, var = linear_combination(model, Z, W, observation_noise=observation_noise)
-        _, marginal = predict_marginals(model, Z, observation_noise=observation_noise)
-        independent = (W**2 * marginal).sum(-1)
+        with torch.no_grad():  # one joint posterior: its diagonal gives the independent std
+            mean, var, independent = linear_combination(
+                model, Z, W, observation_noise=observation_noise, independent=True
+            )
         out = tuple(t.clamp_min(0).sqrt().cpu().numpy() if i else t.cpu().numpy()
                     for i, t in enumerate((mean, var, independent)))  # fmt: skip
         return tuple(float(v) for v in out) if W.dim() == 1 else out

@@ -19,8 +19,12 @@ __all__ = ["linear_combination"]
 
 
 def linear_combination(
-    model: Model, X: Tensor, weights: Tensor, observation_noise: bool = False
-) -> tuple[Tensor, Tensor]:
+    model: Model,
+    X: Tensor,
+    weights: Tensor,
+    observation_noise: bool = False,
+    independent: bool = False,
+) -> tuple[Tensor, ...]:
     """Mean and variance of ``W f(X)`` under the joint posterior.
 
     Args:
@@ -28,9 +32,12 @@ def linear_combination(
         X: ``q x (d + 1)`` inputs (each row a composition at a fidelity).
         weights: ``q`` weights for one combination, or ``k x q`` for ``k`` combinations.
         observation_noise: include the observation noise of each term.
+        independent: also return ``sum_i w_i^2 sigma_i^2``, the variance the combination would
+            have if its terms were independent (the covariance's diagonal only).
 
     Returns:
-        ``(mean, variance)``, each of shape ``k`` (or scalars for a single combination).
+        ``(mean, variance)`` (and the independent variance), each of shape ``k`` (or scalars
+        for a single combination).
 
     Example:
         >>> # heat of reaction A + B -> AB: H(AB) - H(A) - H(B)
@@ -48,4 +55,5 @@ def linear_combination(
     cov = post.distribution.covariance_matrix
     m = W @ mean
     v = torch.einsum("kq,qr,kr->k", W, cov, W).clamp_min(0.0)
-    return (m[0], v[0]) if single else (m, v)
+    out = (m, v, (W**2 * cov.diagonal(dim1=-2, dim2=-1)).sum(-1)) if independent else (m, v)
+    return tuple(t[0] for t in out) if single else out
