@@ -83,7 +83,8 @@ def child(mode: str, n: int, model_path: str) -> dict:
     from mfgp.screen import screen
 
     reg = load_estimator(model_path, device=DEVICE)
-    out: dict = {"mode": mode, "n": n, "device": DEVICE}
+    out: dict = {"mode": mode, "n": n, "device": DEVICE,
+                 "rss_after_load_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
     if mode == "features precomputed":
         from mfgp.acquisition.pool import marginal_moments
 
@@ -153,8 +154,8 @@ def main() -> None:
         kept = [r for r in json.loads(path.read_text())["records"] if (r["mode"], r["n"]) not in ran]
         records = sorted(kept + records, key=lambda r: (r["n"], MODE_ORDER.index(r["mode"])))
     df = pd.DataFrame(records)
-    cols = [c for c in ["mode", "n", "device", "seconds", "per_second", "peak_rss_mb",
-                        "worker_peak_rss_mb"] if c in df.columns]  # fmt: skip
+    cols = [c for c in ["mode", "n", "device", "seconds", "per_second", "rss_after_load_mb",
+                        "peak_rss_mb", "worker_peak_rss_mb"] if c in df.columns]  # fmt: skip
     write_results(name, records, table=df[cols])
 
 

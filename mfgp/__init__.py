@@ -26,6 +26,7 @@ _API: dict[str, str] = {
     "MultiFidelityDataset": "mfgp.data",
     "kfold": "mfgp.data",
     "grouped_kfold": "mfgp.data",
+    "element_family_folds": "mfgp.data",
     "load_bandgap_ladder": "mfgp.datasets",
     "load_formation_enthalpy": "mfgp.datasets",
     "load_metallicity": "mfgp.datasets",
@@ -94,7 +95,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from mfgp.acquisition import select_batch  # noqa: F401
     from mfgp.calibration import cross_validate, evaluate  # noqa: F401
-    from mfgp.data import MultiFidelityDataset, grouped_kfold, kfold  # noqa: F401
+    from mfgp.data import (  # noqa: F401
+        MultiFidelityDataset,
+        element_family_folds,
+        grouped_kfold,
+        kfold,
+    )
     from mfgp.datasets import (  # noqa: F401
         load_bandgap_ladder,
         load_expt_is_metal,

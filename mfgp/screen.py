@@ -5,7 +5,8 @@
 marginals (each composition's own known lower-fidelity values used, as every prediction
 does), scores, and merges the batch's best into a running top-k; with ``output=`` every row
 is also written to Parquet (atomically: the file appears complete or not at all). Memory holds
-one batch and the top-k, whatever the pool's size; results do not depend on ``batch_size``.
+one batch and the top-k, whatever the pool's size (candidates' parses and features are not
+memoised: :func:`mfgp.featurize.streaming`); results do not depend on ``batch_size``.
 
 With ``client=`` (a ``dask.distributed.Client``) the batches, or the partitions of a Dask
 DataFrame of formulas, are featurized and scored on the workers: the model travels once as its
@@ -32,6 +33,7 @@ import pandas as pd
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
 from mfgp.exceptions import InputDataError
+from mfgp.featurize.composition import streaming
 
 __all__ = ["SCORES", "screen"]
 
@@ -161,8 +163,13 @@ def screen(
 
 
 def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.DataFrame:
-    """One batch scored: ``order, formula, score`` and the predictive's table."""
-    pred = model.predictive(batch, **opts["kw"])
+    """One batch scored: ``order, formula, score`` and the predictive's table.
+
+    Inside :func:`mfgp.featurize.streaming`: candidates are seen once, so memoising their
+    parses and features would only grow memory with the pool (about 600 MB at 10^6).
+    """
+    with streaming():
+        pred = model.predictive(batch, **opts["kw"])
     frame = pd.DataFrame({"formula": batch,
                           "score": _scores(pred, opts["score"], opts["maximize"], opts["window"]),
                           **pred.table(opts["level"])})  # fmt: skip

@@ -119,3 +119,66 @@ def test_screen_names_bad_arguments(fitted):
         screen(fitted, ["NaCl"], score="window")
     with pytest.raises(InputDataError, match="no candidates"):
         screen(fitted, [], progress=False)
+
+
+def test_screening_memoises_no_candidate(fitted):
+    from mfgp.featurize.composition import _parse_cached
+
+    chunks = enumerate_compositions(["K", "Rb", "Cs", "Se", "Te", "Br"], n_elements=(2, 3),
+                                    max_atoms_per_formula=7, charge_balanced=True)  # fmt: skip
+    flat = [f for c in chunks for f in c]
+    features = fitted.dataset_.featurizer._cache()
+    _parse_cached.cache_clear()
+    features.clear()
+    screen(fitted, flat, score="mean", top_k=5, batch_size=50, progress=False)
+    assert _parse_cached.cache_info().currsize == 0
+    assert len(features) == 0
+    # outside screening the same formulas are memoised (so the checks above can fail)
+    fitted.predictive(flat[:20])
+    assert _parse_cached.cache_info().currsize >= 20
+    assert len(features) == 20
+
+
+_RSS_SCRIPT = """
+import itertools, resource, sys
+from mfgp.candidates import enumerate_compositions
+from mfgp.estimators import load_estimator
+from mfgp.screen import screen
+
+reg = load_estimator(sys.argv[1])
+n = int(sys.argv[2])
+els = ["Li", "Na", "K", "Rb", "Cs", "Be", "Mg", "Ca", "Sr", "Ba", "Sc", "Y", "Ti", "Zr", "V",
+       "Nb", "Cr", "Mo", "Mn", "Fe", "Co", "Ni", "Cu", "Zn", "Al", "Ga", "In", "Sn", "O", "S",
+       "Se", "F", "Cl", "Br", "I", "N", "P"]
+
+def first(n):
+    for chunk in enumerate_compositions(els, n_elements=(2, 3, 4), max_atoms_per_formula=10,
+                                        charge_balanced=True):
+        chunk = list(itertools.islice(chunk, n))
+        n -= len(chunk)
+        yield chunk
+        if n <= 0:
+            return
+
+screen(reg, ["NaCl"], score="mean", top_k=1, progress=False)  # everything imported and warm
+screen(reg, first(n), score="window", window=(1.1, 1.7), top_k=1000, progress=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+@pytest.mark.slow
+def test_screening_memory_does_not_grow_with_the_pool(fitted, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.mfgp"
+    fitted.save(path)
+    peak = {}
+    for n in (10_000, 100_000):
+        out = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(path), str(n)], check=True,
+                             capture_output=True, text=True)  # fmt: skip
+        peak[n] = float(out.stdout.strip().splitlines()[-1])
+    # the issue's bound, and a sharper one: memoising 90,000 more candidates' parses and
+    # features would add about 170 MB
+    assert peak[100_000] <= 1.2 * peak[10_000], peak
+    assert peak[100_000] - peak[10_000] < 64, peak

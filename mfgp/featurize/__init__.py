@@ -8,6 +8,7 @@ from mfgp.featurize.composition import (
     parse_formula,
     parse_formulas,
     reduced_composition,
+    streaming,
 )
 from mfgp.featurize.featurizer import PRESETS, CompositionFeaturizer, FeaturizeResult
 
@@ -22,4 +23,5 @@ __all__ = [
     "parse_formula",
     "parse_formulas",
     "reduced_composition",
+    "streaming",
 ]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -24,7 +26,42 @@ __all__ = [
     "parse_formulas",
     "reduced_composition",
     "chemical_system",
+    "streaming",
 ]
+
+#: whether parses and feature rows are memoised (off inside :func:`streaming`)
+_MEMOISE: ContextVar[bool] = ContextVar("mfgp_memoise_features", default=True)
+
+
+@contextmanager
+def streaming() -> Iterator[None]:
+    """Parse and featurize without memoising: for a stream of formulas each seen once.
+
+    Parses are memoised (up to 500,000 formulas, about 760 bytes each) and a featurizer keeps
+    the rows it computed (its :class:`~mfgp.featurize.FeatureCache`, up to 200,000 rows), which
+    pays when the same formulas come back (training, cross-validation) and only costs memory
+    when they do not: screening a million candidates would hold about 600 MB of memos it never
+    reads again. Inside this block nothing is added to either (rows already cached are still
+    read). :func:`mfgp.screen` scores every batch inside it. Safe across threads and asyncio
+    tasks (a context variable).
+
+    Example:
+        >>> from mfgp.featurize import CompositionFeaturizer
+        >>> with streaming():
+        ...     X = CompositionFeaturizer().featurize(["Li3N", "Na2O"]).X
+        >>> X.shape[0]
+        2
+    """
+    token = _MEMOISE.set(False)
+    try:
+        yield
+    finally:
+        _MEMOISE.reset(token)
+
+
+def memoising() -> bool:
+    """False inside :func:`streaming`."""
+    return _MEMOISE.get()
 
 
 @dataclass(frozen=True)
@@ -113,12 +150,14 @@ def _parse_uncached(formula: str) -> ParsedFormula:
     return ParsedFormula(formula, reduced, tuple(merged.items()), chemsys)
 
 
-@lru_cache(maxsize=500_000)
-def _parse_cached(formula: str) -> ParsedFormula | str:
+def _parse_or_message(formula: str) -> ParsedFormula | str:
     try:
         return _parse_uncached(formula)
     except InvalidFormulaError as err:
         return str(err)
+
+
+_parse_cached = lru_cache(maxsize=500_000)(_parse_or_message)
 
 
 def parse_formula(formula: object) -> ParsedFormula:
@@ -144,7 +183,8 @@ def parse_formula(formula: object) -> ParsedFormula:
             "read CSV files with keep_default_na=False so that 'NaN' (NaN, sodium nitride) "
             "stays a formula"
         )
-    result = _parse_cached(formula.strip())
+    key = formula.strip()
+    result = _parse_cached(key) if _MEMOISE.get() else _parse_or_message(key)
     if isinstance(result, str):
         cls = UnknownElementError if "unknown element" in result else InvalidFormulaError
         raise cls(result)

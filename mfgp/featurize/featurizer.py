@@ -20,7 +20,7 @@ import pandas as pd
 
 from mfgp.exceptions import InputDataError
 from mfgp.featurize.cache import FeatureCache
-from mfgp.featurize.composition import ParsedFormula, ParseResult, parse_formulas
+from mfgp.featurize.composition import ParsedFormula, ParseResult, memoising, parse_formulas
 
 __all__ = ["CompositionFeaturizer", "FeaturizeResult", "PRESETS", "MAGPIE_PROPERTIES"]
 
@@ -287,7 +287,7 @@ class CompositionFeaturizer:
                     )
                 rows = rows[~missing]
                 valid[rows] = True
-                if cache is not None and len(rows):
+                if cache is not None and len(rows) and memoising():
                     cache.put(self.version, [keys[i] for i in rows], X[rows])
         return FeaturizeResult(X, valid, errors, labels)
 

@@ -160,6 +160,39 @@ def test_grouped_kfold_keeps_chemical_systems_together():
     assert sizes[-1] - sizes[0] <= 3
 
 
+def test_element_family_folds_hold_out_every_member():
+    from mfgp.data import ELEMENT_FAMILIES, element_family_folds, element_family_names
+    from mfgp.exceptions import InputDataError
+    from mfgp.featurize import parse_formula
+
+    comps = ["NaCl", "KBr", "LiF", "MgO", "CaO", "Fe2O3", "CuCl", "ZnS", "GaAs", "Si"]
+    folds = element_family_folds(comps, min_size=2)
+    names = element_family_names(comps, min_size=2)
+    assert folds.kind == "family" and len(names) == len(folds)
+    held = dict(zip(names, folds.test_compositions))
+    assert held["halogens"] == ("CuCl", "KBr", "LiF", "NaCl")
+    assert held["chalcogens"] == ("CaO", "Fe2O3", "MgO", "ZnS")
+    assert "pnictogens" not in held  # GaAs alone: below min_size
+    # a composition with members of two families is in both folds
+    assert "NaCl" in held["alkali metals"] and "NaCl" in held["halogens"]
+    ds = MultiFidelityDataset.from_frame(pd.DataFrame({
+        "formula": comps * 2, "fidelity": ["pbe"] * 10 + ["expt"] * 10,
+        "value": np.arange(20.0)}), fidelities=["pbe", "expt"])  # fmt: skip
+    def elements(c):
+        return {s for s, _ in parse_formula(c).amounts}
+
+    for (train, test), name in zip(folds.split(ds), names):
+        members = set(ELEMENT_FAMILIES[name])
+        f = ds.frame
+        assert set(f.fidelity.iloc[test]) == {"expt"}
+        assert all(elements(c) & members for c in f.composition.iloc[test])
+        top_train = f.iloc[train][f.fidelity.iloc[train] == "expt"]
+        assert not any(elements(c) & members for c in top_train.composition)
+        assert len(train) + len(test) == 20  # the held-out compositions' PBE rows stay
+    with pytest.raises(InputDataError, match="min_size"):
+        element_family_folds(comps, min_size=50)
+
+
 def test_bandgap_ladder_dataset():
     from mfgp.datasets import load_bandgap_ladder
 
