@@ -4,9 +4,13 @@
   target fidelity only (the Matbench RF-SCM/Magpie anchor); its std is the spread of the trees.
 * :class:`BoTorchBaseline`: BoTorch's ``SingleTaskMultiFidelityGP`` or ``MultiTaskGP`` with their
   defaults (``fit_gpytorch_mll``, default priors, ``Standardize``), on the same inputs as the mfgp
-  model (learned features scaled to [0, 1], plus the fidelity), on a stratified subset of at most
-  ``max_train`` of the rows mfgp is given: with more, GPyTorch leaves Cholesky for conjugate
-  gradients (above 4,096 once BoTorch is imported) and one fit takes hours on 2 cores.
+  model (learned features scaled to [0, 1], plus the fidelity) and the same rows, with the same
+  kind of solver: exact Cholesky solves throughout (:func:`mfgp.linalg.exact_solves`, for the
+  fit and the prediction). Like mfgp's joint AR1 trainer (:func:`mfgp.fit.fit_gp`), the
+  hyperparameters are fitted on a stratified subset of ``max_fit_points`` rows (the same subset
+  function and seed, so the same rows), and the posterior then conditions on every row the mfgp
+  model conditions on (the capped rows of :meth:`MultiFidelityDataset.capped_rows`), with the
+  fitted hyperparameters and the fit's output standardisation.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from mfgp.data import MultiFidelityDataset
 from mfgp.fit import stratified_subset
+from mfgp.linalg import exact_solves
 
 
 class RandomForestBaseline:
@@ -78,15 +83,17 @@ class BoTorchBaseline:
             fidelity) or ``"mtgp"`` (``MultiTaskGP``, fidelity as the task feature).
         extractor: the frozen feature extractor shared with the mfgp rows.
         max_rows_per_fidelity: the cap mfgp's rows use (the same rows are drawn).
-        max_train: rows BoTorch is fitted on (stratified subset of those).
+        max_fit_points: rows the hyperparameters are fitted on (mfgp's ``max_fit_points``).
     """
 
     def __init__(self, kind: str, extractor, max_rows_per_fidelity: int = 1500,
-                 max_train: int = 2000, seed: int = 0) -> None:  # fmt: skip
+                 max_fit_points: int = 1000, seed: int = 0) -> None:  # fmt: skip
+        if kind not in ("stmf", "mtgp"):
+            raise ValueError(f"unknown BoTorch baseline {kind!r}; choose 'stmf' or 'mtgp'")
         self.kind = kind
         self.extractor = extractor
         self.max_rows_per_fidelity = max_rows_per_fidelity
-        self.max_train = max_train
+        self.max_fit_points = max_fit_points
         self.seed = seed
 
     def _inputs(self, X: torch.Tensor) -> torch.Tensor:
@@ -97,28 +104,36 @@ class BoTorchBaseline:
             fid = fid / max(self.num_fidelities_ - 1, 1)
         return torch.cat([z, fid], -1)
 
+    def _model(self, Xin: torch.Tensor, Y: torch.Tensor, standardize: bool):
+        d = Xin.shape[-1] - 1
+        kw = {} if standardize else {"outcome_transform": None}
+        if self.kind == "stmf":
+            return SingleTaskMultiFidelityGP(Xin, Y, data_fidelities=[d], **kw)
+        return MultiTaskGP(Xin, Y, task_feature=d, output_tasks=[self.num_fidelities_ - 1], **kw)
+
     def fit(self, dataset: MultiFidelityDataset, candidates=None) -> BoTorchBaseline:
         X, Y, _ = dataset.tensors()
         self.num_fidelities_ = len(dataset.fidelities)
         rows = dataset.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
         X, Y = X[rows], Y[rows]
-        keep = stratified_subset(X[:, -1], self.max_train, self.seed)
-        X, Y = X[keep], Y[keep]
         z = self.extractor.transform(X[:, :-1])
         self.lo_ = z.min(0).values
         self.span_ = (z.max(0).values - self.lo_).clamp_min(1e-9)
         Xin = self._inputs(X)
-        d = Xin.shape[-1] - 1
-        if self.kind == "stmf":
-            self.model_ = SingleTaskMultiFidelityGP(Xin, Y, data_fidelities=[d])
-        elif self.kind == "mtgp":
-            self.model_ = MultiTaskGP(
-                Xin, Y, task_feature=d, output_tasks=[self.num_fidelities_ - 1]
-            )
-        else:
-            raise ValueError(f"unknown BoTorch baseline {self.kind!r}")
+        keep = stratified_subset(X[:, -1], self.max_fit_points, self.seed)
+        with exact_solves():
+            fitted = self._model(Xin[keep], Y[keep], standardize=True)
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(fitted.likelihood, fitted))
+        # every row, the fitted hyperparameters and the fit's standardisation
+        ot = fitted.outcome_transform
+        self.y_mean_, self.y_std_ = ot.means.reshape(()), ot.stdvs.reshape(())
+        self.model_ = self._model(Xin, (Y - self.y_mean_) / self.y_std_, standardize=False)
+        state = {k: v for k, v in fitted.state_dict().items()
+                 if not k.startswith("outcome_transform")}  # fmt: skip
+        self.model_.load_state_dict(state)
+        self.model_.eval()
+        self.n_fit_ = int(len(keep))
         self.n_train_ = int(Xin.shape[0])
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(self.model_.likelihood, self.model_))
         return self
 
     def predict(self, X: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -126,9 +141,9 @@ class BoTorchBaseline:
         if self.kind == "mtgp":
             Xin = Xin[:, :-1]  # MultiTaskGP predicts its output task from features alone
         means, stds = [], []
-        with torch.no_grad():
+        with torch.no_grad(), exact_solves():
             for i in range(0, Xin.shape[0], 1024):
                 post = self.model_.posterior(Xin[i : i + 1024], observation_noise=True)
-                means.append(post.mean.reshape(-1))
-                stds.append(post.variance.reshape(-1).clamp_min(1e-12).sqrt())
+                means.append(post.mean.reshape(-1) * self.y_std_ + self.y_mean_)
+                stds.append(post.variance.reshape(-1).clamp_min(1e-12).sqrt() * self.y_std_)
         return torch.cat(means).numpy(), torch.cat(stds).numpy()
