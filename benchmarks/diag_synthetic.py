@@ -7,8 +7,12 @@ never reported), for every function (a change must not lose elsewhere):
 
 * ``rbf``: squared-exponential data kernels (Emukit's) instead of Matern-5/2, with the same
   lengthscale prior;
-* ``noise 1e-6``: the noise fixed at 1e-6 (standardised units) instead of learned;
-* ``restarts 4``: four extra seeded starts of L-BFGS (Emukit uses 5 starts in all).
+* ``noprior``: no lengthscale prior (Emukit's GPy kernels have none);
+* ``noise``: the noise fixed at 1e-6 of the output variance instead of learned;
+* ``restarts``: four extra seeded starts of L-BFGS (Emukit uses 5 starts in all);
+* ``joint``: the joint trainer (Emukit's AR1 is one joint GP);
+
+and combinations (``VARIANTS=rbf+noprior+noise+joint``).
 
 Run: ``cd benchmarks && ../.venv/bin/python diag_synthetic.py`` (a few minutes); results in
 ``results/diag_synthetic.{json,md}``.
@@ -28,7 +32,7 @@ import pandas as pd
 import torch
 from _common import write_results
 from bench_synthetic import DESIGNS, emukit_available, metrics, nested_design, run_emukit
-from gpytorch.kernels import RBFKernel, ScaleKernel
+from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
 from gpytorch.priors import LogNormalPrior
 
 import mfgp.models.multifidelity as mf_models
@@ -38,21 +42,25 @@ torch.set_default_dtype(torch.float64)
 
 SEEDS = [int(s) for s in os.environ.get("SEEDS", "100,101,102,103,104").split(",")]
 FUNCTIONS = os.environ.get("FUNCTIONS", ",".join(DESIGNS)).split(",")
+OUT = os.environ.get("OUT", "diag_synthetic")
 
 
-def rbf_data_kernel(d, batch_shape=None, active_dims=None):
-    """The default data kernel with a squared-exponential base (same prior and bound)."""
-    batch_shape = torch.Size() if batch_shape is None else batch_shape
-    from gpytorch.constraints import GreaterThan
+def data_kernel_of(tokens: set[str]):
+    """The default data kernel, with an RBF base (``rbf``) and/or no lengthscale prior."""
 
-    base = RBFKernel(
-        ard_num_dims=d,
-        batch_shape=batch_shape,
-        lengthscale_prior=LogNormalPrior(loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3)),
-        lengthscale_constraint=GreaterThan(2.5e-2),
-    )
-    dims = None if active_dims is None else torch.tensor(list(active_dims))
-    return ScaleKernel(base, batch_shape=batch_shape, active_dims=dims)
+    def make(d, batch_shape=None, active_dims=None):
+        from gpytorch.constraints import GreaterThan
+
+        batch_shape = torch.Size() if batch_shape is None else batch_shape
+        prior = None if "noprior" in tokens else LogNormalPrior(
+            loc=math.sqrt(2) + 0.5 * math.log(d), scale=math.sqrt(3))  # fmt: skip
+        kw = dict(ard_num_dims=d, batch_shape=batch_shape, lengthscale_prior=prior,
+                  lengthscale_constraint=GreaterThan(2.5e-2))  # fmt: skip
+        base = RBFKernel(**kw) if "rbf" in tokens else MaternKernel(nu=2.5, **kw)
+        dims = None if active_dims is None else torch.tensor(list(active_dims))
+        return ScaleKernel(base, batch_shape=batch_shape, active_dims=dims)
+
+    return make
 
 
 @contextmanager
@@ -66,12 +74,17 @@ def data_kernel(make):
 
 
 def run(variant: str, X, Y, X_test, T):
+    """A variant is ``default`` or tokens joined by ``+``: ``rbf``, ``noprior`` (no lengthscale
+    prior), ``noise`` (noise fixed at 1e-6 of the output variance), ``restarts`` (4 more
+    starts), ``joint`` (the joint trainer)."""
+    tokens = set(variant.split("+")) - {"default"}
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
-    Yvar = torch.full_like(Yt, 1e-6 * float(Yt.var())) if variant == "noise 1e-6" else None
-    opts = FitOptions(restarts=4 if variant == "restarts 4" else 0)
-    spec = AR1Spec()
+    Yvar = torch.full_like(Yt, 1e-6 * float(Yt.var())) if "noise" in tokens else None
+    opts = FitOptions(restarts=4 if "restarts" in tokens else 0)
+    spec = AR1Spec(training="joint" if "joint" in tokens else "auto")
     t0 = time.perf_counter()
-    with data_kernel(rbf_data_kernel if variant == "rbf" else mf_models.default_data_kernel):
+    make = data_kernel_of(tokens) if tokens & {"rbf", "noprior"} else mf_models.default_data_kernel
+    with data_kernel(make):
         model = spec.build(Xt, Yt, Yvar)
         spec.fit(model, opts)
     fit_s = time.perf_counter() - t0
@@ -81,7 +94,7 @@ def run(variant: str, X, Y, X_test, T):
     return post.mean.squeeze(-1).numpy(), post.variance.squeeze(-1).numpy(), fit_s
 
 
-VARIANTS = ["default", "rbf", "noise 1e-6", "restarts 4"]
+VARIANTS = os.environ.get("VARIANTS", "default,rbf,noise,restarts").split(",")
 
 
 def main() -> None:
@@ -109,7 +122,7 @@ def main() -> None:
     table = (df.groupby(["function", "model"], sort=False)
              .agg(rmse=("rmse", "median"), mnll=("mnll", "median"), fit_s=("fit_s", "median"))
              .reset_index())  # fmt: skip
-    write_results("diag_synthetic", records, table=table)
+    write_results(OUT, records, table=table)
     print(table.to_string(index=False))
 
 
