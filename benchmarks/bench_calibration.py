@@ -27,7 +27,8 @@ Aggregation, every row alike: each fold's metrics on its own predictions, then t
 folds. ``max |cov - nominal|`` is the largest distance of the mean coverages at 50, 68, 90 and
 95% from nominal (the bar: 0.02 in distribution, 0.05 out of it). Held-out values are
 measurements, so every predictive includes the target fidelity's noise. Finished cells
-(with their out-of-fold predictions) are kept in ``results/.bench_calibration.partial.jsonl``
+(with their out-of-fold predictions) are kept in ``results/bench_calibration.partial.jsonl``
+(committed, so that a fresh clone resumes too)
 and a rerun resumes; ``ONLY=expt_gap:family,...`` runs some (dataset:kind) pairs.
 
 Writes ``results/bench_calibration.{json,md}`` and the figures of ``docs/calibration.md``.
@@ -67,7 +68,7 @@ from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy  # noqa: 
 from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor  # noqa: E402
 
 FIGURES = Path(__file__).parent.parent / "docs" / "figures"
-PARTIAL = RESULTS / ".bench_calibration.partial.jsonl"
+PARTIAL = RESULTS / "bench_calibration.partial.jsonl"  # committed: the next run resumes
 SEED = 1
 OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
 MODELS = {"expt_gap": ["hurdle", "ar1", "single"], "expt_form": ["ar1", "single"]}
