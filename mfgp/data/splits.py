@@ -178,8 +178,10 @@ def element_family_folds(
 
     Example:
         >>> folds = element_family_folds(["NaCl", "KBr", "MgO", "Fe2O3", "CuCl"], min_size=2)
-        >>> [len(f) for f in folds.test_compositions]
-        [2, 2, 2, 3]
+        >>> element_family_names(["NaCl", "KBr", "MgO", "Fe2O3", "CuCl"], min_size=2)
+        ['alkali metals', '3d transition metals', 'chalcogens', 'halogens']
+        >>> tuple(len(f) for f in folds.test_compositions)
+        (2, 2, 2, 3)
     """
     return Folds(tuple(f for _, f in _family_folds(data, families, min_size)), "family", 0)
 
