@@ -58,6 +58,7 @@ from mfgp.calibration import (  # noqa: E402
 from mfgp.calibration.metrics import COVERAGE_LEVELS  # noqa: E402
 from mfgp.calibration.plots import calibration_curve, parity_plot, pit_histogram  # noqa: E402
 from mfgp.data import (  # noqa: E402
+    Folds,
     MultiFidelityDataset,
     element_family_folds,
     element_family_names,
@@ -99,13 +100,11 @@ def model(name: str):
 
 def run_cell(ds: MultiFidelityDataset, held: tuple[str, ...], name: str) -> tuple[dict, dict]:
     """Fit on everything but the held-out target rows; metrics and out-of-fold predictions."""
-    comp = ds.frame["composition"].to_numpy()
-    top = ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
-    test = top & np.isin(comp, np.array(held, dtype=object))
+    train, test = next(Folds((tuple(held),), "family", SEED).split(ds))
     t0 = time.perf_counter()
-    est = model(name).fit(ds.subset(np.flatnonzero(~test)), candidates=list(held))
+    est = model(name).fit(ds.subset(train), candidates=list(held))
     seconds = time.perf_counter() - t0
-    X, Y, _ = ds.tensors(np.flatnonzero(test))
+    X, Y, _ = ds.tensors(test)
     y = Y[:, 0].numpy()
     if name == "hurdle":
         pred, kept = est.predictive(X), {}

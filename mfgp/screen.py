@@ -166,7 +166,7 @@ def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.D
     """One batch scored: ``order, formula, score`` and the predictive's table.
 
     Inside :func:`mfgp.featurize.streaming`: candidates are seen once, so memoising their
-    parses and features would only grow memory with the pool (about 600 MB at 10^6).
+    parses and features would only grow memory with the pool.
     """
     with streaming():
         pred = model.predictive(batch, **opts["kw"])

@@ -37,13 +37,13 @@ _MEMOISE: ContextVar[bool] = ContextVar("mfgp_memoise_features", default=True)
 def streaming() -> Iterator[None]:
     """Parse and featurize without memoising: for a stream of formulas each seen once.
 
-    Parses are memoised (up to 500,000 formulas, about 760 bytes each) and a featurizer keeps
-    the rows it computed (its :class:`~mfgp.featurize.FeatureCache`, up to 200,000 rows), which
-    pays when the same formulas come back (training, cross-validation) and only costs memory
-    when they do not: screening a million candidates would hold about 600 MB of memos it never
-    reads again. Inside this block nothing is added to either (rows already cached are still
-    read). :func:`mfgp.screen` scores every batch inside it. Safe across threads and asyncio
-    tasks (a context variable).
+    Parses are memoised (up to 500,000 formulas) and a featurizer keeps the rows it computed
+    (its :class:`~mfgp.featurize.FeatureCache`, up to 200,000 rows), which pays when the same
+    formulas come back (training, cross-validation) and only costs memory when they do not:
+    screening a million candidates would fill both memos with rows it never reads again.
+    Inside this block nothing is added to either (rows already cached are still read).
+    :func:`mfgp.screen` scores every batch inside it. Safe across threads and asyncio tasks
+    (a context variable).
 
     Example:
         >>> from mfgp.featurize import CompositionFeaturizer
