@@ -81,6 +81,12 @@ def write_results(
     return path
 
 
+def max_coverage_error(mean_coverage: dict[float, float]) -> float:
+    """The calibration bar's distance: the largest ``|mean coverage - nominal|`` over the levels
+    (``mean_coverage`` maps each nominal level to the mean over folds of its coverage)."""
+    return max(abs(float(c) - q) for q, c in mean_coverage.items())
+
+
 def read_partial(path: Path) -> list[dict]:
     """The items of a run's partial-results file (JSON lines), or ``[]`` if there is none."""
     if not path.exists():

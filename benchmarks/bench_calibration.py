@@ -48,7 +48,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from _common import RESULTS, append_partial, read_partial, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    RESULTS,
+    append_partial,
+    max_coverage_error,
+    read_partial,
+    write_results,
+)
 from mfgp.calibration import (  # noqa: E402
     GaussianPredictive,
     IsotonicRecalibration,
@@ -139,8 +145,9 @@ def table(records: list[dict]) -> pd.DataFrame:
     for (dname, kind, m), g in df.groupby(["dataset", "folds", "model"], sort=False):
         row = {"dataset": dname, "folds": kind, "model": m, "folds_run": len(g)}
         row.update({c: round(float(g[c].mean()), 4) for c in cols})
-        row["max |cov - nominal|"] = round(max(abs(row[f"coverage_{round(q * 100)}"] - q)
-                                               for q in COVERAGE_LEVELS), 4)  # fmt: skip
+        row["max |cov - nominal|"] = round(
+            max_coverage_error({q: row[f"coverage_{round(q * 100)}"] for q in COVERAGE_LEVELS}), 4
+        )
         row["recommended"] = m == RECOMMENDED[dname]
         if "fit_seconds" in g and g["fit_seconds"].notna().any():
             row["fit_seconds"] = round(float(g["fit_seconds"].mean()), 1)
