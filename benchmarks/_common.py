@@ -107,6 +107,19 @@ def append_partial(path: Path, items: list[dict]) -> None:
     write_partial(path, read_partial(path) + stamped)
 
 
+def seed_partial(path: Path, name: str, keep=lambda item: True) -> None:
+    """Start a missing partial-results file from the committed ``results/<name>.json`` records.
+
+    The partial file is not committed, so a fresh clone has none; without this, the next run
+    would write a table holding only the cells it ran itself. Records ``keep`` rejects (e.g.
+    the pretraining timings, which are measured again each run) are left out.
+    """
+    committed = RESULTS / f"{name}.json"
+    if path.exists() or not committed.exists():
+        return
+    write_partial(path, [r for r in json.loads(committed.read_text())["records"] if keep(r)])
+
+
 def write_partial(path: Path, items: list[dict]) -> None:
     """Replace a partial-results file by ``items``, atomically (e.g. after refitting cells)."""
     with atomic_write(path) as fh:

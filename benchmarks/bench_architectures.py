@@ -49,7 +49,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from _common import RESULTS, append_partial, read_partial, write_results
+from _common import RESULTS, append_partial, read_partial, seed_partial, write_results
 from baselines import BoTorchBaseline, RandomForestBaseline
 from mfgp.calibration import GaussianPredictive, cross_validate, evaluate
 from mfgp.data import Folds, MultiFidelityDataset, grouped_kfold, kfold
@@ -142,6 +142,7 @@ def score(cv, nonzero: bool) -> list[dict]:
 
 def load_partial(seed: int) -> dict[tuple, list[dict]]:
     """Finished cells of this fold seed (cells from before the seed was recorded were seed 0)."""
+    seed_partial(PARTIAL, "bench_architectures", keep=lambda r: r["model"] != "pretrain")
     done: dict[tuple, list[dict]] = {}
     for r in read_partial(PARTIAL):
         if r.get("seed", 0) == seed:
