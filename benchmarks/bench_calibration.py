@@ -9,7 +9,8 @@ the hyperparameters, 50 L-BFGS iterations):
   AR1 of the nonzero gaps); ``ar1`` the Gaussian AR1 (``MultiFidelityRegressor("ar1")``);
   ``single`` the single-fidelity GP on the experimental gaps alone (the NLPD bar's reference).
 * ``expt_form``: Kim 2017's experimental formation enthalpies with OQMD and MP as lower
-  fidelities; ``ar1`` is the recommended model, ``single`` the reference.
+  fidelities; ``ar1`` is the recommended model, ``latent`` the explicit-latent model
+  (``MultiFidelityRegressor("latent")``), ``single`` the reference.
 
 Fold kinds: ``random`` (5 folds) and ``chemsys`` (5 folds grouped by chemical system), both of
 fold seed 1 (seed 0's folds are the development split of ``bench_architectures``, never
@@ -18,10 +19,12 @@ at least 20 target compositions, holding out every composition that contains one
 family's elements (no halide in training when the halogens are held out): the
 out-of-distribution test. Family folds overlap, and each is scored alone.
 
-Recalibration rows (Gaussian models, ``random`` and ``chemsys`` folds): ``+ variance scaling``
-and ``+ isotonic``, each fitted for a fold on the out-of-fold predictions of the *other* folds of
-its kind and applied to that fold (never on the points it is scored on). Not on ``family``
-folds: the other folds' predictions include this fold's compositions.
+Recalibration rows (``random`` and ``chemsys`` folds): ``+ variance scaling`` and ``+ isotonic``
+for the Gaussian models, ``hurdle + isotonic`` (the isotonic map of the hurdle's continuous
+part, fitted on the non-metals' PIT values; P(metal) is left as the classifier gave it), each
+fitted for a fold on the out-of-fold predictions of the *other* folds of its kind and applied
+to that fold (never on the points it is scored on). Not on ``family`` folds: the other folds'
+predictions include this fold's compositions.
 
 Aggregation, every row alike: each fold's metrics on its own predictions, then the mean over
 folds. ``max |cov - nominal|`` is the largest distance of the mean coverages at 50, 68, 90 and
@@ -58,6 +61,7 @@ from _common import (  # noqa: E402
 from mfgp.calibration import (  # noqa: E402
     GaussianPredictive,
     IsotonicRecalibration,
+    Predictive,
     VarianceScaling,
     evaluate,
 )
@@ -73,12 +77,13 @@ from mfgp.data import (  # noqa: E402
 )
 from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy  # noqa: E402
 from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor  # noqa: E402
+from mfgp.hurdle import HurdleSpec  # noqa: E402
 
 FIGURES = Path(__file__).parent.parent / "docs" / "figures"
 PARTIAL = RESULTS / "bench_calibration.partial.jsonl"  # committed: the next run resumes
 SEED = 1
 OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
-MODELS = {"expt_gap": ["hurdle", "ar1", "single"], "expt_form": ["ar1", "single"]}
+MODELS = {"expt_gap": ["hurdle", "ar1", "single"], "expt_form": ["ar1", "latent", "single"]}
 RECOMMENDED = {"expt_gap": "hurdle", "expt_form": "ar1"}
 KINDS = ["family", "random", "chemsys"]
 ONLY = [tuple(p.split(":")) for p in os.environ.get("ONLY", "").split(",") if p]
@@ -113,7 +118,14 @@ def run_cell(ds: MultiFidelityDataset, held: tuple[str, ...], name: str) -> tupl
     X, Y, _ = ds.tensors(test)
     y = Y[:, 0].numpy()
     if name == "hurdle":
-        pred, kept = est.predictive(X), {}
+        # kept: P(metal) and the regression's Gaussian in softplus space, from which the
+        # recalibration rows rebuild the predictive (est.spec_.predictive)
+        mu, sd = est.regressor_.predict(X, True, observation_noise=True)
+        p_zero = est.predict_proba(X)
+        pred = est.spec_.predictive(p_zero, mu, sd)
+        kept = {"y": y.tolist(), "p_zero": np.asarray(p_zero).tolist(),
+                "mean": np.asarray(mu).tolist(), "std": np.asarray(sd).tolist(),
+                "transform": est.spec_.transform, "offset": est.spec_.offset}  # fmt: skip
     else:
         mu, sd = est.predict(X, True, observation_noise=True)
         pred = GaussianPredictive(mu, sd)
@@ -121,20 +133,32 @@ def run_cell(ds: MultiFidelityDataset, held: tuple[str, ...], name: str) -> tupl
     return {**evaluate(y, pred), "fit_seconds": seconds}, kept
 
 
+def kept_predictive(cells: list[dict]) -> tuple[np.ndarray, Predictive]:
+    """The observations and out-of-fold predictive of some cells, pooled."""
+    y, mu, sd = (np.concatenate([c[k] for c in cells]) for k in ("y", "mean", "std"))
+    if "p_zero" not in cells[0]:
+        return y, GaussianPredictive(mu, sd)
+    spec = HurdleSpec(cells[0]["transform"], cells[0]["offset"])
+    return y, spec.predictive(np.concatenate([c["p_zero"] for c in cells]), mu, sd)
+
+
 def recalibrated(cells: list[dict]) -> list[dict]:
-    """Variance scaling and isotonic rows of the Gaussian cells of one (dataset, kind, model)."""
+    """Recalibration rows of the cells of one (dataset, kind, model), each fold's map fitted on
+    the other folds: variance scaling and isotonic for a Gaussian model, isotonic of the
+    continuous part for the hurdle (its P(metal) is left as it is)."""
     out = []
     for c in cells:
         others = [o for o in cells if o["fold"] != c["fold"]]
-        y_o, mu_o, sd_o = (np.concatenate([o[k] for o in others]) for k in ("y", "mean", "std"))
-        y, mu, sd = (np.asarray(c[k]) for k in ("y", "mean", "std"))
-        scaled = VarianceScaling().fit(y_o, mu_o, sd_o).transform_std(sd)
-        iso = IsotonicRecalibration().fit(y_o, GaussianPredictive(mu_o, sd_o))
+        y_o, pred_o = kept_predictive(others)
+        y, pred = kept_predictive([c])
         base = {k: c[k] for k in ("dataset", "folds", "fold", "fold_name")}
-        out.append({**base, "model": c["model"] + " + variance scaling",
-                    **evaluate(y, GaussianPredictive(mu, scaled))})  # fmt: skip
+        if isinstance(pred, GaussianPredictive):
+            scaled = VarianceScaling().fit(y_o, pred_o.mean(), pred_o.std())
+            out.append({**base, "model": c["model"] + " + variance scaling",
+                        **evaluate(y, scaled.transform(pred.mean(), pred.std()))})  # fmt: skip
+        iso = IsotonicRecalibration().fit(y_o, pred_o)
         out.append({**base, "model": c["model"] + " + isotonic",
-                    **evaluate(y, iso.transform(GaussianPredictive(mu, sd)))})  # fmt: skip
+                    **evaluate(y, iso.transform(pred))})  # fmt: skip
     return out
 
 
@@ -203,6 +227,8 @@ def main() -> None:
             for k, (held, fold_name) in enumerate(zip(tests, names)):
                 for name in MODELS[dname]:
                     key = (dname, kind, k, name)
+                    if name == "hurdle" and kind != "family" and "p_zero" not in done.get(key, {}):
+                        done.pop(key, None)  # run before the predictives were kept: rerun
                     if key not in done:
                         metrics, kept = run_cell(ds, held, name)
                         cell = {"dataset": dname, "folds": kind, "fold": k, "fold_name": fold_name,
@@ -215,7 +241,8 @@ def main() -> None:
                               f"cov50/90 {cell['coverage_50']:.3f}/{cell['coverage_90']:.3f} "
                               f"({cell['fit_seconds']:.0f} s)", flush=True)  # fmt: skip
                     cells.append(done[key])
-    records = [{k: v for k, v in c.items() if k not in ("y", "mean", "std")} for c in cells]
+    kept = ("y", "mean", "std", "p_zero", "transform", "offset")
+    records = [{k: v for k, v in c.items() if k not in kept} for c in cells]
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
         if c["folds"] != "family" and c.get("y"):

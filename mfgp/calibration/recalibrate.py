@@ -4,7 +4,9 @@
   maximum-likelihood ``s^2 = mean(z^2)`` of the standardised CV residuals ``z``. Simple, robust,
   keeps the Gaussian shape (Lolo uses the same idea with out-of-bag errors).
 * :class:`IsotonicRecalibration`: a monotone map ``R`` of predicted CDF values to observed
-  frequencies (Kuleshov et al. 2018), per group; the recalibrated CDF is ``R(F(y))``.
+  frequencies (Kuleshov et al. 2018), per group; the recalibrated CDF is ``R(F(y))``. On a
+  :class:`~mfgp.calibration.PointMassMixture` (the hurdle's zero-inflated gaps) it maps the
+  continuous part only, fitted on the observations off the atom, and keeps the atom's weight.
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from mfgp.calibration.predictive import GaussianPredictive, Predictive, _arr
+from mfgp.calibration.predictive import GaussianPredictive, PointMassMixture, Predictive, _arr
 from mfgp.exceptions import InputDataError, NotFittedError, ShapeError
 
 __all__ = ["VarianceScaling", "IsotonicRecalibration", "RecalibratedPredictive"]
@@ -95,6 +97,10 @@ class RecalibratedPredictive(Predictive):
     def n(self) -> int:  # noqa: D102
         return self.base.n
 
+    def subset(self, idx: np.ndarray) -> RecalibratedPredictive:  # noqa: D102
+        return RecalibratedPredictive(self.base.subset(idx), self.knots_x, self.knots_y,
+                                      self.which[idx])  # fmt: skip
+
     def _apply(self, u: np.ndarray, inverse: bool = False) -> np.ndarray:
         out = np.empty_like(u)
         for k in range(len(self.knots_x)):
@@ -145,6 +151,22 @@ class IsotonicRecalibration:
     Each map is stored at ``n_knots`` quantiles of the CV PIT values, so it keeps resolution in
     the tails (where an over-confident model puts most of them) and a smooth density.
 
+    A :class:`~mfgp.calibration.PointMassMixture` ``w delta(atom) + (1 - w) F`` is recalibrated
+    in its continuous part ``F`` only: the map is fitted on the PIT values ``F(y)`` of the
+    observations off the atom, and :meth:`transform` returns ``w delta(atom) + (1 - w) R(F)``.
+    If ``w`` is a calibrated probability of the atom and ``R(F)`` is calibrated given the
+    value is off it, the mixture is calibrated; mapping the mixture's whole CDF would instead
+    move the atom's probability too (e.g. P(metal), which a classifier may already have right).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.standard_t(3, size=2000)  # heavy tails: a Gaussian covers too much at 50%
+        >>> pred = GaussianPredictive(np.zeros(2000), np.full(2000, y.std()))
+        >>> iso = IsotonicRecalibration().fit(y, pred)
+        >>> lo, hi = iso.transform(pred).interval(0.5)
+        >>> bool(abs(np.mean((y >= lo) & (y <= hi)) - 0.5) < 0.02)
+        True
+
     Args:
         eps: weight of the identity in the map.
         n_knots: knots per map (fewer when there are fewer CV points).
@@ -160,10 +182,22 @@ class IsotonicRecalibration:
     def fit(
         self, y: object, pred: Predictive, groups: Sequence[object] | None = None
     ) -> IsotonicRecalibration:
-        """Fit on cross-validated predictions ``pred`` of observations ``y``."""
+        """Fit on cross-validated predictions ``pred`` of observations ``y``.
+
+        Raises:
+            InputDataError: ``pred`` is a point-mass mixture and no observation is off its atom.
+        """
         y = _arr(y)
-        pit = pred.pit(y)
         g = _groups(groups, y.size)
+        if isinstance(pred, PointMassMixture):
+            off = y != pred.atom
+            if not off.any():
+                raise InputDataError(
+                    f"every observation sits on the atom at {pred.atom:g}: the continuous part "
+                    "has nothing to be recalibrated on"
+                )
+            y, pred, g = y[off], pred.continuous.subset(np.flatnonzero(off)), g[off]
+        pit = pred.pit(y)
         self.maps_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in dict.fromkeys(g.tolist()):
             p = np.sort(pit[g == name])
@@ -180,8 +214,13 @@ class IsotonicRecalibration:
 
     def transform(
         self, pred: Predictive, groups: Sequence[object] | None = None
-    ) -> RecalibratedPredictive:
-        """The recalibrated predictive distribution."""
+    ) -> RecalibratedPredictive | PointMassMixture:
+        """The recalibrated predictive distribution.
+
+        A point-mass mixture comes back as one, with its continuous part mapped.
+        """
+        if isinstance(pred, PointMassMixture):
+            return PointMassMixture(pred.weight, self.transform(pred.continuous, groups), pred.atom)
         if not hasattr(self, "maps_"):
             raise NotFittedError("IsotonicRecalibration is not fitted; call fit(y, pred) first")
         g = _groups(groups, pred.n)

@@ -4,6 +4,7 @@ import pytest
 from mfgp.calibration import (
     GaussianPredictive,
     IsotonicRecalibration,
+    PointMassMixture,
     VarianceScaling,
     summary,
 )
@@ -81,3 +82,41 @@ def test_isotonic_density_stays_finite_in_the_far_tail():
     pred = iso.transform(GaussianPredictive(np.zeros(5), np.ones(5)))
     assert GaussianPredictive(np.zeros(5), np.ones(5)).cdf(y_new)[3] == 1.0
     assert np.isfinite(pred.log_score(y_new)).all()
+
+
+def make_hurdle(n, seed):
+    """Zero-inflated values: P(zero) calibrated, the positive part heavy-tailed in softplus space
+    while the predictive's continuous part is a softplus-normal (too wide in its middle)."""
+    from mfgp.calibration import SoftplusNormalPredictive, softplus
+
+    r = np.random.default_rng(seed)
+    w = r.uniform(0.05, 0.95, n)
+    mu = r.normal(1.0, 0.5, n)
+    zero = r.random(n) < w
+    y = np.where(zero, 0.0, softplus(mu + 0.3 * r.standard_t(2.5, n)))
+    sigma = np.full(n, 0.3 * np.sqrt(2.5 / 0.5))  # the t's std: right in the tails only
+    return y, PointMassMixture(w, SoftplusNormalPredictive(mu, sigma))
+
+
+def test_isotonic_on_a_point_mass_mixture_maps_the_continuous_part_only():
+    y_cv, pred_cv = make_hurdle(6000, seed=7)
+    y, pred = make_hurdle(20000, seed=8)
+    assert abs(M.coverage(y, pred, 0.5) - 0.5) > 0.03  # miscalibrated in the middle
+    iso = IsotonicRecalibration().fit(y_cv, pred_cv)
+    out = iso.transform(pred)
+    assert isinstance(out, PointMassMixture)
+    np.testing.assert_array_equal(out.weight, pred.weight)  # P(zero) is left alone
+    for level in (0.5, 0.68, 0.9, 0.95):
+        assert M.coverage(y, out, level) == pytest.approx(level, abs=0.02)
+    off = y > 0
+    np.testing.assert_array_equal(out.log_score(y)[~off], pred.log_score(y)[~off])
+    assert np.isfinite(out.log_score(y)).all()
+    assert M.nlpd(y, out) < M.nlpd(y, pred)
+    part = out.subset(np.arange(10))  # the mapped part subsets with its points
+    np.testing.assert_allclose(part.cdf(y[:10]), out.cdf(y)[:10])
+
+
+def test_isotonic_on_a_mixture_needs_values_off_the_atom():
+    pred = PointMassMixture([0.5, 0.5], GaussianPredictive([1.0, 1.0], [1.0, 1.0]))
+    with pytest.raises(InputDataError, match="atom at 0"):
+        IsotonicRecalibration().fit([0.0, 0.0], pred)
