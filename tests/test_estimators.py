@@ -54,6 +54,9 @@ def test_multifidelity_uses_the_low_fidelity(small_ladder):
         cv = cross_validate(MultiFidelityRegressor(arch, **FAST), ds, folds, progress=False)
         maes[arch] = cv.summary().loc["all", "mae"]
         assert len(cv.predictions) == 150 and set(cv.predictions.fold) == {0, 1, 2}
+        pred = cv.predictive()  # the folds' predictives, in the rows' order
+        np.testing.assert_array_equal(pred.mean(), cv.predictions["mean"])
+        np.testing.assert_array_equal(pred.std(), cv.predictions["std"])
     assert maes["ar1"] < maes["single"], maes
 
 
@@ -148,6 +151,40 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
     assert isinstance(log.nonmetal_predictive(formulas), LogNormalPredictive)
     with pytest.raises(InputDataError, match="unknown transform 'sqrt'; choose softplus or log"):
         HurdleRegressor(transform="sqrt", progress=False).fit(df)
+
+
+def test_hurdle_cross_validation_keeps_the_mixtures_for_recalibration(zero_inflated_ladder):
+    from mfgp.calibration import IsotonicRecalibration, PointMassMixture
+
+    ds = MultiFidelityDataset.from_frame(zero_inflated_ladder)
+    hurdle = HurdleRegressor(latent=False, regressor_options=FAST,
+                             classifier_options={"epochs": 5, "num_inducing": 50},
+                             progress=False)  # fmt: skip
+    cv = cross_validate(hurdle, ds, kfold(ds, 2, seed=0), progress=False)
+    pred = cv.predictive()
+    assert isinstance(pred, PointMassMixture) and pred.n == len(cv.predictions)
+    np.testing.assert_allclose(pred.mean(), cv.predictions["mean"])
+    y = cv.predictions["observed"].to_numpy()
+    out = IsotonicRecalibration().fit(y, pred).transform(pred)
+    assert isinstance(out, PointMassMixture)
+    np.testing.assert_array_equal(out.weight, pred.weight)
+
+
+def test_cross_validation_without_a_predictive_keeps_means_and_stds(small_ladder):
+    class MeanOnly:
+        def fit(self, dataset):
+            self.mean_ = float(dataset.tensors()[1][:, 0].mean())
+            return self
+
+        def predict(self, X, return_std=False):
+            mean = np.full(X.shape[0], self.mean_)
+            return (mean, np.ones_like(mean)) if return_std else mean
+
+    ds = MultiFidelityDataset.from_frame(small_ladder)
+    cv = cross_validate(MeanOnly(), ds, kfold(ds, 3, seed=0), progress=False)
+    assert cv.predictives is None and (cv.predictions["std"] == 1).all()
+    with pytest.raises(InputDataError, match="means and stds only"):
+        cv.predictive()
 
 
 def test_hurdle_rejects_negative_gaps(zero_inflated_ladder):

@@ -18,6 +18,7 @@ from mfgp.calibration.predictive import (
     SamplePredictive,
     SoftplusNormalPredictive,
     as_predictive,
+    concatenate,
     softplus,
     softplus_inverse,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "as_predictive",
     "brier_score",
     "classification_scores",
+    "concatenate",
     "cross_validate",
     "evaluate",
     "reliability_curve",

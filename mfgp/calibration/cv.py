@@ -8,6 +8,14 @@ Held-out values are measurements, so a predictor whose ``predict`` takes ``obser
 is asked for the predictive of a new observation (``observation_noise=True``): that is what
 NLPD and interval coverage of observed values must score.
 
+A predictor with ``predictive(X) -> Predictive`` (the estimators of :mod:`mfgp.estimators`)
+is asked for its whole predictive distribution, so that :meth:`CVResult.predictive` can hand
+the out-of-fold distributions (e.g. the hurdle's point-mass mixtures) to a recalibration:
+
+    >>> cv = cross_validate(HurdleRegressor(), ds, folds)  # doctest: +SKIP
+    >>> y = cv.predictions["observed"]  # doctest: +SKIP
+    >>> iso = IsotonicRecalibration().fit(y, cv.predictive())  # doctest: +SKIP
+
 A predictor whose ``fit`` takes ``candidates`` is told the held-out compositions (not their
 values): the transductive setting of a screening campaign, where the computed values of the
 candidates are known and worth keeping in the training rows.
@@ -28,8 +36,10 @@ import torch
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
 from mfgp.calibration.metrics import summary
+from mfgp.calibration.predictive import Predictive, concatenate
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.data.splits import Folds
+from mfgp.exceptions import InputDataError
 
 __all__ = ["Predictor", "CVResult", "cross_validate"]
 
@@ -51,10 +61,27 @@ class CVResult:
         predictions: one row per held-out point: ``fold, composition, fidelity, observed, mean,
             std``.
         fit_seconds: wall time of each fold's fit.
+        predictives: each fold's predictive distribution of its rows of ``predictions``, for a
+            predictor with ``predictive(X)``; else ``None``.
     """
 
     predictions: pd.DataFrame
     fit_seconds: list[float]
+    predictives: list[Predictive] | None = None
+
+    def predictive(self) -> Predictive:
+        """The out-of-fold predictive distribution of every row of ``predictions``, in order.
+
+        Raises:
+            InputDataError: the predictor had no ``predictive(X)`` (only mean and std are kept).
+        """
+        if self.predictives is None:
+            raise InputDataError(
+                "this cross-validation kept means and stds only (the predictor has no "
+                "predictive(X)); use GaussianPredictive(cv.predictions['mean'], "
+                "cv.predictions['std'])"
+            )
+        return concatenate(self.predictives)
 
     def summary(self, by: str | None = None) -> pd.DataFrame:
         """Metrics over all out-of-fold points (row ``"all"``), and per ``by`` column if given."""
@@ -87,7 +114,7 @@ def cross_validate(
         hold_out_lower: also hide the lower-fidelity rows of held-out compositions.
         progress: show a progress bar.
     """
-    parts, seconds = [], []
+    parts, seconds, predictives = [], [], []
     splits = list(folds.split(dataset, hold_out_lower=hold_out_lower))
     for k, (train, test) in enumerate(progress_bar(splits, progress=progress, desc="folds")):
         fold_model = copy.deepcopy(model)
@@ -101,11 +128,16 @@ def cross_validate(
         logger.info("fold %d of %d: fitted on %d rows in %.1f s", k + 1, len(splits), len(train),
                     seconds[-1])  # fmt: skip
         X, Y, _ = dataset.tensors(test)
-        params = inspect.signature(fold_model.predict).parameters
-        kwargs = {"return_std": True} if "return_std" in params else {}
-        if "observation_noise" in params:
-            kwargs["observation_noise"] = True  # a new measurement
-        mean, std = fold_model.predict(X, **kwargs)
+        if callable(getattr(fold_model, "predictive", None)):
+            pred = fold_model.predictive(X)  # of a new measurement
+            predictives.append(pred)
+            mean, std = pred.mean(), pred.std()
+        else:
+            params = inspect.signature(fold_model.predict).parameters
+            kwargs = {"return_std": True} if "return_std" in params else {}
+            if "observation_noise" in params:
+                kwargs["observation_noise"] = True  # a new measurement
+            mean, std = fold_model.predict(X, **kwargs)
         f = dataset.frame.iloc[test]
         parts.append(
             pd.DataFrame(
@@ -119,4 +151,5 @@ def cross_validate(
                 }
             )
         )
-    return CVResult(pd.concat(parts, ignore_index=True), seconds)
+    kept = predictives if len(predictives) == len(parts) else None
+    return CVResult(pd.concat(parts, ignore_index=True), seconds, kept)

@@ -22,6 +22,7 @@ __all__ = [
     "LogNormalPredictive",
     "SoftplusNormalPredictive",
     "as_predictive",
+    "concatenate",
     "softplus",
     "softplus_inverse",
 ]
@@ -427,6 +428,50 @@ class PointMassMixture(Predictive):
     def cdf_left(self, y: np.ndarray) -> np.ndarray:  # noqa: D102
         y = _arr(y)
         return self.weight * (y > self.atom) + (1 - self.weight) * self.continuous.cdf_left(y)
+
+
+def concatenate(parts: list[Predictive]) -> Predictive:
+    """One predictive of the points of ``parts`` in order (e.g. the folds of a cross-validation).
+
+    The parts must be of one kind: Gaussian, log-normal, softplus-normal, samples (with equal
+    draws), or point-mass mixtures with one atom (their continuous parts concatenated alike).
+
+    Example:
+        >>> p = concatenate([GaussianPredictive([0.0], [1.0]), GaussianPredictive([2.0], [3.0])])
+        >>> p.mean().tolist(), p.std().tolist()
+        ([0.0, 2.0], [1.0, 3.0])
+
+    Raises:
+        InputDataError: no parts, parts of different kinds, or of a kind that does not
+            concatenate (the offending part is named).
+    """
+    parts = list(parts)
+    if not parts:
+        raise InputDataError("concatenate needs at least one predictive")
+    kind = type(parts[0])
+    for i, p in enumerate(parts):
+        if type(p) is not kind:
+            raise InputDataError(
+                f"part {i} is a {type(p).__name__}, part 0 a {kind.__name__}: concatenate "
+                "takes predictives of one kind"
+            )
+    if kind is GaussianPredictive:
+        return GaussianPredictive(*(np.concatenate([getattr(p, a) for p in parts])
+                                    for a in ("_mean", "_std")))  # fmt: skip
+    if kind in (LogNormalPredictive, SoftplusNormalPredictive):
+        return kind(*(np.concatenate([getattr(p, a) for p in parts]) for a in ("mu", "sigma")))
+    if kind is SamplePredictive:
+        draws = {p.samples.shape[0] for p in parts}
+        if len(draws) > 1:
+            raise InputDataError(f"sample predictives with {sorted(draws)} draws: use one count")
+        return SamplePredictive(np.concatenate([p.samples for p in parts], axis=1))
+    if kind is PointMassMixture:
+        atoms = {p.atom for p in parts}
+        if len(atoms) > 1:
+            raise InputDataError(f"point-mass mixtures with atoms at {sorted(atoms)}: use one atom")
+        weight = np.concatenate([p.weight for p in parts])
+        return PointMassMixture(weight, concatenate([p.continuous for p in parts]), parts[0].atom)
+    raise InputDataError(f"a {kind.__name__} does not concatenate")
 
 
 def as_predictive(mean: object = None, std: object = None, samples: object = None) -> Predictive:

@@ -171,3 +171,37 @@ def test_probability_between_counts_the_atom_and_matches_sampling():
     empirical = ((draws >= 1.1) & (draws <= 1.7)).mean(0)
     assert np.allclose(window, empirical, atol=0.01)
     assert np.allclose(gauss.probability_between(-np.inf, np.inf), 1.0)
+
+
+def test_concatenate_keeps_each_kind_and_the_order():
+    from mfgp.calibration import (
+        LogNormalPredictive,
+        PointMassMixture,
+        SamplePredictive,
+        SoftplusNormalPredictive,
+        concatenate,
+    )
+    from mfgp.exceptions import InputDataError
+
+    r = np.random.default_rng(0)
+    y = r.uniform(0.1, 2.0, 7)
+    kinds = [
+        lambda n: GaussianPredictive(r.normal(size=n), r.uniform(0.5, 1, n)),
+        lambda n: LogNormalPredictive(r.normal(size=n), r.uniform(0.5, 1, n)),
+        lambda n: SoftplusNormalPredictive(r.normal(size=n), r.uniform(0.5, 1, n)),
+        lambda n: SamplePredictive(r.normal(size=(50, n))),
+        lambda n: PointMassMixture(r.uniform(size=n), SoftplusNormalPredictive(
+            r.normal(size=n), r.uniform(0.5, 1, n))),
+    ]  # fmt: skip
+    for make in kinds:
+        a, b = make(3), make(4)
+        c = concatenate([a, b])
+        assert type(c) is type(a) and c.n == 7
+        np.testing.assert_allclose(c.cdf(y), np.r_[a.cdf(y[:3]), b.cdf(y[3:])])
+        np.testing.assert_allclose(c.log_score(y), np.r_[a.log_score(y[:3]), b.log_score(y[3:])])
+    with pytest.raises(InputDataError, match="part 1 is a LogNormalPredictive"):
+        concatenate([kinds[0](2), kinds[1](2)])
+    with pytest.raises(InputDataError, match=r"\[20, 50\] draws"):
+        concatenate([kinds[3](2), SamplePredictive(r.normal(size=(20, 2)))])
+    with pytest.raises(InputDataError, match="at least one"):
+        concatenate([])
