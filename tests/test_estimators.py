@@ -156,15 +156,24 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
 def test_hurdle_cross_validation_keeps_the_mixtures_for_recalibration(zero_inflated_ladder):
     from mfgp.calibration import IsotonicRecalibration, PointMassMixture
 
+    class BaseRate:  # P(metal) = the share of metals among the target rows: fast
+        def fit(self, labels, candidates=None):
+            X, Y, _ = labels.tensors()
+            self.p_ = float(Y[X[:, -1] == X[:, -1].max(), 0].mean())
+            return self
+
+        def predict_proba(self, X):
+            return np.full(X.shape[0], self.p_)
+
     ds = MultiFidelityDataset.from_frame(zero_inflated_ladder)
-    hurdle = HurdleRegressor(latent=False, regressor_options=FAST,
-                             classifier_options={"epochs": 5, "num_inducing": 50},
+    hurdle = HurdleRegressor("single", classifier=BaseRate(), regressor_options=FAST,
                              progress=False)  # fmt: skip
     cv = cross_validate(hurdle, ds, kfold(ds, 2, seed=0), progress=False)
     pred = cv.predictive()
     assert isinstance(pred, PointMassMixture) and pred.n == len(cv.predictions)
     np.testing.assert_allclose(pred.mean(), cv.predictions["mean"])
     y = cv.predictions["observed"].to_numpy()
+    assert 0 < pred.weight.min() < pred.weight.max() < 1  # each fold's own base rate
     out = IsotonicRecalibration().fit(y, pred).transform(pred)
     assert isinstance(out, PointMassMixture)
     np.testing.assert_array_equal(out.weight, pred.weight)
