@@ -20,8 +20,10 @@ family's elements (no halide in training when the halogens are held out): the
 out-of-distribution test. Family folds overlap, and each is scored alone.
 
 Recalibration rows (``random`` and ``chemsys`` folds): ``+ variance scaling`` and ``+ isotonic``
-for the Gaussian models, ``hurdle + isotonic`` (the isotonic map of the hurdle's continuous
-part, fitted on the non-metals' PIT values; P(metal) is left as the classifier gave it), each
+for the Gaussian models; for the hurdle, ``+ isotonic (continuous part)`` (the isotonic map of
+its continuous part, fitted on the non-metals' PIT values; P(metal) as the classifier gave it)
+and ``+ isotonic`` (the same map, and P(metal) through the isotonic regression of the metal
+indicator on it: ``IsotonicRecalibration()``'s default on a point-mass mixture), each
 fitted for a fold on the out-of-fold predictions of the *other* folds of its kind and applied
 to that fold (never on the points it is scored on). Not on ``family`` folds: the other folds'
 predictions include this fold's compositions.
@@ -143,9 +145,9 @@ def kept_predictive(cells: list[dict]) -> tuple[np.ndarray, Predictive]:
 
 
 def recalibrated(cells: list[dict]) -> list[dict]:
-    """Recalibration rows of the cells of one (dataset, kind, model), each fold's map fitted on
-    the other folds: variance scaling and isotonic for a Gaussian model, isotonic of the
-    continuous part for the hurdle (its P(metal) is left as it is)."""
+    """Recalibration rows of the cells of one (dataset, kind, model), each fold's maps fitted
+    on the other folds: variance scaling and isotonic for a Gaussian model; for the hurdle,
+    the isotonic map of the continuous part alone, and with P(metal) recalibrated too."""
     out = []
     for c in cells:
         others = [o for o in cells if o["fold"] != c["fold"]]
@@ -156,6 +158,10 @@ def recalibrated(cells: list[dict]) -> list[dict]:
             scaled = VarianceScaling().fit(y_o, pred_o.mean(), pred_o.std())
             out.append({**base, "model": c["model"] + " + variance scaling",
                         **evaluate(y, scaled.transform(pred.mean(), pred.std()))})  # fmt: skip
+        else:  # the continuous part's map alone, P(metal) as the classifier gave it
+            iso = IsotonicRecalibration(mixture_weight=False).fit(y_o, pred_o)
+            out.append({**base, "model": c["model"] + " + isotonic (continuous part)",
+                        **evaluate(y, iso.transform(pred))})  # fmt: skip
         iso = IsotonicRecalibration().fit(y_o, pred_o)
         out.append({**base, "model": c["model"] + " + isotonic",
                     **evaluate(y, iso.transform(pred))})  # fmt: skip

@@ -175,8 +175,9 @@ def test_hurdle_cross_validation_keeps_the_mixtures_for_recalibration(zero_infla
     y = cv.predictions["observed"].to_numpy()
     assert 0 < pred.weight.min() < pred.weight.max() < 1  # each fold's own base rate
     out = IsotonicRecalibration().fit(y, pred).transform(pred)
-    assert isinstance(out, PointMassMixture)
-    np.testing.assert_array_equal(out.weight, pred.weight)
+    assert isinstance(out, PointMassMixture) and out.n == pred.n
+    # the isotonic weight map pools the folds' base rates: it lands between them
+    assert pred.weight.min() <= out.weight.min() <= out.weight.max() <= pred.weight.max()
 
 
 def test_cross_validation_without_a_predictive_keeps_means_and_stds(small_ladder):

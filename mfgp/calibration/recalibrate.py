@@ -6,7 +6,8 @@
 * :class:`IsotonicRecalibration`: a monotone map ``R`` of predicted CDF values to observed
   frequencies (Kuleshov et al. 2018), per group; the recalibrated CDF is ``R(F(y))``. On a
   :class:`~mfgp.calibration.PointMassMixture` (the hurdle's zero-inflated gaps) it maps the
-  continuous part only, fitted on the observations off the atom, and keeps the atom's weight.
+  continuous part, fitted on the observations off the atom, and the atom's weight, by an
+  isotonic regression of the atom's indicator.
 
 Example:
     >>> rng = np.random.default_rng(0)
@@ -151,12 +152,14 @@ class IsotonicRecalibration:
     Each map is stored at ``n_knots`` quantiles of the CV PIT values, so it keeps resolution in
     the tails (where an over-confident model puts most of them) and a smooth density.
 
-    A :class:`~mfgp.calibration.PointMassMixture` ``w delta(atom) + (1 - w) F`` is recalibrated
-    in its continuous part ``F`` only: the map is fitted on the PIT values ``F(y)`` of the
-    observations off the atom, and :meth:`transform` returns ``w delta(atom) + (1 - w) R(F)``.
-    If ``w`` is a calibrated probability of the atom and ``R(F)`` is calibrated given the
-    value is off it, the mixture is calibrated; mapping the mixture's whole CDF would instead
-    move the atom's probability too (e.g. P(metal), which a classifier may already have right).
+    A :class:`~mfgp.calibration.PointMassMixture` ``w delta(atom) + (1 - w) F`` (the hurdle's
+    zero-inflated gaps) is recalibrated part by part: ``F`` by the map fitted on the PIT values
+    ``F(y)`` of the observations off the atom, and, with ``mixture_weight`` (the default), the
+    atom's probability ``w`` by the isotonic regression of ``1{y = atom}`` on ``w`` (mixed with
+    the identity by ``eps``, so never exactly 0 or 1). :meth:`transform` returns
+    ``w' delta(atom) + (1 - w') R(F)``. If ``w'`` is a calibrated probability of the atom and
+    ``R(F)`` is calibrated given the value is off it, the mixture is calibrated. Mapping the
+    mixture's whole CDF instead would tie the atom's probability to the continuous part's map.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -170,11 +173,18 @@ class IsotonicRecalibration:
     Args:
         eps: weight of the identity in the map.
         n_knots: knots per map (fewer when there are fewer CV points).
+        mixture_weight: also recalibrate a point-mass mixture's weight (``False``: keep it).
+
+    Attributes:
+        maps_: group -> ``(knots, mapped)`` of the CDF map.
+        weight_maps_: group -> ``(w, w')`` knots of the weight map (fitted on a point-mass
+            mixture with ``mixture_weight``; else empty).
     """
 
-    def __init__(self, eps: float = 0.01, n_knots: int = 50) -> None:
+    def __init__(self, eps: float = 0.01, n_knots: int = 50, mixture_weight: bool = True) -> None:
         self.eps = eps
         self.n_knots = n_knots
+        self.mixture_weight = mixture_weight
 
     def _levels(self, n: int) -> np.ndarray:
         return np.linspace(0, 1, max(2, min(self.n_knots, n)))
@@ -189,7 +199,14 @@ class IsotonicRecalibration:
         """
         y = _arr(y)
         g = _groups(groups, y.size)
+        self.weight_maps_: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         if isinstance(pred, PointMassMixture):
+            if self.mixture_weight:
+                for name in dict.fromkeys(g.tolist()):
+                    idx = g == name
+                    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip")
+                    iso.fit(pred.weight[idx], (y[idx] == pred.atom).astype(np.float64))
+                    self.weight_maps_[name] = (iso.X_thresholds_, iso.y_thresholds_)
             off = y != pred.atom
             if not off.any():
                 raise InputDataError(
@@ -217,10 +234,20 @@ class IsotonicRecalibration:
     ) -> RecalibratedPredictive | PointMassMixture:
         """The recalibrated predictive distribution.
 
-        A point-mass mixture comes back as one, with its continuous part mapped.
+        A point-mass mixture comes back as one, its continuous part mapped and its weight too
+        if a weight map was fitted.
         """
         if isinstance(pred, PointMassMixture):
-            return PointMassMixture(pred.weight, self.transform(pred.continuous, groups), pred.atom)
+            continuous = self.transform(pred.continuous, groups)
+            weight = pred.weight
+            if self.weight_maps_:
+                weight = np.empty_like(pred.weight)
+                for k, name in enumerate(self.maps_):
+                    idx = continuous.which == k
+                    xs, ys = self.weight_maps_[name]
+                    w = pred.weight[idx]
+                    weight[idx] = (1 - self.eps) * np.interp(w, xs, ys) + self.eps * w
+            return PointMassMixture(weight, continuous, pred.atom)
         if not hasattr(self, "maps_"):
             raise NotFittedError("IsotonicRecalibration is not fitted; call fit(y, pred) first")
         g = _groups(groups, pred.n)

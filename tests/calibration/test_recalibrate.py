@@ -84,28 +84,30 @@ def test_isotonic_density_stays_finite_in_the_far_tail():
     assert np.isfinite(pred.log_score(y_new)).all()
 
 
-def make_hurdle(n, seed):
-    """Zero-inflated values: P(zero) calibrated, the positive part heavy-tailed in softplus space
-    while the predictive's continuous part is a softplus-normal (too wide in its middle)."""
+def make_hurdle(n, seed, power=1.0):
+    """Zero-inflated values: P(zero) = w**power while the predictive says w (calibrated for
+    power 1), the positive part heavy-tailed in softplus space while the predictive's
+    continuous part is a softplus-normal (too wide in its middle)."""
     from mfgp.calibration import SoftplusNormalPredictive, softplus
 
     r = np.random.default_rng(seed)
     w = r.uniform(0.05, 0.95, n)
     mu = r.normal(1.0, 0.5, n)
-    zero = r.random(n) < w
+    zero = r.random(n) < w**power
     y = np.where(zero, 0.0, softplus(mu + 0.3 * r.standard_t(2.5, n)))
     sigma = np.full(n, 0.3 * np.sqrt(2.5 / 0.5))  # the t's std: right in the tails only
     return y, PointMassMixture(w, SoftplusNormalPredictive(mu, sigma))
 
 
-def test_isotonic_on_a_point_mass_mixture_maps_the_continuous_part_only():
+def test_isotonic_on_a_point_mass_mixture_maps_each_part():
     y_cv, pred_cv = make_hurdle(6000, seed=7)
     y, pred = make_hurdle(20000, seed=8)
     assert abs(M.coverage(y, pred, 0.5) - 0.5) > 0.03  # miscalibrated in the middle
-    iso = IsotonicRecalibration().fit(y_cv, pred_cv)
+    # the continuous part alone: the weights are kept, and already calibrated here
+    iso = IsotonicRecalibration(mixture_weight=False).fit(y_cv, pred_cv)
     out = iso.transform(pred)
-    assert isinstance(out, PointMassMixture)
-    np.testing.assert_array_equal(out.weight, pred.weight)  # P(zero) is left alone
+    assert isinstance(out, PointMassMixture) and not iso.weight_maps_
+    np.testing.assert_array_equal(out.weight, pred.weight)
     for level in (0.5, 0.68, 0.9, 0.95):
         assert M.coverage(y, out, level) == pytest.approx(level, abs=0.02)
     off = y > 0
@@ -114,6 +116,21 @@ def test_isotonic_on_a_point_mass_mixture_maps_the_continuous_part_only():
     assert M.nlpd(y, out) < M.nlpd(y, pred)
     part = out.subset(np.arange(10))  # the mapped part subsets with its points
     np.testing.assert_allclose(part.cdf(y[:10]), out.cdf(y)[:10])
+
+
+def test_isotonic_on_a_point_mass_mixture_recalibrates_its_weight():
+    # P(zero) is w**2 but the predictive says w: the atom is too likely
+    y_cv, pred_cv = make_hurdle(6000, seed=9, power=2.0)
+    y, pred = make_hurdle(20000, seed=10, power=2.0)
+    kept = IsotonicRecalibration(mixture_weight=False).fit(y_cv, pred_cv).transform(pred)
+    iso = IsotonicRecalibration().fit(y_cv, pred_cv)
+    out = iso.transform(pred)
+    assert 0 < out.weight.min() and out.weight.max() < 1  # mixed with the identity
+    assert np.abs(out.weight - pred.weight**2).mean() < 0.02  # the true P(zero)
+    assert np.abs(pred.weight - pred.weight**2).mean() > 0.15
+    for level in (0.5, 0.68, 0.9, 0.95):
+        assert M.coverage(y, out, level) == pytest.approx(level, abs=0.02)
+    assert M.nlpd(y, out) < M.nlpd(y, kept) - 0.02  # the log score sees the atom's mass
 
 
 def test_isotonic_on_a_mixture_needs_values_off_the_atom():
