@@ -67,6 +67,7 @@ _API: dict[str, str] = {
     # calibration
     "cross_validate": "mfgp.calibration",
     "evaluate": "mfgp.calibration",
+    "IsotonicRecalibration": "mfgp.calibration",
 }
 
 #: subpackages reachable as attributes (``mfgp.experts.load(...)``), imported on first use
@@ -94,7 +95,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from mfgp.acquisition import select_batch  # noqa: F401
-    from mfgp.calibration import cross_validate, evaluate  # noqa: F401
+    from mfgp.calibration import IsotonicRecalibration, cross_validate, evaluate  # noqa: F401
     from mfgp.data import (  # noqa: F401
         MultiFidelityDataset,
         element_family_folds,
