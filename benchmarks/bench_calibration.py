@@ -63,6 +63,7 @@ from _common import (  # noqa: E402
 from mfgp.calibration import (  # noqa: E402
     GaussianPredictive,
     IsotonicRecalibration,
+    PointMassMixture,
     Predictive,
     VarianceScaling,
     evaluate,
@@ -144,6 +145,16 @@ def kept_predictive(cells: list[dict]) -> tuple[np.ndarray, Predictive]:
     return y, spec.predictive(np.concatenate([c["p_zero"] for c in cells]), mu, sd)
 
 
+def scores(y: np.ndarray, pred: Predictive) -> dict:
+    """``evaluate``, plus for a hurdle the MAE of its hard decision (``statistic="classify"``:
+    0 where P(metal) >= 0.5, else the non-metal median)."""
+    out = evaluate(y, pred)
+    if isinstance(pred, PointMassMixture):
+        hard = np.where(pred.weight >= 0.5, 0.0, pred.continuous.median())
+        out["mae_classify"] = float(np.mean(np.abs(hard - y)))
+    return out
+
+
 def recalibrated(cells: list[dict]) -> list[dict]:
     """Recalibration rows of the cells of one (dataset, kind, model), each fold's maps fitted
     on the other folds: variance scaling and isotonic for a Gaussian model; for the hurdle,
@@ -157,14 +168,14 @@ def recalibrated(cells: list[dict]) -> list[dict]:
         if isinstance(pred, GaussianPredictive):
             scaled = VarianceScaling().fit(y_o, pred_o.mean(), pred_o.std())
             out.append({**base, "model": c["model"] + " + variance scaling",
-                        **evaluate(y, scaled.transform(pred.mean(), pred.std()))})  # fmt: skip
+                        **scores(y, scaled.transform(pred.mean(), pred.std()))})  # fmt: skip
         else:  # the continuous part's map alone, P(metal) as the classifier gave it
             iso = IsotonicRecalibration(mixture_weight=False).fit(y_o, pred_o)
             out.append({**base, "model": c["model"] + " + isotonic (continuous part)",
-                        **evaluate(y, iso.transform(pred))})  # fmt: skip
+                        **scores(y, iso.transform(pred))})  # fmt: skip
         iso = IsotonicRecalibration().fit(y_o, pred_o)
         out.append({**base, "model": c["model"] + " + isotonic",
-                    **evaluate(y, iso.transform(pred))})  # fmt: skip
+                    **scores(y, iso.transform(pred))})  # fmt: skip
     return out
 
 
@@ -179,6 +190,8 @@ def table(records: list[dict]) -> pd.DataFrame:
             max_coverage_error({q: row[f"coverage_{round(q * 100)}"] for q in COVERAGE_LEVELS}), 4
         )
         row["recommended"] = m == RECOMMENDED[dname]
+        if "mae_classify" in g and g["mae_classify"].notna().any():
+            row["mae_classify"] = round(float(g["mae_classify"].mean()), 4)
         if "fit_seconds" in g and g["fit_seconds"].notna().any():
             row["fit_seconds"] = round(float(g["fit_seconds"].mean()), 1)
         rows.append(row)
@@ -249,6 +262,9 @@ def main() -> None:
                     cells.append(done[key])
     kept = ("y", "mean", "std", "p_zero", "transform", "offset")
     records = [{k: v for k, v in c.items() if k not in kept} for c in cells]
+    for r, c in zip(records, cells):
+        if c.get("p_zero"):  # the raw hurdle's hard decision, from its kept predictive
+            r["mae_classify"] = scores(*kept_predictive([c]))["mae_classify"]
     groups: dict[tuple, list[dict]] = {}
     for c in cells:
         if c["folds"] != "family" and c.get("y"):
