@@ -150,8 +150,7 @@ def scores(y: np.ndarray, pred: Predictive) -> dict:
     0 where P(metal) >= 0.5, else the non-metal median)."""
     out = evaluate(y, pred)
     if isinstance(pred, PointMassMixture):
-        hard = np.where(pred.weight >= 0.5, 0.0, pred.continuous.median())
-        out["mae_classify"] = float(np.mean(np.abs(hard - y)))
+        out["mae_classify"] = float(np.mean(np.abs(pred.classify(0.5) - y)))
     return out
 
 

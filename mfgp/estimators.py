@@ -1275,7 +1275,7 @@ class HurdleRegressor(_FormulaEstimator):
         elif statistic == "median":
             point = pred.median()
         elif statistic == "classify":
-            point = np.where(pred.weight >= threshold, 0.0, pred.continuous.median())
+            point = pred.classify(threshold)
         elif statistic == "nonmetal":
             point = pred.continuous.median()
         else:

@@ -394,6 +394,14 @@ class PointMassMixture(Predictive):
     def subset(self, idx: np.ndarray) -> PointMassMixture:  # noqa: D102
         return PointMassMixture(self.weight[idx], self.continuous.subset(idx), self.atom)
 
+    def classify(self, threshold: float = 0.5) -> np.ndarray:
+        """A hard decision: the atom where its weight is ``>= threshold``, else the median.
+
+        The median is that of the continuous part (e.g. 0 for a likely metal, else the
+        non-metal's gap).
+        """
+        return np.where(self.weight >= threshold, self.atom, self.continuous.median())
+
     @property
     def n(self) -> int:  # noqa: D102
         return self.weight.size
