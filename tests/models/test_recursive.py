@@ -139,3 +139,56 @@ def test_rho_option_is_validated():
     X = with_fid(torch.rand(10, 1, dtype=DT), 0)
     with pytest.raises(InputDataError, match="rho must be 'constant' or 'linear'; got 'cubic'"):
         AR1GP(X, torch.rand(10, 1, dtype=DT), rho="cubic")
+
+
+def _park(x):
+    """Park's (1991) two-fidelity 4-D function on the unit cube: (low, high)."""
+    x1, x2, x3, x4 = x.unbind(-1)
+    high = x1 / 2 * (torch.sqrt(1 + (x2 + x3**2) * x4 / x1**2) - 1) + (x1 + 3 * x4) * torch.exp(
+        1 + torch.sin(x3)
+    )
+    low = (1 + torch.sin(x1) / 10) * high - 2 * x1 + x2**2 + x3**2 + 0.5
+    return low.unsqueeze(-1), high.unsqueeze(-1)
+
+
+def test_a_level_with_fewer_rows_than_hyperparameters_borrows_its_noise():
+    """5 top-level rows in 4-D (9 hyperparameters): left to itself the level explains its
+    residuals by noise, its discrepancy's variance collapses and the predictive is
+    overconfident; the sparse rule keeps the discrepancy and calibrates it."""
+    from mfgp.fit.recursive import sparse_level
+
+    nll = {"auto": [], False: []}
+    for seed in range(4):
+        g = torch.Generator().manual_seed(10 + seed)
+        x_lo = torch.rand(30, 4, generator=g, dtype=DT).clamp_min(0.02)
+        x_hi = x_lo[torch.randperm(30, generator=g)[:5]]
+        X = torch.cat([with_fid(x_lo, 0), with_fid(x_hi, 1)])
+        Y = torch.cat([_park(x_lo)[0], _park(x_hi)[1]])
+        xt = torch.rand(400, 4, generator=g, dtype=DT).clamp_min(0.02)
+        yt = _park(xt)[1].squeeze(-1)
+        for sparse in nll:
+            model = AR1GP(X, Y)
+            assert sparse_level(model.covar_module, 1, 5) and not sparse_level(
+                model.covar_module, 1, 9
+            )
+            fit_ar1_recursive(model, sparse=sparse)
+            noise = model.likelihood.noise.reshape(-1)
+            if sparse == "auto":
+                assert noise[1] == noise[0]
+                assert model.covar_module.data_kernels[1].outputscale > 1e-3
+            with torch.no_grad():
+                post = model.posterior(with_fid(xt, 1), observation_noise=True)
+            nll[sparse].append(
+                -torch.distributions.Normal(post.mean.squeeze(-1), post.variance.sqrt().squeeze(-1))
+                .log_prob(yt)
+                .mean()
+                .item()
+            )
+    gain = [b - a for a, b in zip(nll["auto"], nll[False])]
+    assert min(gain) > -0.02 and sum(gain) / len(gain) > 0.15, nll
+
+
+def test_sparse_takes_auto_or_false():
+    X, Y, _ = two_level(10, 3, lambda x: 1.0)
+    with pytest.raises(ValueError, match="sparse"):
+        fit_ar1_recursive(AR1GP(X, Y), sparse="yes")
