@@ -27,8 +27,10 @@ SPARSE_OUTPUTSCALE = (2.0, 20.0)
 
 
 def level_hyperparameters(kernel: AR1Kernel, t: int) -> int:
-    """Hyperparameters level ``t > 0`` fits: its data kernel's, ``rho_t`` (and its weights),
-    its noise and its intercept."""
+    """The hyperparameters level ``t > 0`` fits.
+
+    Its data kernel's, ``rho_t`` (and its weights), its noise and its intercept.
+    """
     own = sum(p.numel() for p in kernel.data_kernels[t].parameters())
     return own + 1 + (kernel.rho_dims or 0) + 2
 
