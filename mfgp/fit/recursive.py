@@ -38,7 +38,7 @@ def level_hyperparameters(kernel: AR1Kernel, t: int) -> int:
 def sparse_level(kernel: AR1Kernel, t: int, n_rows: int) -> bool:
     """Whether level ``t`` has fewer rows than the hyperparameters it would fit.
 
-    Such a level (5 high-fidelity points of Park's 4-D function: 9 hyperparameters; 20 seed
+    Such a level (5 high-fidelity points of Park's 4-D function: 8 hyperparameters; 20 seed
     experiments on 132 magpie features) cannot tell its noise from its discrepancy: maximising
     its likelihood puts the residuals about ``rho_t f_{t-1}`` in the noise and shrinks the
     discrepancy's variance to zero, which makes the predictions overconfident away from the

@@ -152,7 +152,7 @@ def _park(x):
 
 
 def test_a_level_with_fewer_rows_than_hyperparameters_borrows_its_noise():
-    """5 top-level rows in 4-D (9 hyperparameters): left to itself the level explains its
+    """5 top-level rows in 4-D (8 hyperparameters): left to itself the level explains its
     residuals by noise, its discrepancy's variance collapses and the predictive is
     overconfident; the sparse rule keeps the discrepancy and calibrates it."""
     from mfgp.fit.recursive import sparse_level
