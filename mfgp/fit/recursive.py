@@ -14,12 +14,13 @@ from torch import Tensor
 
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
+from mfgp.exceptions import InputDataError
 from mfgp.fit.engine import JITTERS, FitReport, best_of_starts, lbfgs, randomize
 from mfgp.kernels.coregional import AR1Kernel
 from mfgp.kernels.means import FidelityMean
 from mfgp.linalg import robust_cholesky
 
-__all__ = ["fit_ar1_recursive", "sparse_level"]
+__all__ = ["fit_ar1_recursive", "level_hyperparameters", "sparse_level"]
 
 #: prior on a sparse level's discrepancy variance (standardised units): Gamma(2, 20), mode 0.05,
 #: zero density at zero, so the discrepancy cannot vanish into the noise (see ``sparse_level``)
@@ -27,9 +28,10 @@ SPARSE_OUTPUTSCALE = (2.0, 20.0)
 
 
 def level_hyperparameters(kernel: AR1Kernel, t: int) -> int:
-    """The hyperparameters level ``t > 0`` fits.
+    """The hyperparameters level ``t > 0`` would fit on its own rows.
 
-    Its data kernel's, ``rho_t`` (and its weights), its noise and its intercept.
+    Its data kernel's, ``rho_t`` (and its weights), its noise and its intercept (counted for
+    every model, so the rule depends on the data's shape, not on how the model was built).
     """
     own = sum(p.numel() for p in kernel.data_kernels[t].parameters())
     return own + 1 + (kernel.rho_dims or 0) + 2
@@ -65,9 +67,8 @@ def _log_priors(module: torch.nn.Module) -> Tensor:
 def _eager_kernels(fn):
     """Run ``fn`` with GPyTorch's kernels evaluated eagerly.
 
-    Every matrix here is made dense anyway; skipping the lazy wrapper makes the fits of the
-    synthetic benchmark 5-10% faster with the same numbers (the fitted models predict
-    identically).
+    Every matrix here is made dense anyway; skipping the lazy wrapper saves its overhead on
+    every likelihood step and gives the same numbers.
     """
 
     @functools.wraps(fn)
@@ -124,8 +125,9 @@ def fit_ar1_recursive(
         sparse: ``"auto"``: a level with fewer rows than the hyperparameters it fits
             (:func:`sparse_level`) takes its noise from the level below and a ``Gamma(2, 20)``
             prior on its discrepancy's variance; ``False``: every level fits all of its own.
-            Chosen on the development seeds of ``benchmarks/bench_synthetic.py`` (Park: RMSE
-            0.80 -> 0.55, MNLL 2.57 -> 1.13; no function lost).
+            Chosen on the development seeds of the synthetic benchmark
+            (``benchmarks/results/diag_synthetic_sparse.md``: Park RMSE 0.80 -> 0.55, MNLL
+            2.57 -> 1.13; no function lost).
 
     Returns:
         A :class:`FitReport`: ``losses`` the best negative log likelihood per row of each level,
@@ -160,7 +162,7 @@ def fit_ar1_recursive(
     losses, n_fit, iterations, used_jitter = [], 0, 0, JITTERS[0]
     failed: list[int] = []
     if sparse not in ("auto", False):
-        raise ValueError(f"sparse must be 'auto' or False; got {sparse!r}")
+        raise InputDataError(f"sparse must be 'auto' or False; got {sparse!r}")
     for t in progress_bar(range(T), progress=progress, desc="levels", leave=False):
         rows = _level_rows(levels, t, max_fit_points, g)
         if rows.numel() == 0:
@@ -207,7 +209,11 @@ def fit_ar1_recursive(
             with torch.no_grad():  # start from the shared-constant model
                 mean.constants[t] = mean.constants[t - 1]
         noise = functools.partial(noise_of, rows, t)  # re-read at every step: it is fitted
-        level = functools.partial(_level_nll, model, t, Z, y, noise, m, S, thin=thin)
+        scale = getattr(kernel.data_kernels[t], "outputscale", None)
+        scale_prior = (GammaPrior(*SPARSE_OUTPUTSCALE).to(scale)
+                       if thin and scale is not None else None)  # fmt: skip
+        level = functools.partial(_level_nll, model, t, Z, y, noise, m, S,
+                                  outputscale_prior=scale_prior)  # fmt: skip
 
         def randomize_level(g: torch.Generator, t: int = t) -> None:
             randomize(kernel.data_kernels[t], g)
@@ -242,11 +248,11 @@ def fit_ar1_recursive(
     )
 
 
-def _level_nll(model, t, Z, y, noise, m, S, jitter, *, thin=False) -> Tensor:
+def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None) -> Tensor:
     """``-log p(y_t | y_<t)`` minus the log priors of level ``t``'s own parameters.
 
     ``noise()`` gives the rows' noise variances; ``m``, ``S`` the lower level's posterior;
-    ``thin``: a sparse level (its discrepancy's variance gets :data:`SPARSE_OUTPUTSCALE`).
+    ``outputscale_prior``: a sparse level's prior on its discrepancy's variance.
     """
     kernel, mean, lik = model.covar_module, model.mean_module, model.likelihood
     feats = Z[:, :-1]
@@ -273,9 +279,9 @@ def _level_nll(model, t, Z, y, noise, m, S, jitter, *, thin=False) -> Tensor:
                 lik.noise[t] if isinstance(noise_model, MultitaskHomoskedasticNoise) else lik.noise
             )
             prior = prior + noise_model.noise_prior.log_prob(own).sum()
-    outputscale = getattr(kernel.data_kernels[t], "outputscale", None)
-    if thin and outputscale is not None:
-        prior = prior + GammaPrior(*SPARSE_OUTPUTSCALE).to(outputscale).log_prob(outputscale).sum()
+    if outputscale_prior is not None:
+        scale = kernel.data_kernels[t].outputscale
+        prior = prior + outputscale_prior.log_prob(scale).sum()
     if t > 0 and kernel.rho_weights is not None:
         prior = prior + kernel.rho_weights_prior.log_prob(kernel.rho_weights[t - 1]).sum()
     return nll - prior
