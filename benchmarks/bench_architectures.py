@@ -20,7 +20,8 @@ Rows: ``single``, ``ar1``, ``multitask``, ``latent`` on standardised magpie feat
 fitted level by level, :func:`mfgp.fit.fit_ar1_recursive`); ``ar1_joint`` (all levels'
 hyperparameters at once, :func:`mfgp.fit.fit_gp`) on both feature sets and ``ar1_rhox``
 (``rho(x)`` linear in the features) on magpie; a random forest on magpie features (target rows
-only). Slow rows, on the first ``--slow-folds`` random folds only (each cell takes minutes):
+only). Slow rows, on the first ``--slow-folds`` folds of the kinds ``--slow-fold-kinds`` names
+(random only by default; each cell takes minutes):
 ``ar1_finetune/deep`` (the jointly fitted AR1 with its extractor fine-tuned jointly with the
 GP, :func:`mfgp.nn.finetune_extractor`), the three-level ``ar1+hse`` row, and BoTorch's
 ``SingleTaskMultiFidelityGP`` and ``MultiTaskGP`` with their defaults on the learned features.
@@ -59,7 +60,7 @@ from mfgp.nn import pretrain
 
 PARTIAL = RESULTS / ".bench_architectures.partial.jsonl"
 GP_OPTIONS = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
-#: rows run on the first ``--slow-folds`` random folds only
+#: rows run on the first ``--slow-folds`` folds of the ``--slow-fold-kinds`` kinds only
 SLOW = ("ar1_finetune/deep", "ar1+hse/magpie", "botorch_stmf/deep", "botorch_mtgp/deep")
 #: the mfgp rows a slow row is compared with on its folds
 SHARED_WITH = ["ar1/deep", "ar1_joint/deep", "ar1/magpie", "single/deep"]
@@ -224,7 +225,12 @@ def main() -> None:
         "--botorch-folds",
         type=int,
         default=1,
-        help=f"the slow rows ({', '.join(SLOW)}) run on this many random folds",
+        help=f"the slow rows ({', '.join(SLOW)}) run on this many folds of each kind",
+    )
+    ap.add_argument(
+        "--slow-fold-kinds",
+        default="random",
+        help="the fold kinds the slow rows run on (comma-separated: random, chemsys)",
     )
     ap.add_argument("--fresh", action="store_true", help="discard finished cells")
     ap.add_argument(
@@ -239,6 +245,9 @@ def main() -> None:
     unknown = set(models) - set(ALL_MODELS)
     if unknown:
         raise SystemExit(f"unknown models {sorted(unknown)}; choose from {ALL_MODELS}")
+    slow_kinds = set(args.slow_fold_kinds.split(","))
+    if unknown_kinds := slow_kinds - {"random", "chemsys"}:
+        raise SystemExit(f"--slow-fold-kinds: unknown {sorted(unknown_kinds)}; use random, chemsys")
     done = load_partial(args.seed)
     records: list[dict] = []
     for dname, spec in datasets(args.datasets.split(",")).items():
@@ -268,7 +277,7 @@ def main() -> None:
                         continue
                     if name == "ar1+hse/magpie" and "+hse" not in spec:
                         continue
-                    if name in SLOW and (kind != "random" or k >= args.slow_folds):
+                    if name in SLOW and (kind not in slow_kinds or k >= args.slow_folds):
                         continue
                     data = ds
                     if name.endswith("+hse/magpie"):

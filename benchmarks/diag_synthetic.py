@@ -14,6 +14,8 @@ never reported), for every function (a change must not lose elsewhere):
 * ``nosparse``: the recursive trainer without its rule for sparse levels
   (``fit_ar1_recursive(sparse=False)``: every level fits its own noise and an unpenalised
   discrepancy variance, the default before the rule);
+* ``gammaR`` (e.g. ``gamma5``): the sparse level's prior on its discrepancy variance
+  ``Gamma(2, R)`` instead of the default ``Gamma(2, 20)`` (mode ``1 / R``);
 
 and combinations (``VARIANTS=rbf+noprior+noise+joint``).
 
@@ -40,6 +42,7 @@ from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
 from gpytorch.priors import LogNormalPrior
 
 import mfgp.models.multifidelity as mf_models
+import mfgp.fit.recursive as recursive
 from mfgp.fit import fit_ar1_recursive
 from mfgp.models.specs import AR1Spec, FitOptions
 
@@ -78,18 +81,31 @@ def data_kernel(make):
         mf_models.default_data_kernel = old
 
 
+@contextmanager
+def sparse_prior(shape_rate):
+    old = recursive.SPARSE_OUTPUTSCALE
+    recursive.SPARSE_OUTPUTSCALE = shape_rate
+    try:
+        yield
+    finally:
+        recursive.SPARSE_OUTPUTSCALE = old
+
+
 def run(variant: str, X, Y, X_test, T):
     """A variant is ``default`` or tokens joined by ``+``: ``rbf``, ``noprior`` (no lengthscale
     prior), ``noise`` (noise fixed at 1e-6 of the output variance), ``restarts`` (4 more
-    starts), ``joint`` (the joint trainer), ``nosparse`` (no sparse-level rule)."""
+    starts), ``joint`` (the joint trainer), ``nosparse`` (no sparse-level rule), ``gammaR``
+    (the sparse level's prior on its discrepancy variance ``Gamma(2, R)``)."""
     tokens = set(variant.split("+")) - {"default"}
+    rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
+    prior = (2.0, rates[0]) if rates else recursive.SPARSE_OUTPUTSCALE
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
     Yvar = torch.full_like(Yt, 1e-6 * float(Yt.var())) if "noise" in tokens else None
     opts = FitOptions(restarts=4 if "restarts" in tokens else 0)
     spec = AR1Spec(training="joint" if "joint" in tokens else "auto")
     t0 = time.perf_counter()
     make = data_kernel_of(tokens) if tokens & {"rbf", "noprior"} else mf_models.default_data_kernel
-    with data_kernel(make):
+    with data_kernel(make), sparse_prior(prior):
         model = spec.build(Xt, Yt, Yvar)
         if "nosparse" in tokens:
             if spec.training == "joint":
