@@ -14,8 +14,11 @@ never reported), for every function (a change must not lose elsewhere):
 * ``nosparse``: the recursive trainer without its rule for sparse levels
   (``fit_ar1_recursive(sparse=False)``: every level fits its own noise and an unpenalised
   discrepancy variance, the default before the rule);
+* ``belownoise`` / ``fitnoise``: the sparse level takes the noise of the level below / fits
+  its own (the default since the campaign diagnostic; before it, the rule took the noise from
+  below: that rule is ``belownoise+gamma20``);
 * ``gammaR`` (e.g. ``gamma5``): the sparse level's prior on its discrepancy variance
-  ``Gamma(2, R)`` instead of the default ``Gamma(2, 20)`` (mode ``1 / R``);
+  ``Gamma(2, R)`` instead of the default ``Gamma(2, 2)`` (mode ``1 / R``);
 
 and combinations (``VARIANTS=rbf+noprior+noise+joint``).
 
@@ -82,19 +85,20 @@ def data_kernel(make):
 
 
 @contextmanager
-def sparse_prior(shape_rate):
-    old = recursive.SPARSE_OUTPUTSCALE
-    recursive.SPARSE_OUTPUTSCALE = shape_rate
+def sparse_rule(shape_rate, noise):
+    old = recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_NOISE
+    recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_NOISE = shape_rate, noise
     try:
         yield
     finally:
-        recursive.SPARSE_OUTPUTSCALE = old
+        recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_NOISE = old
 
 
 def run(variant: str, X, Y, X_test, T):
     """A variant is ``default`` or tokens joined by ``+``: ``rbf``, ``noprior`` (no lengthscale
     prior), ``noise`` (noise fixed at 1e-6 of the output variance), ``restarts`` (4 more
-    starts), ``joint`` (the joint trainer), ``nosparse`` (no sparse-level rule), ``gammaR``
+    starts), ``joint`` (the joint trainer), ``nosparse`` (no sparse-level rule), ``belownoise`` /
+    ``fitnoise`` (the sparse level's noise from the level below / its own), ``gammaR``
     (the sparse level's prior on its discrepancy variance ``Gamma(2, R)``)."""
     tokens = set(variant.split("+")) - {"default"}
     rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
@@ -105,7 +109,9 @@ def run(variant: str, X, Y, X_test, T):
     spec = AR1Spec(training="joint" if "joint" in tokens else "auto")
     t0 = time.perf_counter()
     make = data_kernel_of(tokens) if tokens & {"rbf", "noprior"} else mf_models.default_data_kernel
-    with data_kernel(make), sparse_prior(prior):
+    noise = ("below" if "belownoise" in tokens else "fit" if "fitnoise" in tokens
+             else recursive.SPARSE_NOISE)  # fmt: skip
+    with data_kernel(make), sparse_rule(prior, noise):
         model = spec.build(Xt, Yt, Yvar)
         if "nosparse" in tokens:
             if spec.training == "joint":
