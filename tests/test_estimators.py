@@ -156,15 +156,6 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
 def test_hurdle_cross_validation_keeps_the_mixtures_for_recalibration(zero_inflated_ladder):
     from mfgp.calibration import IsotonicRecalibration, PointMassMixture
 
-    class BaseRate:  # P(metal) = the share of metals among the target rows: fast
-        def fit(self, labels, candidates=None):
-            X, Y, _ = labels.tensors()
-            self.p_ = float(Y[X[:, -1] == X[:, -1].max(), 0].mean())
-            return self
-
-        def predict_proba(self, X):
-            return np.full(X.shape[0], self.p_)
-
     ds = MultiFidelityDataset.from_frame(zero_inflated_ladder)
     hurdle = HurdleRegressor("single", classifier=BaseRate(), regressor_options=FAST,
                              progress=False)  # fmt: skip
@@ -321,3 +312,89 @@ def test_metal_classifier_latent_errors(hidden_property):
         InputDataError, match="featurizer 'magpie' but this classifier uses 'extended'"
     ):
         MetalClassifier(latent=latent, featurizer="extended", progress=False).fit(labels)
+
+
+def test_regressor_recalibrates_itself_on_its_own_folds(small_ladder, tmp_path):
+    from mfgp.calibration import GaussianPredictive, RecalibratedPredictive
+
+    reg = MultiFidelityRegressor("ar1", **FAST).fit(small_ladder)
+    formulas = ["Si", "GaAs", "NaCl"]
+    raw = reg.predict_frame(formulas)
+    assert reg.recalibrate(3, seed=0) is reg
+    cv = reg.recalibration_cv_
+    assert len(cv.predictions) == 150 and set(cv.predictions.fold) == {0, 1, 2}
+    # the map, applied to the predictions it was fitted on, is calibrated at every level
+    y = cv.predictions["observed"].to_numpy()
+    mapped = reg.recalibration_.transform(cv.predictive())
+    for level in (0.5, 0.68, 0.9):
+        lo, hi = mapped.interval(level)
+        assert abs(np.mean((y >= lo) & (y <= hi)) - level) < 0.03, level
+    # every target predictive goes through the map; other fidelities and the latent do not
+    pred = reg.predictive(formulas)
+    assert isinstance(pred, RecalibratedPredictive)
+    unmapped = reg.predictive(formulas, recalibrated=False)
+    np.testing.assert_allclose(pred.interval(0.9), reg.recalibration_.transform(unmapped).interval(0.9))
+    frame = reg.predict_frame(formulas)
+    np.testing.assert_allclose(frame[["lower_90", "upper_90"]].to_numpy().T, pred.interval(0.9))
+    assert not np.allclose(frame.lower_90, raw.lower_90)
+    assert isinstance(reg.predictive(formulas, fidelity="pbe"), GaussianPredictive)
+    assert isinstance(reg.predictive(formulas, observation_noise=False), GaussianPredictive)
+    # saved with the estimator; a new fit drops it
+    loaded = MultiFidelityRegressor.load(reg.save(tmp_path / "r.mfgp"))
+    np.testing.assert_array_equal(loaded.predict_frame(formulas).to_numpy(), frame.to_numpy())
+    reg.fit(small_ladder)
+    assert reg.recalibration_ is None
+    np.testing.assert_allclose(reg.predict_frame(formulas)[["lower_90"]], raw[["lower_90"]])
+    with pytest.raises(InputDataError, match="folds"):
+        reg.recalibrate(0)
+    with pytest.raises(NotFittedError):
+        MultiFidelityRegressor().recalibrate()
+
+
+class BaseRate:
+    """P(metal) = the share of metals among the target rows: a fast stand-in classifier."""
+
+    def fit(self, labels, candidates=None):
+        X, Y, _ = labels.tensors()
+        self.p_ = float(Y[X[:, -1] == X[:, -1].max(), 0].mean())
+        return self
+
+    def predict_proba(self, X):
+        return np.full(len(X), self.p_)
+
+
+def test_hurdle_recalibrates_both_parts_and_saves_them(zero_inflated_ladder, tmp_path):
+    from mfgp.calibration import PointMassMixture
+
+    fast = HurdleRegressor("single", classifier=BaseRate(), regressor_options=FAST,
+                           progress=False).fit(zero_inflated_ladder)  # fmt: skip
+    formulas = ["Cu", "NaCl", "GaAs", "ZnO"]
+    raw = fast.predictive(formulas)
+    assert fast.recalibrate(2, seed=0) is fast
+    pred = fast.predictive(formulas)
+    assert isinstance(pred, PointMassMixture) and fast.recalibration_.weight_maps_
+    np.testing.assert_array_equal(fast.predict_proba(formulas), pred.weight)  # the mapped P(metal)
+    np.testing.assert_array_equal(fast.predict(formulas), pred.mean())
+    np.testing.assert_array_equal(fast.predictive(formulas, recalibrated=False).weight,
+                                  raw.weight)  # fmt: skip
+    # on the out-of-fold predictions it was fitted on, the mixture is calibrated
+    cv = fast.recalibration_cv_
+    levels = np.array([0.5, 0.9])
+    y = cv.predictions["observed"].to_numpy()
+    before = cv.predictive().covered(y, levels).mean(axis=1)
+    after = fast.recalibration_.transform(cv.predictive()).covered(y, levels).mean(axis=1)
+    assert np.abs(after - levels).max() < 0.03 < np.abs(before - levels).max(), (before, after)
+    # the maps are the estimator's state: saved and loaded with a (saveable) hurdle
+    hurdle = HurdleRegressor("single", latent=False, regressor_options=FAST,
+                             classifier_options={"epochs": 3, "num_inducing": 30},
+                             progress=False).fit(zero_inflated_ladder)  # fmt: skip
+    hurdle.recalibration_ = fast.recalibration_
+    pred = hurdle.predictive(formulas)
+    loaded = HurdleRegressor.load(hurdle.save(tmp_path / "h.mfgp"))
+    again = loaded.predictive(formulas)
+    np.testing.assert_array_equal(again.weight, pred.weight)
+    np.testing.assert_array_equal(np.array(again.interval(0.9)), np.array(pred.interval(0.9)))
+    np.testing.assert_array_equal(loaded.nonmetal_predictive(formulas).interval(0.9),
+                                  hurdle.nonmetal_predictive(formulas).interval(0.9))  # fmt: skip
+    hurdle.fit(zero_inflated_ladder)
+    assert hurdle.recalibration_ is None

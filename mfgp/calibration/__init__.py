@@ -22,12 +22,17 @@ from mfgp.calibration.predictive import (
     softplus,
     softplus_inverse,
 )
-from mfgp.calibration.recalibrate import IsotonicRecalibration, VarianceScaling
+from mfgp.calibration.recalibrate import (
+    IsotonicRecalibration,
+    RecalibratedPredictive,
+    VarianceScaling,
+)
 
 __all__ = [
     "CVResult",
     "GaussianPredictive",
     "IsotonicRecalibration",
+    "RecalibratedPredictive",
     "LogNormalPredictive",
     "PointMassMixture",
     "Predictive",
