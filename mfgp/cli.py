@@ -104,9 +104,12 @@ def _fit(args: argparse.Namespace) -> int:
     df = _observations(args)
     t0 = time.perf_counter()
     est = _estimator(args).fit(df)
+    fitted = f"fitted {type(est).__name__} on {len(df)} rows"
+    if args.recalibrate:
+        est.recalibrate(args.recalibrate, seed=args.seed)
+        fitted += f", recalibrated on {args.recalibrate} folds"
     est.save(args.output)
-    print(f"fitted {type(est).__name__} on {len(df)} rows in {time.perf_counter() - t0:.1f} s; "
-          f"saved to {args.output}")  # fmt: skip
+    print(f"{fitted} in {time.perf_counter() - t0:.1f} s; saved to {args.output}")
     return 0
 
 
@@ -294,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("data", help="CSV with formula, fidelity, value (one row per observation)")
         if verb == "fit":
             p.add_argument("-o", "--output", required=True, help="the model file to write")
+            p.add_argument("--recalibrate", type=int, default=0, metavar="FOLDS",
+                           help="also fit an isotonic recalibration of the intervals on this "
+                           "many folds of the data (FOLDS more fits; predict then uses it)")
         else:
             p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
             p.add_argument("-o", "--output", help="also write the metrics as JSON")

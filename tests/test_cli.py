@@ -44,6 +44,22 @@ def test_fit_then_predict(files, capsys):
     assert np.allclose(pred["mean"], mean)
 
 
+def test_fit_recalibrates_and_predict_uses_the_map(files, capsys):
+    from mfgp.estimators import MultiFidelityRegressor
+
+    model = files / "recal.mfgp"
+    assert main(["fit", str(files / "data.csv"), "--target", "expt", "--architecture", "single",
+                 "--recalibrate", "2", "-o", str(model), "--quiet"]) == 0  # fmt: skip
+    assert "recalibrated on 2 folds" in capsys.readouterr().out
+    out = files / "recal.csv"
+    assert main(["predict", str(model), str(files / "new.csv"), "-o", str(out), "--quiet"]) == 0
+    est = MultiFidelityRegressor.load(model)
+    assert est.recalibration_ is not None
+    lo, hi = est.predictive(["Si", "GaAs", "ZnO"]).interval(0.9)
+    pred = pd.read_csv(out)
+    assert np.allclose(pred.lower_90, lo) and np.allclose(pred.upper_90, hi)
+
+
 def test_evaluate_writes_metrics_and_plots(files, capsys):
     out, plots = files / "metrics.json", files / "figures"
     assert main(["evaluate", str(files / "data.csv"), "--target", "expt", "--folds", "2",
