@@ -9,8 +9,7 @@ import os
 
 import pandas as pd
 
-from mfgp.calibration import VarianceScaling, cross_validate
-from mfgp.data import MultiFidelityDataset, kfold
+from mfgp.data import MultiFidelityDataset
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 
@@ -25,28 +24,31 @@ ds = MultiFidelityDataset.from_frame(df)
 print(ds)
 print(ds.summary())
 
-# %% Cross-validate the difference (AR1) model on the experimental gaps
+# %% Fit the difference (AR1) model; recalibrate its intervals on its own 3 folds
+# `recalibrate` refits a copy in each fold, keeps the out-of-fold predictions
+# (`recalibration_cv_`) and fits an isotonic map of the predictive CDF on them: from then on
+# `predictive` and `predict_frame` give recalibrated intervals, and `save` keeps the map.
 opts = dict(
     max_rows_per_fidelity=200 if FAST else 1500,
     max_fit_points=200 if FAST else 1200,
     max_iter=15 if FAST else 50,
     progress=not FAST,
 )
-cv = cross_validate(
-    MultiFidelityRegressor("ar1", **opts), ds, kfold(ds, 3, seed=0), progress=not FAST
-)
+reg = MultiFidelityRegressor("ar1", **opts).fit(ds, candidates=["Si", "GaAs"])
+reg.recalibrate(3, seed=0)
+cv = reg.recalibration_cv_
 print(cv.summary())
 
-# %% Recalibrate on the out-of-fold predictions, then predict new compounds
-p = cv.predictions
-scaler = VarianceScaling().fit(p.observed, p["mean"], p["std"])
-reg = MultiFidelityRegressor("ar1", **opts).fit(ds, candidates=["Si", "GaAs"])
+# %% Predict new compounds: mean, std and the recalibrated 90% interval
 table = reg.predict_frame(["Si", "GaAs"])
-table["std"] = scaler.transform_std(table["std"])
 print(table)
 
-# %% Figures people look at
+# %% Figures people look at: parity with error bars, calibration before and after
 from mfgp.calibration.plots import calibration_curve, parity_plot
 
-fig, ax = parity_plot(p.observed, p["mean"], scaler.transform_std(p["std"]), units="eV")
+p = cv.predictions
+fig, ax = parity_plot(p.observed, p["mean"], p["std"], units="eV")
 fig2, ax2 = calibration_curve(p.observed, p["mean"], p["std"], label="raw")
+calibration_curve(p.observed, pred=reg.recalibration_.transform(cv.predictive()), ax=ax2,
+                  label="recalibrated (in-sample: the map was fitted on these points)")
+ax2.legend()

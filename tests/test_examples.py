@@ -17,6 +17,10 @@ def check_quickstart(ns):
     assert np.isfinite(table["mean"]).all() and (table["std"] > 0).all()
     assert (table["lower_90"] < table["mean"]).all() and (table["mean"] < table["upper_90"]).all()
     assert ns["fig"].axes and ns["fig2"].axes
+    reg = ns["reg"]  # the table's intervals are the recalibrated ones
+    assert reg.recalibration_ is not None
+    np.testing.assert_allclose(table[["lower_90", "upper_90"]].to_numpy().T,
+                               reg.predictive(["Si", "GaAs"]).interval(0.9))  # fmt: skip
 
 
 def check_campaign(ns):
