@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from _common import RESULTS, append_partial, read_partial, write_results
 
+from mfgp.calibration import GaussianPredictive, evaluate
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
 from mfgp.loop import Campaign, TableOracle
@@ -112,13 +113,15 @@ def _drive(camp: Campaign, oracle, rng, *, n_max: float, random_pick: bool,
 def _mae_checkpoint(test: pd.DataFrame, unit_cost: dict[str, float]):
     def checkpoint(camp: Campaign) -> dict:
         est, _ = camp.model(refit=True)  # fitted on every row so far
-        mean = est.predict(test.formula.tolist())
+        mean, std = est.predict(test.formula.tolist(), return_std=True, observation_noise=True)
+        scores = evaluate(test.value.to_numpy(), GaussianPredictive(mean, std))
         obs = camp.observations()
         new = obs[obs.source == "observed"]
         return {"experiments": int((new.fidelity == "expt").sum()),
                 "hse": int((new.fidelity == "hse").sum()),
                 "spent": float(sum(unit_cost.get(f, 0.0) for f in new.fidelity)),
-                "mae": float(np.mean(np.abs(mean - test.value.to_numpy())))}  # fmt: skip
+                "mae": float(np.mean(np.abs(mean - test.value.to_numpy()))),
+                "nlpd": float(scores["nlpd"]), "coverage_90": float(scores["coverage_90"])}  # fmt: skip
 
     return checkpoint
 
@@ -297,6 +300,18 @@ def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
             rows.append(row)
         out["learn the map: held-out MAE (eV) after n experiments, median over seeds"] = \
             pd.DataFrame(rows)
+        scored = [r for r in learn if "nlpd" in r["curve"][0]]  # cells run before the column
+        for key, what in (("nlpd", "NLPD"), ("coverage_90", "90% interval coverage")):
+            rows = []
+            for name in dict.fromkeys(r["strategy"] for r in scored):
+                runs = [r for r in scored if r["strategy"] == name]
+                vals = np.array([_at(r["curve"], "experiments", grid, key) for r in runs])
+                rows.append({"strategy": name, "seeds": len(runs),
+                             **{f"{key}_{g}": float(np.median(vals[:, i]))
+                                for i, g in enumerate(grid)}})  # fmt: skip
+            if rows:
+                out[f"learn the map: held-out {what} (Gaussian predictive of a new "
+                    "measurement) after n experiments, median over seeds"] = pd.DataFrame(rows)
     window = [r for r in records if r["scenario"] == "window"]
     if window:
         w = pd.DataFrame([{"strategy": r["strategy"], "seed": r["seed"],
