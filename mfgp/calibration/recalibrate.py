@@ -262,7 +262,6 @@ class IsotonicRecalibration:
             pred, [self.maps_[k][0] for k in names], [self.maps_[k][1] for k in names], which
         )
 
-
     def to_dict(self) -> dict:
         """JSON-serializable: the options and the fitted maps (floats round-trip exactly).
 
