@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -124,3 +125,25 @@ def write_partial(path: Path, items: list[dict]) -> None:
     """Replace a partial-results file by ``items``, atomically (e.g. after refitting cells)."""
     with atomic_write(path) as fh:
         fh.write("".join(json.dumps(item) + "\n" for item in items))
+
+
+@contextmanager
+def sparse_rule(tokens):
+    """Run the AR1's sparse-level rule as ``tokens`` say (the development diagnostics).
+
+    ``belownoise`` / ``fitnoise``: a sparse level's noise from the level below / its own;
+    ``gammaR``: a ``Gamma(2, R)`` prior on its discrepancy's variance. Without a token the
+    package default stays.
+    """
+    import mfgp.fit.recursive as recursive
+
+    tokens = set(tokens)
+    rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
+    old = recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE
+    recursive.SPARSE_NOISE = ("below" if "belownoise" in tokens else "fit" if "fitnoise" in tokens
+                              else old[0])  # fmt: skip
+    recursive.SPARSE_OUTPUTSCALE = (2.0, rates[0]) if rates else old[1]
+    try:
+        yield
+    finally:
+        recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE = old

@@ -120,8 +120,7 @@ def _mae_checkpoint(test: pd.DataFrame, unit_cost: dict[str, float]):
         return {"experiments": int((new.fidelity == "expt").sum()),
                 "hse": int((new.fidelity == "hse").sum()),
                 "spent": float(sum(unit_cost.get(f, 0.0) for f in new.fidelity)),
-                "mae": float(np.mean(np.abs(mean - test.value.to_numpy()))),
-                "nlpd": float(scores["nlpd"]), "coverage_90": float(scores["coverage_90"])}  # fmt: skip
+                **{k: float(scores[k]) for k in ("mae", "nlpd", "coverage_90")}}  # fmt: skip
 
     return checkpoint
 

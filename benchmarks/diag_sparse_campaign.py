@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 import mfgp.fit
-import mfgp.fit.recursive as recursive
-from _common import write_results
+from _common import sparse_rule, write_results
 from mfgp.calibration import GaussianPredictive, evaluate
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
@@ -38,23 +37,6 @@ from mfgp.estimators import MultiFidelityRegressor
 SEEDS = [100 + s for s in range(int(os.environ.get("SEEDS", 5)))]
 NS = [int(n) for n in os.environ.get("NS", "20,50,100,200").split(",")]
 VARIANTS = os.environ.get("VARIANTS", "default,belownoise+gamma20,nosparse").split(",")
-
-
-@contextmanager
-def sparse_rule(variant: str):
-    """The sparse-level rule of ``variant``: tokens joined by ``+``, ``belownoise`` / ``fitnoise``
-    (the level's noise from the level below / its own) and ``gammaR`` (``Gamma(2, R)`` on the
-    discrepancy's variance)."""
-    tokens = set(variant.split("+"))
-    rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
-    old = recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE
-    recursive.SPARSE_NOISE = ("below" if "belownoise" in tokens else "fit" if "fitnoise" in tokens
-                              else old[0])  # fmt: skip
-    recursive.SPARSE_OUTPUTSCALE = (2.0, rates[0]) if rates else old[1]
-    try:
-        yield
-    finally:
-        recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE = old
 
 
 @contextmanager
@@ -88,7 +70,7 @@ def main() -> None:
             for variant in VARIANTS:
                 kwargs = {"sparse": False} if variant == "nosparse" else {}
                 t0 = time.perf_counter()
-                with recursive_options(**kwargs), sparse_rule(variant):
+                with recursive_options(**kwargs), sparse_rule(variant.split("+")):
                     reg = MultiFidelityRegressor("ar1", progress=False, seed=seed).fit(data)
                 fit_s = time.perf_counter() - t0
                 mean, std = reg.predict(test.formula.tolist(), return_std=True,

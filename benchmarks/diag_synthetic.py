@@ -39,13 +39,12 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import torch
-from _common import write_results
+from _common import sparse_rule, write_results
 from bench_synthetic import DESIGNS, emukit_available, metrics, nested_design, run_emukit
 from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
 from gpytorch.priors import LogNormalPrior
 
 import mfgp.models.multifidelity as mf_models
-import mfgp.fit.recursive as recursive
 from mfgp.fit import fit_ar1_recursive
 from mfgp.models.specs import AR1Spec, FitOptions
 
@@ -84,16 +83,6 @@ def data_kernel(make):
         mf_models.default_data_kernel = old
 
 
-@contextmanager
-def sparse_rule(shape_rate, noise):
-    old = recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_NOISE
-    recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_NOISE = shape_rate, noise
-    try:
-        yield
-    finally:
-        recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_NOISE = old
-
-
 def run(variant: str, X, Y, X_test, T):
     """A variant is ``default`` or tokens joined by ``+``: ``rbf``, ``noprior`` (no lengthscale
     prior), ``noise`` (noise fixed at 1e-6 of the output variance), ``restarts`` (4 more
@@ -101,17 +90,13 @@ def run(variant: str, X, Y, X_test, T):
     ``fitnoise`` (the sparse level's noise from the level below / its own), ``gammaR``
     (the sparse level's prior on its discrepancy variance ``Gamma(2, R)``)."""
     tokens = set(variant.split("+")) - {"default"}
-    rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
-    prior = (2.0, rates[0]) if rates else recursive.SPARSE_OUTPUTSCALE
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
     Yvar = torch.full_like(Yt, 1e-6 * float(Yt.var())) if "noise" in tokens else None
     opts = FitOptions(restarts=4 if "restarts" in tokens else 0)
     spec = AR1Spec(training="joint" if "joint" in tokens else "auto")
     t0 = time.perf_counter()
     make = data_kernel_of(tokens) if tokens & {"rbf", "noprior"} else mf_models.default_data_kernel
-    noise = ("below" if "belownoise" in tokens else "fit" if "fitnoise" in tokens
-             else recursive.SPARSE_NOISE)  # fmt: skip
-    with data_kernel(make), sparse_rule(prior, noise):
+    with data_kernel(make), sparse_rule(tokens):
         model = spec.build(Xt, Yt, Yvar)
         if "nosparse" in tokens:
             if spec.training == "joint":

@@ -391,9 +391,8 @@ class _Recalibrated:
         the isotonic map of those out-of-fold predictives (:class:`~mfgp.calibration.
         IsotonicRecalibration`, for a hurdle both the gap's distribution and ``P(metal)``)
         then repairs the shape of every later predictive distribution: intervals, quantiles,
-        the log score. This estimator's own fit is left as it is. It costs one fit per fold:
-        on the shipped band gaps with the package defaults, about 20 minutes for the hurdle's
-        5 folds on 2 cores.
+        the log score. This estimator's own fit is left as it is. It costs one fit of the
+        estimator per fold.
 
         Args:
             folds: the number of folds (seeded K-fold over the target compositions) or the
