@@ -247,7 +247,7 @@ def _campaign(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "init":
-            from mfgp.estimators import MultiFidelityRegressor
+            from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
 
             costs = {}
             for item in args.cost:
@@ -256,7 +256,8 @@ def _campaign(args: argparse.Namespace) -> int:
             pool = pd.read_csv(args.pool, keep_default_na=False)
             data = pd.read_csv(args.data, keep_default_na=False) if args.data else None
             options = json.loads(args.objective_options) if args.objective_options else {}
-            model = MultiFidelityRegressor(args.architecture)
+            model = (HurdleRegressor(args.architecture) if args.model == "hurdle"
+                     else MultiFidelityRegressor(args.architecture))  # fmt: skip
             Campaign(model, pool, target=args.target, costs=costs, objective=args.objective,
                      objective_options=options, data=data, store=args.store,
                      seed=args.seed).close()  # fmt: skip
@@ -385,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="init: learn, kg, mes, window, ucb, std, greedy, logei")
     p.add_argument("--objective-options", help='init: JSON, e.g. \'{"lo": 1.1, "hi": 1.7}\'')
     p.add_argument("--architecture", default="ar1", help="init: the regressor's architecture")
+    p.add_argument("--model", choices=["regressor", "hurdle"], default="regressor",
+                   help="init: a Gaussian regressor, or the hurdle model for values with zeros "
+                        "(band gaps)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", type=int, default=1, help="suggest: batch size")
     p.add_argument("--output", help="suggest: also write the batch to this CSV")

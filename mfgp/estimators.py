@@ -54,7 +54,7 @@ from mfgp.models.specs import (
 )
 from mfgp.nn.extractor import FeatureExtractor, pretrain
 from mfgp.nn.finetune import finetune_extractor
-from mfgp.predict import predict_marginals
+from mfgp.predict import OwnRows, predict_marginals
 
 if TYPE_CHECKING:
     from mfgp.calibration.recalibrate import RecalibratedPredictive
@@ -273,6 +273,24 @@ class _FormulaEstimator(BaseEstimator):
             X = [X]  # one formula, not its characters
         formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
         return self.dataset_.inputs_for(formulas, fidelity, **options)
+
+    def _asked(self, X, fidelity: str | None) -> tuple[Tensor, np.ndarray]:
+        """``(raw, keys)``: raw contract tensors and each row's reduced composition.
+
+        The keys of formulas are their reduced compositions (what rows are matched by); raw
+        tensors carry no formula, so their rows are matched to the training compositions by
+        features (:meth:`MultiFidelityDataset.compositions_at`, to the precision of their
+        dtype; ``None`` where none matches).
+        """
+        from mfgp.featurize import reduced_composition
+
+        raw = self._raw_inputs(X, fidelity)
+        if isinstance(X, Tensor):
+            return raw, self.dataset_.compositions_at(raw)
+        if isinstance(X, str):
+            X = [X]
+        formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
+        return raw, np.array(reduced_composition(formulas), dtype=object)
 
     # -- saving (the format: :mod:`mfgp.io`) ---------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
@@ -675,22 +693,68 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         est._recalibration_from_parts(parts)
         return est
 
-    def _prediction_model(self, raw: Tensor) -> Model:
-        """The fitted model, conditioned on the known rows of the asked compositions.
+    def _left_out(self) -> np.ndarray:
+        """Mask of the dataset's rows that the fit left out and a prediction may condition on."""
+        ds = self.dataset_
+        mask = np.ones(ds.n, dtype=bool)
+        mask[self.train_rows_] = False
+        if self.architecture == "single":  # its model reads the target's rows only
+            mask &= ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
+        return mask
 
-        The fit keeps a capped sample of each lower fidelity's rows; the rows of the
-        compositions asked about that it left out are added here by a block update of the
-        cached factor (hyperparameters unchanged), so a prediction always uses the computed
-        values of its own compositions. The explicit-latent chain needs no update: its
-        observed latents hold every lower-level row.
+    def _own_rows(self, keys: np.ndarray, device: torch.device, dtype: torch.dtype
+                  ) -> OwnRows | None:  # fmt: skip
+        """The left-out rows of each asked composition, keyed per composition (or ``None``).
+
+        The fit keeps a capped sample of each lower fidelity's rows; a prediction at a
+        composition also conditions on that composition's rows it left out, and on no other
+        composition's, so it is the same whatever else is asked in the same call. The
+        explicit-latent chain needs none: its observed latents hold every lower-level row.
+        """
+        if getattr(self.model_, "conditioned_on", None) is None:
+            return None
+        ds, left = self.dataset_, self._left_out()
+        table = ds.rows_by_composition
+        owners, rows, owner_of = {}, [], []
+        for key in dict.fromkeys(k for k in keys if k is not None):
+            extra = table.get(key)
+            extra = extra[left[extra]] if extra is not None else extra
+            if extra is not None and extra.size:
+                owners[key] = len(owners)
+                rows.append(extra)
+                owner_of.append(np.full(extra.size, owners[key], dtype=np.int64))
+        if not owners:
+            return None
+        rows = np.concatenate(rows)
+        X, Y, Yvar = ds.tensors(rows, dtype=dtype, device=device)
+        query = torch.as_tensor(np.array([owners.get(k, -1) for k in keys], dtype=np.int64),
+                                device=device)  # fmt: skip
+        return OwnRows(query, X, Y, Yvar, torch.as_tensor(np.concatenate(owner_of),
+                                                          device=device))  # fmt: skip
+
+    def _marginals(self, raw: Tensor, keys: np.ndarray, *, observation_noise: bool = False,
+                   batch_size: int = 4096) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Marginal mean and variance at ``raw``; each row conditioned on its own left-out rows."""
+        own = self._own_rows(keys, raw.device, raw.dtype)
+        return predict_marginals(self.model_, raw, observation_noise=observation_noise,
+                                 batch_size=batch_size, own_rows=own)  # fmt: skip
+
+    def _prediction_model(self, raw: Tensor, keys: np.ndarray | None = None) -> Model:
+        """The fitted model conditioned on the left-out rows of *all* the asked compositions.
+
+        For a joint prediction over several compositions (:meth:`predict_combination`): the
+        model conditions on the union of those compositions' left-out rows, by a block update
+        of the cached factor (hyperparameters unchanged). Marginal predictions use
+        :meth:`_marginals` instead (each row its own composition's rows only). ``keys``: the
+        rows' reduced compositions (default: matched by features, see :meth:`_asked`).
         """
         update = getattr(self.model_, "conditioned_on", None)
         if update is None:
             return self.model_
-        rows = np.setdiff1d(self.dataset_.rows_at(raw), self.train_rows_)
-        if self.architecture == "single":
-            rows = rows[self.dataset_.frame["fidelity_index"].to_numpy()[rows]
-                        == len(self.dataset_.fidelities) - 1]  # fmt: skip
+        if keys is None:
+            keys = self.dataset_.compositions_at(raw)
+        rows = self.dataset_.rows_of([k for k in keys if k is not None])
+        rows = rows[self._left_out()[rows]]
         if rows.size == 0:
             return self.model_
         X, Y, Yvar = self.dataset_.tensors(rows, dtype=raw.dtype, device=raw.device)
@@ -710,7 +774,12 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
 
         As ``GaussianProcessRegressor.predict``: the mean, or ``(mean, std)`` with
         ``return_std=True``. Marginals only (:func:`mfgp.predict.predict_marginals`), on the
-        model's device, in bounded memory; each row's value does not depend on the others.
+        model's device, in bounded memory; each row's value does not depend on the others:
+        a composition's prediction conditions on the fitted rows and on that composition's own
+        rows the fit left out (``max_rows_per_fidelity``), never on another asked
+        composition's, so it is the same asked alone or in a batch of any size. Rows are keyed
+        by reduced composition; raw tensors carry no formula and are matched to the data's
+        compositions by their features (to the precision of their dtype).
 
         Args:
             X: formulas (a bare string is one formula); or a DataFrame with ``formula``; or raw
@@ -722,10 +791,9 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             batch_size: at most this many rows per posterior call.
         """
         _check_positive_int("batch_size", batch_size)
-        Z = self._raw_inputs(X, fidelity)
-        model = self._prediction_model(Z)
-        mean, var = predict_marginals(model, Z, observation_noise=observation_noise,
-                                      batch_size=batch_size)  # fmt: skip
+        Z, keys = self._asked(X, fidelity)
+        mean, var = self._marginals(Z, keys, observation_noise=observation_noise,
+                                    batch_size=batch_size)  # fmt: skip
         mean = mean.cpu().numpy()
         if not return_std:
             return mean
@@ -746,6 +814,12 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         variance ``w^T Sigma w`` is smaller than ``sum_i w_i^2 sigma_i^2`` where the terms'
         errors are positively correlated (they cancel, Hutchinson et al. 2017).
 
+        The joint posterior conditions on the fitted rows and on the left-out rows of *every*
+        term's composition (the union: one joint model for all terms), so a term's
+        contribution can depend on the other terms of the same call; the combination is a
+        function of the terms asked, not of how they are batched (one call, one model).
+        :meth:`predict` conditions each composition on its own rows only.
+
         Args:
             X: the ``q`` terms: formulas, a frame with ``formula``, or raw contract tensors.
             weights: ``q`` weights (one combination) or ``k x q`` (``k`` combinations).
@@ -763,7 +837,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         if isinstance(X, str):
             X = [X]
         if fidelity is None or isinstance(fidelity, str) or isinstance(X, Tensor):
-            Z = self._raw_inputs(X, fidelity if not isinstance(X, Tensor) else None)
+            Z, keys = self._asked(X, fidelity if not isinstance(X, Tensor) else None)
         else:
             formulas = X["formula"].tolist() if isinstance(X, pd.DataFrame) else list(X)
             if len(fidelity) != len(formulas):
@@ -771,14 +845,16 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
                     f"fidelity has {len(fidelity)} entries for {len(formulas)} terms; give one "
                     "per term, or one string for all"
                 )
-            Z = torch.cat([self._raw_inputs([f], fid) for f, fid in zip(formulas, fidelity)])
+            asked = [self._asked([f], fid) for f, fid in zip(formulas, fidelity)]
+            Z = torch.cat([a[0] for a in asked])
+            keys = np.concatenate([a[1] for a in asked])
         W = torch.as_tensor(np.asarray(weights, dtype=float), dtype=Z.dtype, device=Z.device)
         if W.shape[-1] != Z.shape[0] or W.dim() > 2:
             raise InputDataError(
                 f"weights of shape {tuple(W.shape)} for {Z.shape[0]} terms; give q = "
                 f"{Z.shape[0]} weights, or k x {Z.shape[0]}"
             )
-        model = self._prediction_model(Z)
+        model = self._prediction_model(Z, keys)
         with torch.no_grad():  # one joint posterior: its diagonal gives the independent std
             mean, var, independent = linear_combination(
                 model, Z, W, observation_noise=observation_noise, independent=True
@@ -795,7 +871,10 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         Each reaction (``"Li2O + SiO2 -> Li2SiO3"``; balanced by pymatgen when no
         coefficients are given) becomes ``sum_i c_i N_i H_f(x_i)``
         (:func:`mfgp.data.reactions.parse_reaction`; elements are exactly 0), predicted with
-        :meth:`predict_combination` over all reactions' compounds at once.
+        :meth:`predict_combination`. Each reaction conditions on its own compounds' left-out
+        rows only (see :meth:`predict_combination`): reactions whose compounds have none share
+        one joint call, the others are predicted one by one, so a reaction's row is the same
+        whatever other reactions are asked with it.
 
         Returns:
             One row per reaction: ``reaction`` (as given), ``equation`` (balanced), ``mean``,
@@ -813,10 +892,22 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         for k, r in enumerate(parsed):
             for f, w in zip(r.formulas, r.weights):
                 W[k, formulas.index(f)] += w
+        mean, std, indep = (np.zeros(len(parsed)) for _ in range(3))  # elements only: 0
         if formulas:
-            mean, std, indep = self.predict_combination(formulas, W, fidelity=fidelity)
-        else:  # elements only: exactly 0
-            mean = std = indep = np.zeros(len(parsed))
+            from mfgp.featurize import reduced_composition
+
+            left = self._left_out() if hasattr(self.model_, "conditioned_on") else None
+            keys = reduced_composition(formulas)
+            own = np.array([left is not None and bool(left[self.dataset_.rows_of([k])].any())
+                            for k in keys])  # fmt: skip
+            alone = [k for k in range(len(parsed)) if own[W[k] != 0].any()]
+            shared = [k for k in range(len(parsed)) if k not in alone]
+            for ks, cols in [(shared, ~own)] + [([k], W[k] != 0) for k in alone]:
+                if not ks or not cols.any():
+                    continue
+                terms = [f for f, c in zip(formulas, cols) if c]
+                out = self.predict_combination(terms, W[np.ix_(ks, cols)], fidelity=fidelity)
+                mean[ks], std[ks], indep[ks] = out
         bounds = {k: v for k, v in GaussianPredictive(mean, np.maximum(std, 1e-300)).table(level)
                   .items() if k.startswith(("lower_", "upper_"))}  # fmt: skip
         return pd.DataFrame({"reaction": list(reactions), "equation": [r.equation for r in parsed],
@@ -956,6 +1047,7 @@ class MetalClassifier(_FormulaEstimator):
         spec_: the :class:`~mfgp.models.specs.ClassifierSpec`.
         model_: the fitted :class:`~mfgp.models.GPClassifier`, or with ``latent`` a
             :class:`~mfgp.models.LatentInputClassifier` (the quadrature over the latent is its).
+        classes_: ``[0, 1]`` (1 = metal), the columns of :meth:`predict_proba`.
 
     Example:
         >>> pbe = MultiFidelityRegressor("single").fit(pbe_gaps)  # doctest: +SKIP
@@ -1037,7 +1129,8 @@ class MetalClassifier(_FormulaEstimator):
         latent = None
         if self.latent is not None:
             latent = self._latent_input()
-            z, _ = latent.moments(self._latent_model(X_all[rows], latent), X_all[rows])
+            keys = ds.frame["composition"].to_numpy()[rows]
+            z, _ = self._latent_moments(X_all[rows], keys, latent)
             latent.standardize(z)
             X = latent.augment(X, z)
         self.spec_ = spec
@@ -1046,6 +1139,7 @@ class MetalClassifier(_FormulaEstimator):
                                                            progress=self.progress))[0]  # fmt: skip
         self.model_ = classifier if latent is None else LatentInputClassifier(
             classifier, latent, nodes=self.latent_nodes)  # fmt: skip
+        self.classes_ = np.array([0, 1])
         return self
 
     def _latent_input(self) -> LatentInput:
@@ -1058,22 +1152,39 @@ class MetalClassifier(_FormulaEstimator):
             observation_noise=self.latent_observed,
         )  # fmt: skip
 
-    def _latent_model(self, raw: Tensor, latent: LatentInput):
-        """The latent regressor's model, conditioned on its rows of the asked compositions."""
-        return self.latent._prediction_model(latent.latent_inputs(raw))
+    def _latent_moments(self, raw: Tensor, keys: np.ndarray, latent: LatentInput
+                        ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The latent's mean and std at ``raw``, each row conditioned on its own rows only."""
+        def marginals(Xl: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
+            return self.latent._marginals(Xl, keys, observation_noise=noise)
+
+        return latent.moments(None, raw, marginals=marginals)
+
+    def _p_metal(self, X: Sequence[str] | pd.DataFrame | Tensor,
+                 task: str | None = None) -> np.ndarray:  # fmt: skip
+        """``P(metal)``, ``n`` (the internal 1-D form of :meth:`predict_proba`'s column 1)."""
+        raw, keys = self._asked(X, task)
+        Z = self._task_inputs(self._inputs(raw))
+        if isinstance(self.model_, LatentInputClassifier):
+            mean, std = self._latent_moments(raw, keys, self.model_.latent)
+            p = self.model_.quadrature(Z, mean, std)
+        else:
+            p = self.model_.predict_proba(Z)
+        return p.cpu().numpy()
 
     def predict_proba(
         self, X: Sequence[str] | pd.DataFrame | Tensor, task: str | None = None
     ) -> np.ndarray:
-        """``P(metal)`` for formulas (or contract tensors), for ``task`` (default: the target)."""
-        raw = self._raw_inputs(X, task)
-        Z = self._task_inputs(self._inputs(raw))
-        if isinstance(self.model_, LatentInputClassifier):
-            latent_model = self._latent_model(raw, self.model_.latent)
-            p = self.model_.predict_proba(Z, raw, latent_model)
-        else:
-            p = self.model_.predict_proba(Z)
-        return p.cpu().numpy()
+        """Class probabilities for formulas (or contract tensors), for ``task`` (default: target).
+
+        scikit-learn's convention: ``n x 2``, one column per entry of ``classes_``
+        (``[0, 1]``): column 0 is ``P(not a metal)``, column 1 is ``P(metal)``.
+
+        Example:
+            >>> p_metal = clf.predict_proba(["Cu", "NaCl"])[:, 1]  # doctest: +SKIP
+        """
+        p = self._p_metal(X, task)
+        return np.stack([1.0 - p, p], axis=1)
 
     def _task_inputs(self, Z: Tensor) -> Tensor:
         if self.multitask:
@@ -1098,7 +1209,7 @@ class MetalClassifier(_FormulaEstimator):
 
     def predict(self, X, task: str | None = None, threshold: float = 0.5) -> np.ndarray:
         """Labels: 1 (metal) where ``P(metal) >= threshold``."""
-        return (self.predict_proba(X, task) >= threshold).astype(np.int64)
+        return (self._p_metal(X, task) >= threshold).astype(np.int64)
 
     # -- saving --------------------------------------------------------------------------------
     def _parts(self) -> Parts:
@@ -1166,7 +1277,24 @@ class MetalClassifier(_FormulaEstimator):
         est.dataset_, est.spec_, est.model_, est.feature_map_ = ds, spec, model, fmap
         est.extractor_ = fmap.extractor
         est.fit_report_ = FitReport(**manifest["fit_reports"][0])
+        est.classes_ = np.array([0, 1])
         return est
+
+
+def _metal_probability(classifier, X) -> np.ndarray:
+    """``P(metal)``, ``n``, of a fitted classifier: mfgp's own, or any with ``predict_proba``.
+
+    A scikit-learn-shaped ``n x k`` answer gives the column of class 1 in its ``classes_``
+    (the last column without them); a 1-D answer is taken as ``P(metal)``.
+    """
+    own = getattr(classifier, "_p_metal", None)
+    if own is not None:
+        return np.asarray(own(X), dtype=np.float64)
+    p = np.asarray(classifier.predict_proba(X), dtype=np.float64)
+    if p.ndim == 1:
+        return p
+    classes = list(getattr(classifier, "classes_", range(p.shape[1])))
+    return p[:, classes.index(1) if 1 in classes else -1]
 
 
 def zero_gap_labels(dataset: MultiFidelityDataset) -> MultiFidelityDataset:
@@ -1213,7 +1341,8 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             the shared ones, e.g. ``deep_features`` for one part only).
         classifier_options: keyword arguments of :class:`MetalClassifier` (same).
         classifier: instead of a :class:`MetalClassifier`, any unfitted classifier with
-            ``fit(labels_dataset, candidates)`` and ``predict_proba(X) -> P(metal)`` (a copy is
+            ``fit(labels_dataset, candidates)`` and ``predict_proba(X)`` (``n x 2`` in the
+            order of its ``classes_``, as scikit-learn's, or a 1-D ``P(metal)``; a copy is
             fitted on the same 0/1 labels).
         latent: give the classifier the lowest fidelity's gap as an input; ``True``, ``False``
             or a dict of :class:`MultiFidelityRegressor` options for its GP (defaults
@@ -1229,7 +1358,11 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         classifier_, regressor_: the fitted parts.
         latent_: the fitted latent :class:`MultiFidelityRegressor` of the classifier, or
             ``None``.
+        classes_: ``[0, 1]`` (1 = a zero gap, a metal), the columns of :meth:`predict_proba`.
     """
+
+    #: a campaign's objectives that need a Gaussian target cannot use it (a point mass at 0)
+    gaussian_predictive = False
 
     #: options of the latent GP (overridden by a ``latent`` dict)
     latent_defaults = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
@@ -1314,6 +1447,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             self.architecture, **{**common, **mixed, **(self.regressor_options or {})}
         ).fit(ds.with_frame(f[positive].assign(value=g)), candidates)
         self.model_ = self.regressor_.model_
+        self.classes_ = np.array([0, 1])
         return self
 
     def _fit_latent(self, ds: MultiFidelityDataset, candidates, common: dict):
@@ -1334,7 +1468,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         """
         self._check_fitted()
         mu, sd = self.regressor_.predict(X, True, observation_noise=True)
-        pred = self.spec_.predictive(self.classifier_.predict_proba(X), mu, sd)
+        pred = self.spec_.predictive(_metal_probability(self.classifier_, X), mu, sd)
         return self._recalibrated(pred) if recalibrated else pred
 
     def nonmetal_predictive(
@@ -1387,12 +1521,24 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             )
         return (point, pred.std()) if return_std else point
 
-    def predict_proba(self, X) -> np.ndarray:
-        """``P(gap = 0)`` (recalibrated after :meth:`recalibrate`)."""
+    def _p_metal(self, X) -> np.ndarray:
+        """``P(gap = 0)``, ``n``: column 1 of :meth:`predict_proba` (recalibrated too)."""
         self._check_fitted()
         if self.recalibration_ is not None and self.recalibration_.weight_maps_:
             return self.predictive(X).weight
-        return self.classifier_.predict_proba(X)
+        return _metal_probability(self.classifier_, X)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities of a nonzero and a zero gap, ``n x 2`` (scikit-learn's convention).
+
+        Columns follow ``classes_`` (``[0, 1]``, 1 = metal): column 0 is ``P(gap > 0)``,
+        column 1 is ``P(gap = 0)`` (``P(metal)``); both recalibrated after :meth:`recalibrate`.
+
+        Example:
+            >>> p_metal = hurdle.predict_proba(["Cu", "NaCl"])[:, 1]  # doctest: +SKIP
+        """
+        p = self._p_metal(X)
+        return np.stack([1.0 - p, p], axis=1)
 
     # -- saving --------------------------------------------------------------------------------
     def _parts(self) -> Parts:
@@ -1422,6 +1568,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         est.spec_ = HurdleSpec(**manifest["hurdle"])
         est.classifier_, est.regressor_, est.model_ = classifier, regressor, regressor.model_
         est.latent_ = classifier.latent
+        est.classes_ = np.array([0, 1])
         est._recalibration_from_parts(parts)
         return est
 

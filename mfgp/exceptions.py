@@ -27,6 +27,7 @@ __all__ = [
     "CampaignLockedError",
     "MfgpWarning",
     "ConflictingDuplicatesWarning",
+    "PoolExtendedWarning",
 ]
 
 
@@ -106,6 +107,10 @@ class IncompatibleVersionError(SerializationError):
 
 class MfgpWarning(UserWarning):
     """Base class of mfgp's warnings (filter them with ``warnings.filterwarnings``)."""
+
+
+class PoolExtendedWarning(MfgpWarning):
+    """Observed formulas outside a campaign's pool, added to it."""
 
 
 class ConflictingDuplicatesWarning(MfgpWarning):

@@ -14,6 +14,7 @@ from mfgp.exceptions import (
     CampaignLockedError,
     InputDataError,
     NonFiniteValueError,
+    PoolExtendedWarning,
     UnknownFidelityError,
 )
 from mfgp.featurize.composition import reduced_composition
@@ -48,7 +49,10 @@ def test_suggest_observe_status(world, tmp_path):
     with new(world, tmp_path / "c.db") as camp:
         batch = camp.suggest(3)
         assert list(batch.columns) == ["suggestion", "rank", "formula", "fidelity", "score",
-                                       "mean", "std", "lower_90", "upper_90", "cost"]  # fmt: skip
+                                       "mean", "std", "lower_90", "upper_90", "cost",
+                                       "target_mean", "target_lower_90",
+                                       "target_upper_90"]  # fmt: skip
+        assert batch.attrs["score_units"]
         assert batch.formula.is_unique and len(batch) == 3  # one row per composition
         assert set(batch.fidelity) <= {"pbe", "expt"}
         assert (batch.score.diff().dropna() <= 1e-12).all() or len(batch) == 1
@@ -60,8 +64,10 @@ def test_suggest_observe_status(world, tmp_path):
         camp.observe(answers)
         assert camp.pending().empty and camp.status()["acquired"] == 3
         assert camp.spent() == pytest.approx(batch.cost.sum())
-        # a formula outside the pool joins it
-        camp.observe(pd.DataFrame({"formula": ["NaCl"], "fidelity": ["expt"], "value": [8.5]}))
+        # a formula outside the pool joins it, and the campaign says so
+        with pytest.warns(PoolExtendedWarning, match="NaCl"):
+            camp.observe(pd.DataFrame({"formula": ["NaCl"], "fidelity": ["expt"],
+                                       "value": [8.5]}))  # fmt: skip
         assert "NaCl" in camp.store.pool()
 
 

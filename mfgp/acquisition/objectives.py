@@ -105,18 +105,61 @@ def expected_max_of_lines(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Objective:
-    """Base class. ``information`` objectives score every fidelity (value per unit cost)."""
+    """Base class: what an objective needs is declared, not recognised by its name.
+
+    Class attributes (a campaign or :func:`~mfgp.acquisition.select_batch` reads them):
+
+    * ``information``: scores every fidelity, per unit cost, from the joint moments of the
+      candidates and the reference rows ``R`` (:class:`~mfgp.acquisition.pool.PoolMoments`).
+    * ``needs_model``: its score calls the (conditioned) model itself.
+    * ``needs_baseline``: its score needs the observed target rows (``baseline``).
+    * ``needs_gaussian``: it reasons about a Gaussian target on the user's scale, so a
+      surrogate whose predictive is not Gaussian (a hurdle's point mass at zero) cannot serve
+      it.
+    * ``from_predictive``: target rows only, scored by :meth:`score_predictive` from the
+      predictive distribution of a new measurement on the user's scale (what a hurdle's
+      point-mass mixture gives), not from Gaussian moments.
+    * ``additive``: a batch's value is the sum of its rows' values (expected window hits,
+      expected sum of means), so a batch is the best ``q`` rows: no row is conditioned on the
+      fantasy of another (a fantasy at the mean would shrink neighbours' variances and raise
+      their window probability, clustering the batch).
+    * ``units``: what a score is measured in.
+    """
 
     name: ClassVar[str] = ""
     information: ClassVar[bool] = False
     #: scores call the (conditioned) model itself, not only the pool's moments
     needs_model: ClassVar[bool] = False
+    needs_baseline: ClassVar[bool] = False
+    needs_gaussian: ClassVar[bool] = False
+    from_predictive: ClassVar[bool] = False
+    additive: ClassVar[bool] = False
+    units: ClassVar[str] = ""
 
     def score(self, moments: PoolMoments, *, cost: Tensor, is_target: Tensor,
               model=None, C: Tensor | None = None, R: Tensor | None = None,
-              baseline: Tensor | None = None) -> Tensor:  # fmt: skip
+              baseline: Tensor | None = None, **kwargs) -> Tensor:  # fmt: skip
         """One score per candidate (``-inf`` where the objective does not apply)."""
+        if self.from_predictive:
+            from mfgp.calibration.predictive import GaussianPredictive
+
+            at = torch.nonzero(is_target).squeeze(-1)
+            pred = GaussianPredictive(moments.mean[at].cpu().numpy(),
+                                      moments.var_y[at].sqrt().cpu().numpy())  # fmt: skip
+            return self.scores_at(pred, at, cost)
         raise NotImplementedError
+
+    def score_predictive(self, predictive) -> np.ndarray:
+        """Scores of target rows from their predictive (``from_predictive`` objectives)."""
+        raise NotImplementedError
+
+    def scores_at(self, predictive, at: Tensor, cost: Tensor) -> Tensor:
+        """``-inf`` everywhere but at the target rows ``at``, scored from ``predictive``."""
+        out = torch.full_like(cost, -math.inf)
+        if at.numel():
+            out[at] = torch.as_tensor(np.asarray(self.score_predictive(predictive),
+                                                 dtype=np.float64)).to(out)  # fmt: skip
+        return out
 
     def to_dict(self) -> dict:
         """JSON: ``{"name": ..., **fields}``."""
@@ -131,9 +174,22 @@ class LearnMap(Objective):
 
     name: ClassVar[str] = "learn"
     information: ClassVar[bool] = True
+    units: ClassVar[str] = "target variance removed per reference row, per unit cost"
 
-    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
-        gain = moments.cross.square().sum(0) / moments.var_y / moments.cross.shape[0]
+    def score(self, moments, *, cost, is_target, ref_weight: Tensor | None = None,
+              obs_weight: Tensor | None = None, **kwargs) -> Tensor:  # fmt: skip
+        """The variance reduction per cost, optionally weighted.
+
+        ``ref_weight`` (``m``) weighs the reference rows and ``obs_weight`` (``n``) is the
+        chance that an observation enters the Gaussian model (a hurdle's regression sees a
+        target row only if it is not a metal).
+        """
+        cross2 = moments.cross.square()
+        if ref_weight is not None:
+            cross2 = cross2 * ref_weight.to(cross2)[:, None]
+        gain = cross2.sum(0) / moments.var_y / moments.cross.shape[0]
+        if obs_weight is not None:
+            gain = gain * obs_weight.to(gain)
         return gain / cost
 
 
@@ -143,6 +199,8 @@ class KnowledgeGradient(Objective):
 
     name: ClassVar[str] = "kg"
     information: ClassVar[bool] = True
+    needs_gaussian: ClassVar[bool] = True
+    units: ClassVar[str] = "expected gain in the best predicted target value, per unit cost"
     maximize: bool = True
 
     def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
@@ -194,6 +252,8 @@ class MaxValueEntropy(Objective):
     name: ClassVar[str] = "mes"
     information: ClassVar[bool] = True
     needs_model: ClassVar[bool] = True
+    needs_gaussian: ClassVar[bool] = True
+    units: ClassVar[str] = "nats of information about the best value, per unit cost"
     maximize: bool = True
     samples: int = 32
 
@@ -229,24 +289,30 @@ class UpperConfidenceBound(Objective):
     """``mean + sqrt(beta) std`` of the target (``maximize=False``: ``-mean + ...``)."""
 
     name: ClassVar[str] = "ucb"
+    from_predictive: ClassVar[bool] = True
+    units: ClassVar[str] = "target units (mean + sqrt(beta) std of a new measurement)"
     beta: float = 4.0
     maximize: bool = True
 
-    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
+    def score_predictive(self, predictive) -> np.ndarray:  # noqa: D102
         sign = 1.0 if self.maximize else -1.0
-        s = sign * moments.mean + math.sqrt(self.beta) * moments.var_y.sqrt()
-        return torch.where(is_target, s, torch.full_like(s, -math.inf))
+        return sign * predictive.mean() + math.sqrt(self.beta) * predictive.std()
 
 
 @dataclass(frozen=True)
 class WindowHits(Objective):
     """``P(lo <= y <= hi)`` of a new target measurement: the expected hits of a batch is the sum.
 
-    With a hurdle model pass its predictive's probabilities instead (a campaign does): the
-    point mass at zero is then accounted for.
+    Scored from the predictive of a new measurement on the user's scale, so a hurdle's
+    point mass at zero counts (``P(gap = 0)`` is inside a window with ``lo <= 0``). Additive:
+    the expected hits of a batch are the sum of its rows' probabilities, whatever the others
+    turn out to be, so a batch is the ``q`` most probable rows (one per composition).
     """
 
     name: ClassVar[str] = "window"
+    from_predictive: ClassVar[bool] = True
+    additive: ClassVar[bool] = True
+    units: ClassVar[str] = "probability that the measurement falls in [lo, hi]"
     lo: float = 1.1
     hi: float = 1.7
 
@@ -260,9 +326,8 @@ class WindowHits(Objective):
         return normal.cdf(torch.full_like(mean, self.hi)) - normal.cdf(torch.full_like(mean,
                                                                                         self.lo))
 
-    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
-        p = self.probability(moments.mean, moments.var_y.sqrt())
-        return torch.where(is_target, p, torch.full_like(p, -math.inf))
+    def score_predictive(self, predictive) -> np.ndarray:  # noqa: D102
+        return predictive.probability_between(self.lo, self.hi)
 
 
 @dataclass(frozen=True)
@@ -270,10 +335,11 @@ class Uncertainty(Objective):
     """Uncertainty sampling: the predictive std of a new target measurement."""
 
     name: ClassVar[str] = "std"
+    from_predictive: ClassVar[bool] = True
+    units: ClassVar[str] = "target units (std of a new measurement)"
 
-    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
-        s = moments.var_y.sqrt()
-        return torch.where(is_target, s, torch.full_like(s, -math.inf))
+    def score_predictive(self, predictive) -> np.ndarray:  # noqa: D102
+        return predictive.std()
 
 
 @dataclass(frozen=True)
@@ -286,38 +352,55 @@ class GreedyMean(Objective):
     """
 
     name: ClassVar[str] = "greedy"
+    from_predictive: ClassVar[bool] = True
+    additive: ClassVar[bool] = True
+    units: ClassVar[str] = "target units (the predicted mean, or minus its distance to value)"
     maximize: bool = True
     value: float | None = None
 
-    def score(self, moments, *, cost, is_target, **kwargs) -> Tensor:  # noqa: D102
+    def score_predictive(self, predictive) -> np.ndarray:  # noqa: D102
+        mean = predictive.mean()
         if self.value is not None:
-            s = -(moments.mean - self.value).abs()
-        else:
-            s = moments.mean if self.maximize else -moments.mean
-        return torch.where(is_target, s, torch.full_like(s, -math.inf))
+            return -np.abs(mean - self.value)
+        return mean if self.maximize else -mean
 
 
 @dataclass(frozen=True)
 class LogNoisyExpectedImprovement(Objective):
-    """BoTorch's ``qLogNoisyExpectedImprovement`` at the target fidelity (q = 1 per row)."""
+    """BoTorch's ``qLogNoisyExpectedImprovement`` at the target fidelity (q = 1 per row).
+
+    Its quasi-Monte Carlo sampler is seeded (``seed``, the campaign's), so the same call gives
+    the same scores: a resumed campaign makes the same suggestion.
+
+    Args:
+        maximize: look for the highest target value (``False``: the lowest).
+        batch_size: candidates per acquisition call.
+        samples: quasi-Monte Carlo samples of the joint posterior.
+    """
 
     name: ClassVar[str] = "logei"
     needs_model: ClassVar[bool] = True
+    needs_baseline: ClassVar[bool] = True
+    needs_gaussian: ClassVar[bool] = True
+    units: ClassVar[str] = "log expected improvement, in log target units"
     maximize: bool = True
     batch_size: int = 256
+    samples: int = 256
 
     def score(self, moments, *, cost, is_target, model=None, C=None, baseline=None,
-              **kwargs) -> Tensor:  # fmt: skip
+              seed: int = 0, **kwargs) -> Tensor:  # fmt: skip
         """``log EI`` of each target row given the noisy baseline (``-inf`` elsewhere)."""
         from botorch.acquisition.logei import qLogNoisyExpectedImprovement
         from botorch.acquisition.objective import GenericMCObjective
+        from botorch.sampling import SobolQMCNormalSampler
 
         if model is None or C is None or baseline is None:
             raise InputDataError("logei needs the model, the candidates and the baseline rows")
         sign = 1.0 if self.maximize else -1.0
+        sampler = SobolQMCNormalSampler(torch.Size([self.samples]), seed=int(seed))
         acqf = qLogNoisyExpectedImprovement(
             model, baseline, objective=GenericMCObjective(lambda y, X=None: sign * y[..., 0]),
-            prune_baseline=False,
+            prune_baseline=False, sampler=sampler,
         )  # fmt: skip
         out = torch.full_like(cost, -math.inf)
         rows = torch.nonzero(is_target).squeeze(-1)

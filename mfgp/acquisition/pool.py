@@ -32,6 +32,7 @@ __all__ = [
     "GreedyUpdates",
     "PoolMoments",
     "marginal_moments",
+    "observation_noise_variance",
     "pool_moments",
     "supports_updates",
     "twin_moments",
@@ -71,8 +72,13 @@ def supports_updates(model) -> bool:
                for name in ("pool_factor", "factor_covariance", "posterior_covariance"))
 
 
-def _noise(model, C: Tensor) -> Tensor:
-    """Each row's observation noise variance, from one posterior pair per fidelity present."""
+def observation_noise_variance(model, C: Tensor) -> Tensor:
+    """Each row's observation noise variance in the outcome's units (``n``).
+
+    From one posterior pair per fidelity present: the predictive variance of a new
+    observation less that of the function, so it is the noise a new measurement at that
+    row's fidelity is predicted with (a known-noise model's mean known noise there).
+    """
     fid = C[:, -1]
     out = torch.empty(C.shape[0], dtype=C.dtype, device=C.device)
     for level in torch.unique(fid):
@@ -90,7 +96,7 @@ def marginal_moments(model, C: Tensor, *, batch_size: int = 4096) -> PoolMoments
     C = C.to(device=device, dtype=dtype)
     mean, var_f = predict_marginals(model, C, batch_size=batch_size)
     if supports_updates(model):
-        var_y = var_f + _noise(model, C)
+        var_y = var_f + observation_noise_variance(model, C)
     else:
         _, var_y = predict_marginals(model, C, observation_noise=True, batch_size=batch_size)
     empty = mean.new_empty(0)
@@ -181,7 +187,7 @@ class GreedyUpdates:
                 mean, var_f = self.factor.mean, self.factor.var
             else:
                 mean, var_f = predict_marginals(model, self.C)
-            var_y = (var_f + _noise(model, self.C)).clamp_min(1e-12)
+            var_y = (var_f + observation_noise_variance(model, self.C)).clamp_min(1e-12)
             empty = mean.new_empty(0)
             self.moments = PoolMoments(mean, var_f, var_y, empty, empty,
                                        mean.new_empty(0, mean.shape[0]))  # fmt: skip

@@ -13,13 +13,14 @@ from mfgp.acquisition.objectives import Objective
 from mfgp.acquisition.pool import (
     GreedyUpdates,
     marginal_moments,
+    observation_noise_variance,
     pool_moments,
     supports_updates,
 )
-from mfgp.exceptions import InputDataError, ShapeError
+from mfgp.exceptions import InputDataError
 from mfgp.predict import model_device
 
-__all__ = ["Selection", "fantasize", "select_batch"]
+__all__ = ["Selection", "fantasize", "has_known_noise", "select_batch"]
 
 
 @dataclass
@@ -41,33 +42,57 @@ class Selection:
     first_scores: np.ndarray
 
 
+def has_known_noise(model) -> bool:
+    """Whether ``model``'s likelihood has fixed (known, per-row) noise."""
+    from gpytorch.likelihoods.noise_models import FixedGaussianNoise
+
+    noise = getattr(getattr(model, "likelihood", None), "noise_covar", None)
+    return isinstance(noise, FixedGaussianNoise)
+
+
 def fantasize(model, X: Tensor, Y: Tensor, Yvar: Tensor | None = None):
-    """The model conditioned on ``(X, Y)`` with its hyperparameters (a block update if it can)."""
+    """The model conditioned on ``(X, Y)`` with its hyperparameters (a block update if it can).
+
+    ``Yvar`` (``m x 1``, in the outcome's units squared) is each new row's known noise
+    variance; it is used by a model with known noise. For such a model a row without it gets
+    the mean known noise of its own fidelity in the training data (what a new measurement at
+    that fidelity is predicted with); a model that learned its noise uses its own and ignores
+    ``Yvar``.
+    """
     update = getattr(model, "conditioned_on", None)
     if update is None:
         return model.condition_on_observations(X, Y)
-    try:
-        return update(X, Y, Yvar)
-    except ShapeError:
-        if Yvar is not None:
-            raise
-    # a model with known noise: a fantasy at the mean known noise of the training rows
-    noise = model.likelihood.noise_covar.noise.mean().reshape(1, 1).expand_as(Y)
-    return update(X, Y, noise.to(Y))
+    if not has_known_noise(model):
+        return update(X, Y, None)
+    if Yvar is None:
+        Yvar = observation_noise_variance(model, X).reshape(-1, 1)
+    else:
+        Yvar = Yvar.reshape(-1, 1).to(Y)
+        missing = torch.isnan(Yvar)
+        if bool(missing.any()):
+            Yvar = torch.where(missing, observation_noise_variance(model, X).reshape(-1, 1).to(Y),
+                               Yvar)  # fmt: skip
+    return update(X, Y, Yvar.to(Y))
 
 
 def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
                  R: Tensor | None = None, cost: Tensor | None = None,
                  is_target: Tensor | None = None, groups: np.ndarray | None = None,
                  baseline: Tensor | None = None, batch_size: int = 512,
-                 probability=None, updates: bool | None = None) -> Selection:  # fmt: skip
+                 predictive=None, updates: bool | None = None,
+                 max_cost: float | None = None, kinds: np.ndarray | None = None,
+                 max_count: dict | None = None, ref_weight: Tensor | None = None,
+                 obs_weight: Tensor | None = None, seed: int = 0) -> Selection:  # fmt: skip
     """Choose ``q`` candidate rows greedily: score, take the best, condition on its fantasy, repeat.
 
     The fantasy of a chosen row is its predicted mean (the variance-based objectives do not
     depend on it; for the others it is the kriging believer), so the next choice sees the
-    information the first brings and a batch is spread out. Once a composition is chosen, its
-    other rows are no longer eligible (``groups``: one id per candidate; ``None``: every row
-    its own group).
+    information the first brings and a batch is spread out. An ``additive`` objective
+    (expected window hits, the sum of means) is not conditioned: its batch is the best ``q``
+    rows. Once a composition is chosen, its other rows are no longer eligible (``groups``:
+    one id per candidate; ``None``: every row its own group). With ``max_cost`` or
+    ``max_count``, a row is eligible only while the batch with it stays within them, so a
+    cheaper row is taken when an expensive one no longer fits.
 
     Args:
         model: a BoTorch model on contract inputs.
@@ -78,16 +103,25 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         cost: ``n`` costs (default 1).
         is_target: ``n`` booleans: rows at the target fidelity (default: all).
         groups: ``n`` composition ids (no two rows of one id in a batch).
-        baseline: observed target rows (``logei``).
+        baseline: observed target rows (objectives with ``needs_baseline``).
         batch_size: candidates per joint posterior call.
-        probability: optional ``callable(rows) -> P`` replacing a window objective's Gaussian
-            probabilities (e.g. a hurdle model's point-mass mixture); it is used for the first
-            choice and, the expected hits of a batch being additive, for all of them.
+        predictive: ``callable(mean, var_y, rows) -> Predictive``: the predictive of a new
+            measurement on the user's scale of the target rows ``rows`` (indices into ``C``)
+            from the model's Gaussian moments there; ``from_predictive`` objectives score it.
+            Default: the Gaussian itself. A surrogate supplies it (a hurdle's point-mass
+            mixture).
         updates: condition on each choice by rank-1 updates of the pool's moments
             (:class:`~mfgp.acquisition.pool.GreedyUpdates`: one posterior pass for the whole
             batch) instead of a fantasy model and a new pass per choice. Default: when the
             model supports it and the objective needs only the moments. Both give the same
             batch.
+        max_cost: the most the batch may cost in all.
+        kinds: ``n`` labels (fidelity names) that ``max_count`` limits.
+        max_count: label -> the most rows of that label in the batch.
+        ref_weight: ``m`` weights of the reference rows, for objectives that use them
+            (``learn`` with a hurdle: the chance that a reference row is not a metal).
+        obs_weight: ``n`` chances that each candidate's value enters the model (same).
+        seed: seeds objectives that sample (``logei``).
     """
     if q < 1:
         raise InputDataError(f"q must be >= 1; got {q}")
@@ -102,8 +136,16 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     groups = np.arange(n) if groups is None else np.asarray(groups)
     if objective.information and R is None:
         raise InputDataError(f"objective {objective.name!r} needs reference rows R")
+    if objective.needs_baseline and baseline is None:
+        raise InputDataError(f"objective {objective.name!r} needs the observed target rows")
+    limits = dict(max_count or {})
+    if limits and kinds is None:
+        raise InputDataError("max_count needs kinds: one label per candidate")
+    kinds = None if kinds is None else np.asarray(kinds)
     if updates is None:
         updates = supports_updates(model) and not objective.needs_model
+    at = torch.nonzero(is_target).squeeze(-1)
+    extra = {"ref_weight": ref_weight, "obs_weight": obs_weight, "seed": seed}
     eligible = torch.ones(n, dtype=torch.bool, device=device)
     rows: list[int] = []
     scores: list[float] = []
@@ -111,33 +153,48 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     first = None
     mean = std = None
     tracker = None
+    spent = 0.0
+    s = None
     for k in range(min(q, n)):
-        if k == 0 and updates:
-            tracker = GreedyUpdates(model, C, R if objective.information else None)
-            moments = tracker.moments
-        elif tracker is None:
-            if objective.information:
-                moments = pool_moments(current, C, R, batch_size=batch_size)
-            else:
-                moments = marginal_moments(current, C)
-        if k == 0:
-            mean, std = moments.mean.cpu().numpy(), moments.var_y.sqrt().cpu().numpy()
-        if probability is not None and objective.name == "window":
-            s = torch.as_tensor(probability(), dtype=dtype, device=device)
-            s = torch.where(is_target, s, torch.full_like(s, -math.inf))
+        if objective.additive and k > 0:
+            pass  # the first round's scores stand: nothing is conditioned
         else:
-            s = objective.score(moments, cost=cost, is_target=is_target, model=current, C=C,
-                                R=R, baseline=baseline)  # fmt: skip
-        if k == 0:
-            first = s.cpu().numpy().copy()
-        s = torch.where(eligible, s, torch.full_like(s, -math.inf))
-        best = int(torch.argmax(s))
-        if not math.isfinite(float(s[best])):
+            if k == 0 and updates:
+                tracker = GreedyUpdates(model, C, R if objective.information else None)
+                moments = tracker.moments
+            elif tracker is None:
+                if objective.information:
+                    moments = pool_moments(current, C, R, batch_size=batch_size)
+                else:
+                    moments = marginal_moments(current, C)
+            if k == 0:
+                mean, std = moments.mean.cpu().numpy(), moments.var_y.sqrt().cpu().numpy()
+            if objective.from_predictive and predictive is not None:
+                pred = predictive(moments.mean[at].cpu().numpy(),
+                                  moments.var_y[at].cpu().numpy(), at.cpu().numpy())  # fmt: skip
+                s = objective.scores_at(pred, at, cost)
+            else:
+                s = objective.score(moments, cost=cost, is_target=is_target, model=current, C=C,
+                                    R=R, baseline=baseline, **extra)  # fmt: skip
+            if k == 0:
+                first = s.cpu().numpy().copy()
+        allowed = eligible.clone()
+        if max_cost is not None:
+            allowed &= cost <= (max_cost - spent) + 1e-9 * max(1.0, abs(max_cost))
+        for label, left in limits.items():
+            if left < 1:
+                allowed &= torch.as_tensor(kinds != label, device=device)
+        t = torch.where(allowed, s, torch.full_like(s, -math.inf))
+        best = int(torch.argmax(t))
+        if not math.isfinite(float(t[best])):
             break
         rows.append(best)
-        scores.append(float(s[best]))
+        scores.append(float(t[best]))
+        spent += float(cost[best])
+        if kinds is not None and kinds[best] in limits:
+            limits[kinds[best]] -= 1
         eligible &= torch.as_tensor(groups != groups[best], device=device)
-        if k + 1 < min(q, n):
+        if k + 1 < min(q, n) and not objective.additive:
             if tracker is not None:
                 tracker.condition(best)
             else:

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -34,15 +35,23 @@ from sklearn.base import clone
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
 from mfgp.acquisition import make_objective, select_batch
-from mfgp.acquisition.select import fantasize
-from mfgp.exceptions import InputDataError, NonFiniteValueError, UnknownFidelityError
+from mfgp.exceptions import (
+    InputDataError,
+    NonFiniteValueError,
+    PoolExtendedWarning,
+    UnknownFidelityError,
+)
 from mfgp.featurize.composition import reduced_composition
 from mfgp.loop.stopping import StoppingCondition
 from mfgp.loop.store import Store
 
 __all__ = ["Campaign", "TableOracle"]
 
+#: the estimators a campaign stores by their parameters (the store keeps the class's name)
 _ESTIMATORS = ("MultiFidelityRegressor", "HurdleRegressor")
+
+#: checkpoints kept in the store (the newest serves a resumed campaign)
+KEEP_CHECKPOINTS = 2
 
 
 def _estimator_class(name: str):
@@ -63,17 +72,24 @@ class TableOracle:
     def __init__(self, table: pd.DataFrame) -> None:
         comps = reduced_composition(table["formula"].tolist())
         keyed = table.assign(_key=[str(c) for c in comps])
-        self.values = keyed.groupby(["_key", "fidelity"])["value"].mean().to_dict()
+        groups = keyed.groupby(["_key", "fidelity"])
+        self.values = groups["value"].mean().to_dict()
+        # known noise travels with the answers (the variance of a mean of k repeats is s / k)
+        self.noise = ((groups["noise"].mean() / groups.size()).to_dict() if "noise" in table
+                      else None)  # fmt: skip
 
     def __call__(self, suggestions: pd.DataFrame) -> pd.DataFrame:  # noqa: D102
         comps = reduced_composition(suggestions["formula"].tolist())
-        values = []
+        values, noise = [], []
         for comp, fid, formula in zip(comps, suggestions["fidelity"], suggestions["formula"]):
             key = (str(comp), fid)
             if key not in self.values:
                 raise InputDataError(f"the oracle has no {fid!r} value for {formula!r}")
             values.append(self.values[key])
-        return suggestions.assign(value=values)
+            if self.noise is not None:
+                noise.append(self.noise[key])
+        out = suggestions.assign(value=values)
+        return out if self.noise is None else out.assign(noise=noise)
 
 
 class Campaign:
@@ -95,10 +111,13 @@ class Campaign:
             use :meth:`open`).
         fidelities: all fidelities low to high (default: ``data.attrs["fidelities"]`` as the
             shipped loaders set it, else the keys of ``costs``).
-        seed: seeds the reference sample and the model.
+        seed: seeds the reference sample, the model's fits (it replaces the model's own
+            ``seed``) and the objectives that sample (``logei``).
         refit_every: refit the hyperparameters once this many observations are new since the
             last fit; in between the last fitted model is conditioned on them (exact, fast).
-        reference_size: target rows of the pool that information objectives average over.
+        reference_size: target rows of the pool that information objectives average over and
+            :class:`~mfgp.loop.PredictiveChange` watches: a seeded sample of the pool, chosen
+            once at creation (formulas added later do not change it).
         allow_repeats: allow several rows of one composition in a batch, and suggesting rows
             already observed.
     """
@@ -109,6 +128,7 @@ class Campaign:
                  store: str | os.PathLike = "campaign.db", fidelities: Sequence[str] | None = None,
                  seed: int = 0, refit_every: int = 1, reference_size: int = 256,
                  allow_repeats: bool = False) -> None:  # fmt: skip
+        existed = Path(store).exists()
         self.store = Store(store)
         try:
             given = model is not None or pool is not None or costs is not None
@@ -125,6 +145,9 @@ class Campaign:
                              allow_repeats)  # fmt: skip
         except BaseException:
             self.store.close()
+            if not existed:  # a failed creation leaves no store and no lock file behind
+                for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
+                    Path(f"{store}{suffix}").unlink(missing_ok=True)
             raise
         self._load_config()
 
@@ -150,6 +173,9 @@ class Campaign:
                 fidelities, seed, refit_every, reference_size, allow_repeats) -> None:  # fmt: skip
         name = type(model).__name__
         _estimator_class(name)
+        from mfgp.surrogates import check_campaign_model
+
+        check_campaign_model(model, make_objective(objective, **objective_options))
         if fidelities is None and isinstance(data, pd.DataFrame) and "fidelities" in data.attrs:
             fidelities = data.attrs["fidelities"]  # the shipped loaders' order, low to high
         fids = list(fidelities) if fidelities is not None else list(costs)
@@ -180,7 +206,7 @@ class Campaign:
         if not formulas:
             raise InputDataError("the pool is empty")
         reduced_composition(formulas)  # names the row of a bad formula
-        params = clone(model).set_params(fidelities=fids).get_params(deep=False)
+        params = clone(model).set_params(fidelities=fids, seed=int(seed)).get_params(deep=False)
         config = {"model": name, "params": _jsonable(params), "target": target,
                   "fidelities": fids, "costs": {k: float(v) for k, v in costs.items()},
                   "objective": obj.to_dict(), "seed": int(seed),
@@ -202,10 +228,18 @@ class Campaign:
                     f"{diff}); reopen it with Campaign.open(store), or use another store"
                 )
             return
+        if initial is not None and "noise" in initial and not (
+                initial["noise"].isna().all() or initial["noise"].notna().all()):
+            i = int(np.flatnonzero(initial["noise"].isna().to_numpy())[0])
+            raise InputDataError(
+                f"row {i}: {initial['formula'][i]!r} has no noise while other rows do; give "
+                "known noise (a variance, in the target's units squared) for every row or none"
+            )
         with self.store.transaction():
             self.store.add_pool(formulas)
             if initial is not None:
                 self.store.add_observations(initial, "initial")
+            self.store.set("reference", _reference_sample(formulas, reference_size, seed))
             self.store.set("config", config)
 
     def _load_config(self) -> None:
@@ -216,6 +250,13 @@ class Campaign:
         self.costs = dict(c["costs"])
         self.objective = make_objective(c["objective"])
         self._fitted: tuple[int, object] | None = None
+        if self.store.get("reference") is None:  # a store written before it was kept
+            self.store.set("reference", _reference_sample(self.store.pool(),
+                                                          c["reference_size"], c["seed"]))
+
+    def reference(self) -> list[str]:
+        """The formulas whose target predictions information objectives average over."""
+        return list(self.store.get("reference"))
 
     # -- data --------------------------------------------------------------------------------
     @staticmethod
@@ -299,7 +340,7 @@ class Campaign:
             cls = _estimator_class(self.config["model"])
             est = cls(**{**self.config["params"], "progress": False})
             est.fit(self.frame(), candidates=self.store.pool())
-            self.store.add_checkpoint(n, self._to_blob(est))
+            self.store.add_checkpoint(n, self._to_blob(est), keep=KEEP_CHECKPOINTS)
             self._fitted = (n, est)
         return self._fitted[1], self._fitted[0]
 
@@ -317,30 +358,47 @@ class Campaign:
             path.write_bytes(blob)
             return cls.load(path)
 
-    def _regressor(self, est):
-        """The Gaussian regression inside the estimator (a hurdle's positive part)."""
-        return getattr(est, "regressor_", est)
+    def surrogate(self):
+        """What the next suggestion is scored with: a conditioned surrogate.
+
+        The fitted model's :class:`~mfgp.surrogates.Surrogate`, conditioned on every
+        observation since the fit and on the pending suggestions.
+        """
+        est, n_fit = self.model()
+        return est.surrogate().conditioned(self.observations().iloc[n_fit:], self.pending())
 
     # -- suggestions -------------------------------------------------------------------------
-    def suggest(self, q: int = 1, max_cost: float | None = None) -> pd.DataFrame:
+    def suggest(self, q: int = 1, max_cost: float | None = None,
+                max_count: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
         """Score the pool and record the best ``q`` rows as pending; returns them.
 
-        With ``max_cost``, the batch is cut where its total cost would exceed it (empty if the
-        first row already does).
+        The rows are scored with the fitted model conditioned on every observation since the
+        fit and on the pending suggestions (:meth:`surrogate`). With ``max_cost`` (and
+        ``max_count``: fidelity -> the most rows of it), the batch is chosen among the rows
+        that still fit: a cheaper row is taken when an expensive one no longer does (empty if
+        none fits).
 
-        Columns: ``suggestion`` (its id in the store), ``rank``, ``formula``, ``fidelity``,
-        ``score`` (the objective, per unit cost for information objectives), ``mean``, ``std``,
-        ``lower_90``, ``upper_90`` (the predictive of a new observation at that fidelity) and
-        ``cost``.
+        Columns: ``suggestion`` (its id in the store), ``rank`` (its place in this batch),
+        ``formula``, ``fidelity``, ``score`` (the objective when the row was chosen, in
+        ``attrs["score_units"]``; per unit cost for information objectives), ``mean``,
+        ``std``, ``lower_90``, ``upper_90`` (the predictive of a new observation at that
+        fidelity, on the target's own scale: a hurdle's point mass at zero included),
+        ``cost`` and ``target_mean``, ``target_lower_90``, ``target_upper_90`` (the forecast
+        of the target measurement of that composition, also for a cheaper row).
         """
         if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
             raise InputDataError(f"q must be a positive integer; got {q!r}")
+        objective = self.objective
         est, n_fit = self.model()
-        reg = self._regressor(est)
+        sur = est.surrogate()
+        if objective.needs_gaussian and not sur.gaussian:
+            from mfgp.surrogates import not_gaussian
+
+            raise InputDataError(not_gaussian(objective, est))
         obs = self.observations()
         pool = self.store.pool()
         fids = [f for f in self.fidelities if f in self.costs]
-        if not self.objective.information:
+        if not objective.information:
             fids = [self.target]
         pend = self.pending()
         taken = _keys(pend) if self.config["allow_repeats"] else _keys(obs) | _keys(pend)
@@ -348,109 +406,80 @@ class Campaign:
         rows = [(p, c, f) for f in fids for p, c in zip(pool, comps) if (c, f) not in taken]
         if not rows:
             return self._empty_suggestions()
-        ds = reg.dataset_
-        C = torch.cat([ds.inputs_for([p for p, _, g in rows if g == f], f,
-                                     **reg._tensor_options)
-                       for f in fids if any(g == f for _, _, g in rows)])  # fmt: skip
-        rows = [r for f in fids for r in rows if r[2] == f]  # the order of C
-        model = self._scoring_model(reg, obs.iloc[n_fit:], pend)
-        R = self._reference(reg, pool)
+        scoring = sur.conditioned(obs.iloc[n_fit:], pend)
+        by_fid = {f: [p for p, _, g in rows if g == f] for f in fids}
+        by_fid = {f: v for f, v in by_fid.items() if v}
+        C = torch.cat([scoring.inputs(v, f) for f, v in by_fid.items()])
+        rows = [r for f in by_fid for r in rows if r[2] == f]  # the order of C
+        formulas = [r[0] for r in rows]
+        reference = self.reference()
+        R = scoring.inputs(reference, self.target) if objective.information else None
         cost = torch.tensor([self.costs[f] for _, _, f in rows], dtype=C.dtype)
         is_target = torch.tensor([f == self.target for _, _, f in rows])
         groups = np.array([c for _, c, _ in rows]) if not self.config["allow_repeats"] else None
-        baseline = None
-        if self.objective.name == "logei":
-            X_all, _, _ = ds.tensors(**reg._tensor_options)
-            baseline = X_all[X_all[:, -1] == len(ds.fidelities) - 1]
-        probability = None
-        if self.objective.name == "window" and self.config["model"] == "HurdleRegressor":
-            at = [i for i, r in enumerate(rows) if r[2] == self.target]
+        ref_weight = obs_weight = None
+        if objective.information:
+            w = scoring.weights(reference, self.target)
+            ref_weight = None if w is None else torch.as_tensor(w)
+            parts = [scoring.weights(v, f) for f, v in by_fid.items()]
+            if any(p is not None for p in parts):
+                obs_weight = torch.as_tensor(np.concatenate(
+                    [np.ones(len(v)) if p is None else p for p, v in zip(parts, by_fid.values())]
+                ))  # fmt: skip
 
-            def probability(est=est, at=at):
-                # the hurdle's point-mass mixture: P(gap = 0) counts when lo <= 0
-                pred = est.predictive([rows[i][0] for i in at])
-                out = np.full(len(rows), -np.inf)
-                out[at] = pred.probability_between(self.objective.lo, self.objective.hi)
-                return out
+        def predictive(mean, var_y, idx):
+            return scoring.user_predictive(mean, var_y, [formulas[i] for i in idx], self.target)
 
-        sel = select_batch(model, C, self.objective, q=int(q), R=R, cost=cost,
-                           is_target=is_target, groups=groups, baseline=baseline,
-                           probability=probability)  # fmt: skip
-        with torch.no_grad():
-            ref_mean = model.posterior(R).mean.reshape(-1).cpu().numpy().tolist()
-        history = self.store.get("reference_means", [])
-        self.store.set("reference_means", (history + [ref_mean])[-2:])
+        sel = select_batch(
+            scoring.model, C, objective, q=int(q), R=R, cost=cost, is_target=is_target,
+            groups=groups, baseline=scoring.baseline() if objective.needs_baseline else None,
+            predictive=predictive, max_cost=max_cost,
+            kinds=np.array([f for _, _, f in rows]), max_count=max_count,
+            ref_weight=ref_weight, obs_weight=obs_weight, seed=int(self.config["seed"]),
+        )  # fmt: skip
+        if not sel.rows:
+            return self._empty_suggestions()
+        chosen = [rows[i] for i in sel.rows]
         out = pd.DataFrame({
             "rank": np.arange(1, len(sel.rows) + 1),
-            "formula": [rows[i][0] for i in sel.rows],
-            "fidelity": [rows[i][2] for i in sel.rows],
+            "formula": [r[0] for r in chosen],
+            "fidelity": [r[2] for r in chosen],
             "score": sel.scores,
-            "mean": sel.mean[sel.rows],
-            "std": sel.std[sel.rows],
-            "cost": [self.costs[rows[i][2]] for i in sel.rows],
         })  # fmt: skip
-        if max_cost is not None:
-            out = out[out["cost"].cumsum().to_numpy() <= max_cost + 1e-12].reset_index(drop=True)
-            if out.empty:
-                return self._empty_suggestions()
+        for col in ("mean", "std", "lower_90", "upper_90"):
+            out[col] = np.nan
+        for fid in dict.fromkeys(out["fidelity"]):
+            at = np.flatnonzero(out["fidelity"].to_numpy() == fid)
+            idx = np.asarray(sel.rows)[at]
+            pred = scoring.user_predictive(sel.mean[idx], sel.std[idx] ** 2,
+                                           out["formula"].iloc[at].tolist(), fid)  # fmt: skip
+            out.loc[at, "mean"], out.loc[at, "std"] = pred.mean(), pred.std()
+            out.loc[at, "lower_90"], out.loc[at, "upper_90"] = pred.ppf(0.05), pred.ppf(0.95)
+        out["cost"] = [self.costs[r[2]] for r in chosen]
+        forecast = scoring.predictive(out["formula"].tolist(), self.target)
+        out["target_mean"] = forecast.mean()
+        out["target_lower_90"], out["target_upper_90"] = forecast.ppf(0.05), forecast.ppf(0.95)
+        history = self.store.get("reference_means", [])
+        history = [h for h in history if isinstance(h, dict)]
+        record = not history or history[-1]["n_obs"] != len(obs)
+        if record:
+            ref_mean = scoring.predictive(reference, self.target).mean()
+            history = (history + [{"n_obs": len(obs),
+                                   "means": np.asarray(ref_mean, dtype=float).tolist()}])[-2:]
         round_ = int(self.store.get("rounds", 0)) + 1
         with self.store.transaction():
             ids = self.store.add_suggestions(out, round_)
             self.store.set("rounds", round_)
-        z = 1.6448536269514722
+            if record:
+                self.store.set("reference_means", history)
         out.insert(0, "suggestion", ids)
-        out.insert(7, "lower_90", out["mean"] - z * out["std"])
-        out.insert(8, "upper_90", out["mean"] + z * out["std"])
+        out.attrs["score_units"] = objective.units
         return out
 
     def _empty_suggestions(self) -> pd.DataFrame:
-        return pd.DataFrame(columns=["suggestion", "rank", "formula", "fidelity", "score", "mean",
-                                     "std", "lower_90", "upper_90", "cost"])  # fmt: skip
-
-    def _scoring_model(self, reg, new: pd.DataFrame, pending: pd.DataFrame):
-        """The fitted model, conditioned on observations since the fit and pending fantasies.
-
-        Observations since the last fit enter at their values (hyperparameters unchanged);
-        pending suggestions at their predicted means (the information they will bring,
-        whatever the value: what BoTorch's pending points do).
-        """
-        ds = reg.dataset_
-        model = reg.model_
-        hurdle = self.config["model"] == "HurdleRegressor"
-        for frame, fantasy in ((new, False), (pending, True)):
-            for fid in self.fidelities:
-                part = frame[frame.fidelity == fid]
-                if hurdle and not fantasy:
-                    part = part[(part.fidelity != self.target) | (part.value > 0)]
-                if part.empty:
-                    continue
-                X = ds.inputs_for(part.formula.tolist(), fid, **reg._tensor_options)
-                if fantasy:
-                    with torch.no_grad():
-                        Y = model.posterior(X).mean.reshape(-1, 1).detach()
-                else:
-                    Y = torch.as_tensor(part.value.to_numpy(dtype=float)).reshape(-1, 1).to(X)
-                    if hurdle:  # a hurdle's regression is on g(gap) of the nonzero gaps
-                        Y = self._hurdle_scale(part, fid).to(X)
-                model = fantasize(model, X, Y)
-        return model
-
-    def _hurdle_scale(self, part: pd.DataFrame, fid: str) -> torch.Tensor:
-        """``g`` of the values of (nonzero target or lower-fidelity) rows, as the fit did."""
-        est = self._fitted[1]
-        values = part.value.to_numpy(dtype=float)
-        is_target = np.full(values.shape, fid == self.target)
-        # one nonzero target value appended: split() insists the target part is not empty
-        g = est.spec_.split(np.append(values, 1.0), np.append(is_target, True))[2]
-        return torch.as_tensor(g[:-1]).reshape(-1, 1)
-
-    def _reference(self, reg, pool: list[str]):
-        size = self.config["reference_size"]
-        picks = pool
-        if len(pool) > size:
-            g = np.random.default_rng(self.config["seed"])
-            picks = [pool[i] for i in np.sort(g.choice(len(pool), size, replace=False))]
-        return reg.dataset_.inputs_for(picks, self.target, **reg._tensor_options)
+        out = pd.DataFrame(columns=list(SUGGESTION_COLUMNS))
+        out.attrs["score_units"] = self.objective.units
+        return out
 
     # -- observations ------------------------------------------------------------------------
     def observe(self, results: pd.DataFrame) -> pd.DataFrame:
@@ -461,15 +490,44 @@ class Campaign:
         recorded. Returns the rows recorded.
         """
         frame = self._validated(results, self.fidelities)
+        self._check_noise(frame)
         pend = self.pending()
         key = {(str(c), f): int(i) for c, f, i in zip(reduced_composition(pend.formula.tolist()),
                                                       pend.fidelity, pend.id)}  # fmt: skip
         comps = [str(c) for c in reduced_composition(frame.formula.tolist())]
         frame["suggestion"] = [key.pop((c, f), None) for c, f in zip(comps, frame.fidelity)]
+        pool = {str(c) for c in reduced_composition(self.store.pool())}
+        new = list(dict.fromkeys(f for f, c in zip(frame.formula, comps) if c not in pool))
+        if new:
+            shown = ", ".join(repr(f) for f in new[:5]) + (" ..." if len(new) > 5 else "")
+            warnings.warn(
+                f"{len(new)} observed formula(s) not in the pool were added to it: {shown}",
+                PoolExtendedWarning, stacklevel=2,
+            )  # fmt: skip
         with self.store.transaction():
             self.store.add_pool(frame.formula.tolist())
             self.store.add_observations(frame, "observed")
         return frame
+
+    def _check_noise(self, frame: pd.DataFrame) -> None:
+        """Known noise is given for every observation or for none (the model needs one rule)."""
+        old = self.observations()["noise"]
+        new = frame["noise"] if "noise" in frame else pd.Series(np.nan, index=frame.index)
+        if old.empty:
+            return
+        if old.notna().all() and new.isna().any():
+            i = int(np.flatnonzero(new.isna().to_numpy())[0])
+            raise InputDataError(
+                f"row {i}: {frame['formula'].iloc[i]!r} has no noise, but this campaign's "
+                "observations carry known noise: give a noise column (a variance, in the "
+                "target's units squared) for every row"
+            )
+        if old.isna().all() and new.notna().any():
+            i = int(np.flatnonzero(new.notna().to_numpy())[0])
+            raise InputDataError(
+                f"row {i}: {frame['formula'].iloc[i]!r} has a noise value, but this campaign's "
+                "observations have none (the model learns its noise): drop the noise column"
+            )
 
     def run(self, oracle: Callable[[pd.DataFrame], pd.DataFrame], stop: StoppingCondition,
             *, q: int = 1, max_rounds: int = 1000,
@@ -483,14 +541,23 @@ class Campaign:
         for _ in bar:
             if stop(self):
                 break
+            cap = stop.cap(self)
             batch = self.pending()
-            if batch.empty:
-                left = stop.remaining(self)
-                batch = self.suggest(q, max_cost=None if math.isinf(left) else left)
+            if not batch.empty:
+                k = cap.allows(batch["cost"].tolist(), batch["fidelity"].tolist())
+                if k == 0:
+                    logger.info("campaign %s: the pending suggestions exceed what %r allows",
+                                self.store.path.name, stop)  # fmt: skip
+                    break
+                batch = batch.iloc[:k]
+            else:
+                batch = self.suggest(q, max_cost=None if math.isinf(cap.cost) else cap.cost,
+                                     max_count=cap.counts or None)  # fmt: skip
                 if batch.empty:
-                    break  # the pool is exhausted
+                    break  # the pool is exhausted, or nothing more fits the stopping condition
             answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
-            self.observe(answers[["formula", "fidelity", "value"]])
+            cols = ["formula", "fidelity", "value"] + (["noise"] if "noise" in answers else [])
+            self.observe(answers[cols])
             logger.info("campaign %s: observed %d, spent %g", self.store.path.name, len(answers),
                         self.spent())  # fmt: skip
             bar.set_postfix(spent=f"{self.spent():g}")
@@ -522,9 +589,14 @@ class Campaign:
         return suggestion_plot(self, suggestions, **kwargs)
 
     def status(self) -> dict:
-        """Counts, cost spent, pending suggestions and the best target value so far."""
+        """Counts, cost spent, pending suggestions and the best target value acquired so far.
+
+        ``best`` is the last ``best`` of :meth:`history`: the best target value acquired by the
+        campaign, in the objective's direction (``None`` before the first).
+        """
         obs = self.observations()
-        top = obs[obs.fidelity == self.target]
+        h = self.history()
+        best = h["best"].dropna()
         return {
             "observations": obs.groupby("fidelity").size().reindex(self.fidelities,
                                                                    fill_value=0).to_dict(),
@@ -532,7 +604,7 @@ class Campaign:
             "spent": self.spent(),
             "pending": len(self.pending()),
             "rounds": int(self.store.get("rounds", 0)),
-            "best": None if top.empty else float(top.value.max()),
+            "best": None if best.empty else float(best.iloc[-1]),
             "objective": self.objective.to_dict(),
         }  # fmt: skip
 
@@ -541,6 +613,20 @@ class Campaign:
         return (f"Campaign({str(self.store.path)!r}, target={self.target!r}, "
                 f"objective={self.objective.name!r}, acquired={s['acquired']}, "
                 f"spent={s['spent']:g}, pending={s['pending']})")  # fmt: skip
+
+
+#: the columns of :meth:`Campaign.suggest`'s table
+SUGGESTION_COLUMNS = ("suggestion", "rank", "formula", "fidelity", "score", "mean", "std",
+                      "lower_90", "upper_90", "cost", "target_mean", "target_lower_90",
+                      "target_upper_90")  # fmt: skip
+
+
+def _reference_sample(pool: list[str], size: int, seed: int) -> list[str]:
+    """A seeded sample of ``size`` formulas of the pool (all of them if it is smaller)."""
+    if len(pool) <= size:
+        return list(pool)
+    g = np.random.default_rng(seed)
+    return [pool[i] for i in np.sort(g.choice(len(pool), size, replace=False))]
 
 
 def _keys(frame: pd.DataFrame) -> set[tuple[str, str]]:

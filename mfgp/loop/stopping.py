@@ -8,22 +8,73 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Budget", "Experiments", "HitsFound", "PredictiveChange", "StoppingCondition"]
+__all__ = ["Budget", "Cap", "Experiments", "HitsFound", "PredictiveChange", "StoppingCondition"]
+
+
+@dataclass(frozen=True)
+class Cap:
+    """What a campaign may still acquire before a stopping condition holds.
+
+    Attributes:
+        cost: the cost still allowed (``inf``: no budget).
+        counts: fidelity -> how many more observations of it are allowed (a fidelity not
+            listed is not limited).
+    """
+
+    cost: float = math.inf
+    counts: dict[str, float] = field(default_factory=dict)
+
+    def tighter(self, other: Cap) -> Cap:
+        """Both caps at once (``a | b``: either condition stops the campaign)."""
+        counts = dict(self.counts)
+        for fid, n in other.counts.items():
+            counts[fid] = min(counts.get(fid, math.inf), n)
+        return Cap(min(self.cost, other.cost), counts)
+
+    def looser(self, other: Cap) -> Cap:
+        """Either cap (``a & b``: the campaign goes on until both conditions hold)."""
+        counts = {fid: max(n, other.counts[fid]) for fid, n in self.counts.items()
+                  if fid in other.counts}  # fmt: skip
+        return Cap(max(self.cost, other.cost), counts)
+
+    def allows(self, costs: list[float], fidelities: list[str]) -> int:
+        """How many of these rows, taken in order, fit under the cap (a prefix length)."""
+        spent, used = 0.0, dict.fromkeys(self.counts, 0)
+        for k, (cost, fid) in enumerate(zip(costs, fidelities)):
+            if spent + cost > self.cost + 1e-9 * max(1.0, abs(self.cost)):
+                return k
+            if fid in used:
+                if used[fid] + 1 > self.counts[fid]:
+                    return k
+                used[fid] += 1
+            spent += cost
+        return len(costs)
 
 
 class StoppingCondition:
-    """Base class: ``condition(campaign) -> bool``; ``a & b``, ``a | b``."""
+    """Base class: ``condition(campaign) -> bool``; ``a & b``, ``a | b``.
+
+    :meth:`cap` says what may still be acquired before the condition holds, so that
+    :meth:`Campaign.run <mfgp.loop.Campaign.run>` never acquires past a budget or a count:
+    a batch is chosen within the cap (an affordable cheaper row is taken when an expensive
+    one no longer fits), and pending suggestions are answered only as far as the cap allows.
+    """
 
     def __call__(self, campaign) -> bool:  # noqa: D102
         raise NotImplementedError
 
+    def cap(self, campaign) -> Cap:
+        """What may still be acquired before this condition holds (default: no limit)."""
+        return Cap()
+
     def remaining(self, campaign) -> float:
         """The cost still allowed before this condition holds (``inf``: no budget in it)."""
-        return float("inf")
+        return self.cap(campaign).cost
 
     def __and__(self, other: StoppingCondition) -> StoppingCondition:
         return _Both(self, other)
@@ -40,8 +91,8 @@ class _Both(StoppingCondition):
     def __call__(self, campaign) -> bool:  # noqa: D102
         return self.a(campaign) and self.b(campaign)
 
-    def remaining(self, campaign) -> float:  # noqa: D102
-        return max(self.a.remaining(campaign), self.b.remaining(campaign))
+    def cap(self, campaign) -> Cap:  # noqa: D102
+        return self.a.cap(campaign).looser(self.b.cap(campaign))
 
     def __repr__(self) -> str:
         return f"({self.a!r} & {self.b!r})"
@@ -55,8 +106,8 @@ class _Either(StoppingCondition):
     def __call__(self, campaign) -> bool:  # noqa: D102
         return self.a(campaign) or self.b(campaign)
 
-    def remaining(self, campaign) -> float:  # noqa: D102
-        return min(self.a.remaining(campaign), self.b.remaining(campaign))
+    def cap(self, campaign) -> Cap:  # noqa: D102
+        return self.a.cap(campaign).tighter(self.b.cap(campaign))
 
     def __repr__(self) -> str:
         return f"({self.a!r} | {self.b!r})"
@@ -66,7 +117,8 @@ class _Either(StoppingCondition):
 class Budget(StoppingCondition):
     """The cost spent on acquired observations has reached ``total``.
 
-    :meth:`Campaign.run` never overspends it: a batch is cut to what the budget still allows.
+    :meth:`Campaign.run` never overspends it: a batch is chosen among the rows the budget
+    still allows, and the campaign goes on while any row is affordable.
     """
 
     total: float
@@ -74,8 +126,8 @@ class Budget(StoppingCondition):
     def __call__(self, campaign) -> bool:  # noqa: D102
         return campaign.spent() >= self.total
 
-    def remaining(self, campaign) -> float:  # noqa: D102
-        return self.total - campaign.spent()
+    def cap(self, campaign) -> Cap:  # noqa: D102
+        return Cap(cost=self.total - campaign.spent())
 
     def __repr__(self) -> str:
         return f"Budget({self.total:g})"
@@ -88,10 +140,17 @@ class Experiments(StoppingCondition):
     n: int
     fidelity: str | None = None
 
-    def __call__(self, campaign) -> bool:  # noqa: D102
+    def _done(self, campaign) -> int:
         fid = campaign.target if self.fidelity is None else self.fidelity
         obs = campaign.observations()
-        return int(((obs.source == "observed") & (obs.fidelity == fid)).sum()) >= self.n
+        return int(((obs.source == "observed") & (obs.fidelity == fid)).sum())
+
+    def __call__(self, campaign) -> bool:  # noqa: D102
+        return self._done(campaign) >= self.n
+
+    def cap(self, campaign) -> Cap:  # noqa: D102
+        fid = campaign.target if self.fidelity is None else self.fidelity
+        return Cap(counts={fid: self.n - self._done(campaign)})
 
     def __repr__(self) -> str:
         return f"Experiments({self.n})" if self.fidelity is None else \
@@ -117,9 +176,13 @@ class HitsFound(StoppingCondition):
 
 @dataclass(frozen=True, repr=False)
 class PredictiveChange(StoppingCondition):
-    """The target's predicted mean over the reference pool moved less than ``tol``.
+    """The target's predicted mean over the reference set moved less than ``tol``.
 
-    The mean absolute change between the last two suggestions.
+    The mean absolute change (in the target's units) between the predictions of the last two
+    suggestions made with different observations: a suggestion records the predicted means
+    of the campaign's fixed reference set (chosen once, at creation) together with the
+    number of observations they rest on, in the suggestion's own transaction; a second
+    suggestion with no new observation records nothing.
     """
 
     tol: float
@@ -128,7 +191,13 @@ class PredictiveChange(StoppingCondition):
         history = campaign.store.get("reference_means", [])
         if len(history) < 2:
             return False
-        return float(np.mean(np.abs(np.subtract(history[-1], history[-2])))) < self.tol
+        last, before = history[-1], history[-2]
+        if not isinstance(last, dict):  # a store written before the counts were recorded
+            return False
+        a, b = np.asarray(last["means"]), np.asarray(before["means"])
+        if a.shape != b.shape:
+            return False
+        return float(np.mean(np.abs(a - b))) < self.tol
 
     def __repr__(self) -> str:
         return f"PredictiveChange({self.tol:g})"

@@ -196,11 +196,23 @@ class Store:
             return self.db.execute(
                 "UPDATE suggestions SET status = 'cancelled' WHERE status = 'pending'").rowcount
 
-    def add_checkpoint(self, n_obs: int, blob: bytes) -> None:
-        """Store a fitted model (the :mod:`mfgp.io` format) fitted on the first ``n_obs`` rows."""
+    def add_checkpoint(self, n_obs: int, blob: bytes, keep: int | None = None) -> None:
+        """Store a fitted model (the :mod:`mfgp.io` format) fitted on the first ``n_obs`` rows.
+
+        With ``keep``, only the newest ``keep`` checkpoints stay (older ones are deleted in the
+        same transaction, so a crash leaves either the old set or the new one).
+        """
         with self.transaction():
             self.db.execute("INSERT INTO checkpoints (n_obs, blob, created) VALUES (?, ?, ?)",
                             (int(n_obs), sqlite3.Binary(blob), _now()))  # fmt: skip
+            if keep is not None:
+                self.db.execute(
+                    "DELETE FROM checkpoints WHERE id NOT IN "
+                    "(SELECT id FROM checkpoints ORDER BY id DESC LIMIT ?)", (int(max(keep, 1)),))
+
+    def checkpoints(self) -> int:
+        """How many checkpoints the store holds."""
+        return int(self.db.execute("SELECT COUNT(*) FROM checkpoints").fetchone()[0])
 
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         """``(n_obs, blob)`` of the newest checkpoint, or ``None``."""
