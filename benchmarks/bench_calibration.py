@@ -124,7 +124,7 @@ def run_cell(ds: MultiFidelityDataset, held: tuple[str, ...], name: str) -> tupl
         # kept: P(metal) and the regression's Gaussian in softplus space, from which the
         # recalibration rows rebuild the predictive (est.spec_.predictive)
         mu, sd = est.regressor_.predict(X, True, observation_noise=True)
-        p_zero = est.predict_proba(X)
+        p_zero = est.predict_proba(X)[:, 1]  # column 1: P(metal)
         pred = est.spec_.predictive(p_zero, mu, sd)
         kept = {"y": y.tolist(), "p_zero": np.asarray(p_zero).tolist(),
                 "mean": np.asarray(mu).tolist(), "std": np.asarray(sd).tolist(),

@@ -189,12 +189,12 @@ def main() -> None:
                 t = time.perf_counter()
                 clf = MetalClassifier(multitask, deep_features=fx, seed=args.seed,
                                       progress=False).fit(data, candidates=held)  # fmt: skip
-                probs[name] = (clf.predict_proba(held), time.perf_counter() - t)
+                probs[name] = (clf.predict_proba(held)[:, 1], time.perf_counter() - t)
             # the hurdle's classifier (single-task GP on magpie + the PBE latent) is fitted
             # inside the hurdle, with the regression rows below
             hurdle_records, hurdle = hurdle_rows(gaps, train, held, Xt, y, forest, base,
                                                  args.seed)  # fmt: skip
-            probs["gp_latent/magpie"] = (hurdle.predict_proba(Xt), float("nan"))
+            probs["gp_latent/magpie"] = (hurdle.predict_proba(Xt)[:, 1], float("nan"))
             fold_probs: list[dict] = []
             for name, (p, secs) in probs.items():
                 s = classification_scores(metal, p)

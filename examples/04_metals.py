@@ -61,7 +61,7 @@ print(scores.round(3))
 
 # %% Is P(metal) calibrated? And what do three predictives look like?
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-reliability_diagram(y == 0, hurdle.predict_proba(formulas), ax=axes[0], label="P(metal)")
+reliability_diagram(y == 0, hurdle.predict_proba(formulas)[:, 1], ax=axes[0], label="P(metal)")
 grid = np.linspace(0, 4, 200)
 picks = {"most metallic": int(np.argmax(pred.weight)),
          "most uncertain": int(np.argmin(np.abs(pred.weight - 0.5))),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import mfgp._deps  # noqa: F401  (first: the GP stack without its import warning)
 
 # isort: split
+from typing import NamedTuple
+
 import torch
 from botorch.models.model import Model
 from torch import Tensor
@@ -18,7 +20,7 @@ from torch import Tensor
 from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.linalg import exact_solves
 
-__all__ = ["model_device", "predict_marginals", "training_rows"]
+__all__ = ["OwnRows", "model_device", "predict_marginals", "training_rows"]
 
 
 def model_device(model: torch.nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -39,6 +41,29 @@ def training_rows(model: torch.nn.Module) -> int:
     return n
 
 
+class OwnRows(NamedTuple):
+    """Observations a query row also conditions on: those of its own key (its composition).
+
+    Row ``i`` of the queries conditions on the observations ``j`` with ``owner[j] ==
+    query_owner[i]`` (besides the model's training rows) and on no others, so its prediction
+    does not depend on which other rows are asked with it.
+
+    Attributes:
+        query_owner: ``n`` int64, the key of each query row (``-1``: none).
+        X: ``m x (d + 1)`` the observations' inputs (untransformed, as ``train_X``).
+        Y: ``m x 1`` their values.
+        Yvar: ``m x 1`` their known noise variances (a model with known noise), or ``None``
+            (the model's own noise at each row).
+        owner: ``m`` int64, the key of each observation.
+    """
+
+    query_owner: Tensor
+    X: Tensor
+    Y: Tensor
+    Yvar: Tensor | None
+    owner: Tensor
+
+
 def predict_marginals(
     model: Model,
     X: Tensor,
@@ -46,6 +71,7 @@ def predict_marginals(
     observation_noise: bool = False,
     batch_size: int = 4096,
     max_bytes: int = 2**28,
+    own_rows: OwnRows | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Posterior mean and variance of every row of ``X``, computed one row at a time, chunked.
 
@@ -57,6 +83,13 @@ def predict_marginals(
         max_bytes: bound on the largest intermediate of one call: the rows per call are cut
             so that ``draws x rows x training rows`` floats fit (draws: the latent samples of
             an explicit-latent model, 1 otherwise).
+        own_rows: observations that only the query rows of the same key condition on (the
+            left-out lower-fidelity rows of each asked composition; see :class:`OwnRows`).
+            Each such row gets the exact Gaussian update of the model's joint posterior at
+            ``[x_i, X_own]`` by its own observations (hyperparameters unchanged: the same
+            answer as ``conditioned_on(X_own, Y_own)`` queried at ``x_i``, except that a new
+            observation's known noise is the fitted model's), computed in batches of equal
+            size; rows without own observations get the model's marginals.
 
     Returns:
         ``(mean, variance)``, each ``n``, on the model's device. Each row's values do not depend
@@ -68,6 +101,9 @@ def predict_marginals(
     """
     if X.dim() != 2:
         raise ShapeError(f"X must be n x (d + 1) contract inputs; got {tuple(X.shape)}")
+    if own_rows is not None:
+        return _marginals_given_own_rows(model, X, own_rows, observation_noise=observation_noise,
+                                         batch_size=batch_size, max_bytes=max_bytes)  # fmt: skip
     if batch_size < 1 or max_bytes < 1:
         raise InputDataError(
             f"batch_size and max_bytes must be >= 1; got {batch_size}, {max_bytes}"
@@ -92,4 +128,76 @@ def predict_marginals(
                 post = model.posterior(X[r].unsqueeze(-2), observation_noise=observation_noise)
                 mean[r] = post.mean.reshape(-1)
                 var[r] = post.variance.reshape(-1)
+    return mean, var
+
+
+def _noise_variance(model: Model, X: Tensor, batch_size: int, max_bytes: int) -> Tensor:
+    """The observation noise variance of a new observation at each row of ``X`` (outcome units)."""
+    _, with_noise = predict_marginals(model, X, observation_noise=True, batch_size=batch_size,
+                                      max_bytes=max_bytes)  # fmt: skip
+    _, without = predict_marginals(model, X, batch_size=batch_size, max_bytes=max_bytes)
+    return (with_noise - without).clamp_min(0.0)
+
+
+def _marginals_given_own_rows(
+    model: Model, X: Tensor, own: OwnRows, *, observation_noise: bool, batch_size: int,
+    max_bytes: int,
+) -> tuple[Tensor, Tensor]:
+    """:func:`predict_marginals` where each row also conditions on its own observations."""
+    from mfgp.linalg import robust_cholesky
+
+    device, dtype = model_device(model)
+    X = X.to(device=device, dtype=dtype)
+    q_owner = own.query_owner.to(device)
+    o_owner = own.owner.to(device)
+    E_X, E_Y = own.X.to(device=device, dtype=dtype), own.Y.to(device=device, dtype=dtype)
+    # each query row's own observations (sorted by owner): rows with none get the model's
+    # marginals, the others are grouped by how many they have and updated in batches
+    order = torch.argsort(o_owner, stable=True)
+    keys, counts = torch.unique_consecutive(o_owner[order], return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.searchsorted(keys, q_owner.clamp_min(0)).clamp(max=max(keys.numel() - 1, 0))
+    has = (q_owner >= 0) & (keys.numel() > 0)
+    if keys.numel():
+        has = has & (keys[slot] == q_owner)
+    plain = torch.nonzero(~has).squeeze(-1)
+    mean = torch.empty(X.shape[0], dtype=dtype, device=device)
+    var = torch.empty(X.shape[0], dtype=dtype, device=device)
+    if plain.numel():
+        mean[plain], var[plain] = predict_marginals(
+            model, X[plain], observation_noise=observation_noise, batch_size=batch_size,
+            max_bytes=max_bytes)  # fmt: skip
+    rows = torch.nonzero(has).squeeze(-1)
+    if not rows.numel():
+        return mean, var
+    if own.Yvar is not None:
+        E_noise = own.Yvar.to(device=device, dtype=dtype).reshape(-1)
+    else:
+        used = torch.unique(torch.cat([order[starts[s]: starts[s] + counts[s]]
+                                       for s in torch.unique(slot[rows]).tolist()]))  # fmt: skip
+        E_noise = torch.zeros(E_X.shape[0], dtype=dtype, device=device)
+        E_noise[used] = _noise_variance(model, E_X[used], batch_size, max_bytes)
+    q_noise = (_noise_variance(model, X[rows], batch_size, max_bytes) if observation_noise
+               else torch.zeros(rows.numel(), dtype=dtype, device=device))  # fmt: skip
+    m_of = counts[slot[rows]]
+    with torch.no_grad(), exact_solves():
+        for m in torch.unique(m_of).tolist():
+            pick = torch.nonzero(m_of == m).squeeze(-1)
+            per_call = max(1, batch_size // (m + 1))
+            for i in range(0, pick.numel(), per_call):
+                sel = pick[i: i + per_call]  # positions in ``rows``
+                r = rows[sel]
+                idx = order[starts[slot[r]].unsqueeze(-1)
+                            + torch.arange(m, device=device)]  # G x m own observations
+                Q = torch.cat([X[r].unsqueeze(-2), E_X[idx]], dim=-2)  # G x (1 + m) x d
+                post = model.posterior(Q)
+                mu = post.mean.squeeze(-1)  # G x (1 + m)
+                S = post.distribution.covariance_matrix  # G x (1 + m) x (1 + m)
+                S_EE = S[:, 1:, 1:] + torch.diag_embed(E_noise[idx])
+                L = robust_cholesky(S_EE)
+                s = S[:, 1:, :1]  # G x m x 1: cov(f(E), f(x))
+                w = torch.cholesky_solve(s, L).squeeze(-1)  # (S_EE)^-1 cov(f(E), f(x))
+                resid = E_Y[idx].squeeze(-1) - mu[:, 1:]
+                mean[r] = mu[:, 0] + (w * resid).sum(-1)
+                var[r] = (S[:, 0, 0] - (w * s.squeeze(-1)).sum(-1)).clamp_min(0.0) + q_noise[sel]
     return mean, var

@@ -8,6 +8,7 @@ from mfgp.data import MultiFidelityDataset, kfold
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
 from mfgp.exceptions import InputDataError, NotFittedError
+from mfgp.featurize import reduced_composition
 from tests.ladders import small_ladder as make_ladder
 
 
@@ -114,13 +115,16 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
     assert hurdle.classifier_.latent is latent and latent.dataset_.fidelities == ("pbe",)
     expt = set(df[df.fidelity == "expt"].composition)
     assert expt & set(df[df.fidelity == "pbe"].composition) <= set(latent.dataset_.compositions)
-    p = hurdle.predict_proba(formulas)
+    proba = hurdle.predict_proba(formulas)
+    assert proba.shape == (4, 2) and hurdle.classes_.tolist() == [0, 1]
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    p = proba[:, 1]  # P(metal): class 1
     assert p[0] > 0.5 > p[2] and p[0] > p[2:].max()  # copper above the wide-gap insulators
     assert np.array_equal(pred.median() == 0, pred.weight >= 0.5)  # the atom holds the median
     X, Y, _ = hurdle.dataset_.tensors()
     top = (X[:, -1] == 1).numpy()
     metal = Y[top, 0].numpy() == 0
-    p_train = hurdle.predict_proba(X[top])
+    p_train = hurdle.predict_proba(X[top])[:, 1]
     assert p_train[metal].mean() > p_train[~metal].mean() + 0.3
     lo, hi = pred.interval(0.9)
     assert (lo >= 0).all() and (hi > lo).all()
@@ -275,8 +279,8 @@ def test_metal_classifier_with_a_latent_property(hidden_property):
     plain = MetalClassifier(False, **options).fit(train)
     clf = MetalClassifier(False, latent=latent, **options).fit(train)
     y = test.value.to_numpy()
-    auc_plain = classification_scores(y, plain.predict_proba(test.formula))["roc_auc"]
-    auc = classification_scores(y, clf.predict_proba(test.formula))["roc_auc"]
+    auc_plain = classification_scores(y, plain.predict_proba(test.formula)[:, 1])["roc_auc"]
+    auc = classification_scores(y, clf.predict_proba(test.formula)[:, 1])["roc_auc"]
     # the labels follow the latent alone: only the classifier that sees it can rank them
     assert auc > 0.95 and auc_plain < 0.75
     # tensors and formulas reach the same observed latent
@@ -289,17 +293,19 @@ def test_metal_classifier_with_a_latent_property(hidden_property):
     X = clf.dataset_.inputs_for(others)
     Z = clf._task_inputs(clf._inputs(X))
     head = clf.model_  # the core LatentInputClassifier holds the latent and the quadrature
-    mean, std = head.latent.moments(clf._latent_model(X, head.latent), X)
+    keys = np.array(reduced_composition(others), dtype=object)
+    mean, std = clf._latent_moments(X, keys, head.latent)
     assert (std > 0.3).all()
     S = 20000
     g = torch.Generator().manual_seed(0)
     draws = mean + std * torch.randn(S, 1, dtype=std.dtype, generator=g)
     mc = head.classifier.predict_proba(head.latent.augment(Z.repeat(S, 1), draws.reshape(-1)))
-    assert np.allclose(clf.predict_proba(X), mc.reshape(S, -1).mean(0).numpy(), atol=0.015)
+    assert np.allclose(clf.predict_proba(X)[:, 1], mc.reshape(S, -1).mean(0).numpy(),
+                       atol=0.015)  # fmt: skip
     # the labels' latent is pure noise to the latent's GP: its noise-free function knows
     # nothing of it, so a classifier on that function cannot rank the held-out labels
     blind = MetalClassifier(False, latent=latent, latent_observed=False, **options).fit(train)
-    assert classification_scores(y, blind.predict_proba(test.formula))["roc_auc"] < 0.75
+    assert classification_scores(y, blind.predict_proba(test.formula)[:, 1])["roc_auc"] < 0.75
 
 
 def test_metal_classifier_latent_errors(hidden_property):
@@ -373,7 +379,7 @@ def test_hurdle_recalibrates_both_parts_and_saves_them(zero_inflated_ladder, tmp
     assert fast.recalibrate(2, seed=0) is fast
     pred = fast.predictive(formulas)
     assert isinstance(pred, PointMassMixture) and fast.recalibration_.weight_maps_
-    np.testing.assert_array_equal(fast.predict_proba(formulas), pred.weight)  # the mapped P(metal)
+    np.testing.assert_array_equal(fast.predict_proba(formulas)[:, 1], pred.weight)  # mapped
     np.testing.assert_array_equal(fast.predict(formulas), pred.mean())
     np.testing.assert_array_equal(fast.predictive(formulas, recalibrated=False).weight,
                                   raw.weight)  # fmt: skip

@@ -48,13 +48,13 @@ def test_hurdle_roundtrip_is_bit_identical_in_a_fresh_process(hurdle, tmp_path):
     est, path = hurdle
     assert isinstance(est.classifier_.model_, LatentInputClassifier)
     mean, std = est.predict(PROBES, True)
-    p = est.predict_proba(PROBES)
+    p = est.predict_proba(PROBES)[:, 1]
     out = tmp_path / "out.npy"
     code = (
         "import numpy as np, mfgp\n"
         f"h = mfgp.HurdleRegressor.load({str(path)!r})\n"
         f"m, s = h.predict({PROBES!r}, True)\n"
-        f"np.save({str(out)!r}, np.stack([m, s, h.predict_proba({PROBES!r})]))\n"
+        f"np.save({str(out)!r}, np.stack([m, s, h.predict_proba({PROBES!r})[:, 1]]))\n"
     )
     back = _in_fresh_process(code, out)
     assert np.array_equal(back[0], mean) and np.array_equal(back[1], std)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mfgp._rows import lookup, match_rows
+from mfgp._rows import match_rows
 from mfgp.exceptions import (
     ConflictingDuplicatesError,
     ConflictingDuplicatesWarning,
@@ -384,31 +384,67 @@ class MultiFidelityDataset:
         """The mean observed value of ``fidelity`` at each row's composition, NaN where none.
 
         Rows are contract inputs (``n x (d + 1)``, features then fidelity, e.g. from
-        :meth:`inputs_for`) with this dataset's featurizer; a row matches the composition
-        whose features agree with its own to 1e-9 of each feature's scale.
+        :meth:`inputs_for`) with this dataset's featurizer; each is matched to its
+        composition by :meth:`compositions_at` (to the precision of ``X``'s dtype).
         """
         name = self.target if fidelity is None else str(fidelity)
         if name not in self.fidelities:
             raise UnknownFidelityError(f"fidelity {name!r} is not one of {list(self.fidelities)}")
         f = self.frame[self.frame["fidelity"] == name]
-        means = f.groupby("composition")["value"].mean()
-        index = {c: i for i, c in enumerate(self.compositions)}
-        pos = np.array([index[c] for c in means.index], dtype=np.int64)
-        known, values = lookup(torch.as_tensor(self.features[pos]),
-                               torch.as_tensor(means.to_numpy(dtype=np.float64)),
-                               X[..., :-1].cpu())  # fmt: skip
-        return np.where(known.numpy(), values.numpy(), np.nan)
+        means = f.groupby("composition")["value"].mean().to_dict()
+        comps = self.compositions_at(X)
+        return np.array([means.get(c, np.nan) for c in comps], dtype=np.float64).reshape(
+            X.shape[:-1])
+
+    @functools.cached_property
+    def rows_by_composition(self) -> dict[str, np.ndarray]:
+        """Reduced composition -> the indices of its rows (any fidelity), computed once."""
+        order = np.argsort(self.composition_index, kind="stable")
+        bounds = np.flatnonzero(np.diff(self.composition_index[order])) + 1
+        groups = np.split(order, bounds) if order.size else []
+        return {str(self.compositions[self.composition_index[g[0]]]): g for g in groups}
+
+    def rows_of(self, compositions: Sequence[object]) -> np.ndarray:
+        """Indices of every row (any fidelity) of the given compositions, sorted.
+
+        Rows are keyed by reduced composition (``"Fe2O3"``, as in :attr:`compositions`; give
+        formulas through :func:`mfgp.featurize.reduced_composition`), never by feature values;
+        a composition without rows (or ``None``) contributes none.
+
+        Example:
+            >>> ds.rows_of(["GaAs"])  # doctest: +SKIP
+            array([ 17, 912])
+        """
+        table = self.rows_by_composition
+        parts = [table[c] for c in dict.fromkeys(compositions) if c in table]
+        return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
+
+    def compositions_at(self, X: torch.Tensor) -> np.ndarray:
+        """The composition of each row of contract inputs ``X``, by its features (a fallback).
+
+        Only for callers that hold raw tensors and no formulas: a row matches the composition
+        whose featurizer output agrees with its own to ``max(1e-9, 4 eps)`` of each feature's
+        scale, ``eps`` the machine precision of ``X``'s dtype (a float32 row is the float64
+        features rounded once, so it still matches; two compositions whose features agree that
+        closely in every column would be confused). Prefer keys from formulas.
+
+        Returns:
+            ``n`` reduced compositions (object array), ``None`` where no composition matches.
+        """
+        flat = X.detach().reshape(-1, X.shape[-1])
+        rtol = max(1e-9, 4 * torch.finfo(flat.dtype).eps) if flat.is_floating_point() else 1e-9
+        match = match_rows(torch.as_tensor(self.features), flat[:, :-1].cpu(), rtol=rtol).numpy()
+        out = np.full(match.shape[0], None, dtype=object)
+        out[match >= 0] = self.compositions[match[match >= 0]]
+        return out
 
     def rows_at(self, X: torch.Tensor) -> np.ndarray:
         """Indices of every row (any fidelity) whose composition is that of a row of ``X``.
 
-        ``X`` holds contract inputs with this dataset's featurizer (``inputs_for``); rows are
-        matched to compositions on those raw features (to 1e-9 of each feature's scale).
+        A fallback for raw tensors (:meth:`compositions_at`: matched by features, to the
+        precision of ``X``'s dtype); with formulas use :meth:`rows_of`.
         """
-        queries = X[..., :-1].detach().reshape(-1, X.shape[-1] - 1).cpu()
-        match = match_rows(torch.as_tensor(self.features), queries).numpy()
-        found = np.unique(match[match >= 0])
-        return np.flatnonzero(np.isin(self.composition_index, found))
+        return self.rows_of([c for c in self.compositions_at(X) if c is not None])
 
     def inputs_for(
         self,

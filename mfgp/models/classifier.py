@@ -180,9 +180,24 @@ class LatentInput(torch.nn.Module):
         return Xl
 
     @torch.no_grad()
-    def moments(self, latent_model, X: Tensor, batch_size: int = 4096) -> tuple[Tensor, Tensor]:
-        """Mean and std of the latent at raw contract inputs ``X`` (observed: std 0)."""
+    def moments(self, latent_model, X: Tensor, batch_size: int = 4096, *,
+                marginals=None) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Mean and std of the latent at raw contract inputs ``X`` (observed: std 0).
+
+        Args:
+            latent_model: the latent model (unused when ``marginals`` is given).
+            X: ``n x (d + 1)`` raw contract inputs.
+            batch_size: rows per posterior call.
+            marginals: instead of :func:`mfgp.predict.predict_marginals` of ``latent_model``,
+                a callable ``(X_latent, observation_noise) -> (mean, variance)`` (the
+                estimators pass one that conditions each row on its own composition's rows).
+        """
         from mfgp.predict import predict_marginals
+
+        if marginals is None:
+            def marginals(Xl: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
+                return predict_marginals(latent_model, Xl, batch_size=batch_size,
+                                         observation_noise=noise)  # fmt: skip
 
         known = None
         if self.obs_X is not None:
@@ -190,8 +205,7 @@ class LatentInput(torch.nn.Module):
             seen = seen.to(X)
             if bool(known.all()):
                 return seen, torch.zeros_like(seen)
-        mean, var = predict_marginals(latent_model, self.latent_inputs(X), batch_size=batch_size,
-                                      observation_noise=self.observation_noise)  # fmt: skip
+        mean, var = marginals(self.latent_inputs(X), self.observation_noise)
         mean, std = mean.to(X), var.clamp_min(0.0).sqrt().to(X)
         if known is not None:
             mean = torch.where(known, seen, mean)

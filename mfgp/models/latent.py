@@ -271,11 +271,13 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         """
         base = post.base_sample_shape
         g = torch.Generator(device="cpu").manual_seed(self.seed)
+        # drawn in float64 whatever X's dtype: float32 draws are another sequence, and a
+        # float32 prediction must be the float64 one to float32's precision
         if tuple(post.distribution.event_shape) in ((1,), (1, 1)):  # q = 1
-            eps = torch.randn(self.n_samples, generator=g, dtype=X.dtype).to(X.device)
+            eps = torch.randn(self.n_samples, generator=g, dtype=torch.float64).to(X)
             return eps.reshape(-1, *([1] * len(base))).expand(self.n_samples, *base)
         shape = torch.Size([self.n_samples]) + base
-        return torch.randn(shape, generator=g, dtype=X.dtype).to(X.device)
+        return torch.randn(shape, generator=g, dtype=torch.float64).to(X)
 
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
                   posterior_transform=None, **kwargs) -> GPyTorchPosterior:  # fmt: skip
