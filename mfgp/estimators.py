@@ -582,6 +582,11 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             candidates: compositions you will ask predictions for; their lower-fidelity rows are
                 always kept, however ``max_rows_per_fidelity`` caps the rest.
             **frame_options: passed to :meth:`MultiFidelityDataset.from_frame`.
+
+        Known noise: a column ``noise`` of the frame (or the one named by ``noise_col=``) holds
+        each row's measurement-noise *variance*, in the value's units squared (eV^2 for gaps
+        in eV), for every row or none; the GP then uses those variances instead of learning a
+        noise per fidelity. ``noise_col=None`` ignores such a column.
         """
         if self.architecture not in ARCHITECTURES:
             raise InputDataError(
@@ -1103,7 +1108,12 @@ class MetalClassifier(_FormulaEstimator):
         candidates: Sequence[str] | None = None,
         **frame_options,
     ) -> MetalClassifier:
-        """Fit on labelled rows; ``candidates`` as in :meth:`MultiFidelityRegressor.fit`."""
+        """Fit on labelled rows; ``candidates`` as in :meth:`MultiFidelityRegressor.fit`.
+
+        Raises:
+            InputDataError: the rows carry known noise variances (a ``noise`` column): 0/1
+                labels have none; drop the column or pass ``noise_col=None``.
+        """
         if self.deep_features is True:
             raise InputDataError(
                 "MetalClassifier takes deep_features=False or a fitted FeatureExtractor (pretrain "
@@ -1115,6 +1125,11 @@ class MetalClassifier(_FormulaEstimator):
         spec = ClassifierSpec(num_inducing=self.num_inducing, rank=self.rank, epochs=self.epochs,
                               batch_size=self.batch_size, lr=self.lr, seed=self.seed)  # fmt: skip
         ds = self._dataset(data, frame_options)
+        if ds.frame["noise"].notna().any():
+            raise InputDataError(
+                "MetalClassifier fits 0/1 labels, which have no noise variance, but the rows "
+                "carry known noise (a 'noise' column); drop the column or pass noise_col=None"
+            )
         self.dataset_ = ds
         if self.latent is not None:
             self._check_latent()
@@ -1414,7 +1429,14 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         candidates: Sequence[str] | None = None,
         **frame_options,
     ) -> HurdleRegressor:
-        """Fit both parts on a long-format frame of gaps (lower fidelities, then the target)."""
+        """Fit both parts on a long-format frame of gaps (lower fidelities, then the target).
+
+        Known noise (a ``noise`` column: variances in eV^2, see
+        :meth:`MultiFidelityRegressor.fit`) reaches the regression on ``g`` of the gaps by the
+        delta method, ``g'(y)^2 var`` (``y`` the gap, plus ``offset`` below the target), and
+        the classifier's latent GP of the lowest fidelity's gaps as given; the classifier's
+        0/1 labels have none.
+        """
         spec = HurdleSpec(self.transform, self.offset)
         ds = self._dataset(data, frame_options)
         f = ds.frame
@@ -1427,6 +1449,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             )
         is_target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
         labels, positive, g = spec.split(f["value"].to_numpy(), is_target)
+        g_noise = spec.noise(f["value"].to_numpy(), is_target, f["noise"].to_numpy())[positive]
         self.dataset_, self.spec_, self.recalibration_ = ds, spec, None
         common = {"featurizer": self._featurizer_preset(), "seed": self.seed,
                   "progress": self.progress, "deep_features": self.deep_features,
@@ -1442,10 +1465,11 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             clf = MetalClassifier(self.multitask, **options)
         else:
             clf = copy.deepcopy(self.classifier)
-        self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels)), candidates)
+        self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels, noise=np.nan)),
+                                   candidates)  # fmt: skip
         self.regressor_ = MultiFidelityRegressor(
             self.architecture, **{**common, **mixed, **(self.regressor_options or {})}
-        ).fit(ds.with_frame(f[positive].assign(value=g)), candidates)
+        ).fit(ds.with_frame(f[positive].assign(value=g, noise=g_noise)), candidates)
         self.model_ = self.regressor_.model_
         self.classes_ = np.array([0, 1])
         return self

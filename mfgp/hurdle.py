@@ -96,6 +96,19 @@ class HurdleSpec:
         shifted = np.where(is_target[positive], v, v + self.offset)  # > 0 everywhere
         return labels, positive, TRANSFORMS[self.transform][0](shifted)
 
+    def noise(self, values: np.ndarray, is_target: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Noise variances of the rows on the regression's ``g`` scale (the delta method).
+
+        ``g'(y)^2 var`` with ``y`` the value (plus ``offset`` below the target): a known
+        variance in the value's units squared becomes one in ``g``'s; NaN (unknown) stays
+        NaN. At a zero target value (not a regression row) the result is ``inf``.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        y = np.where(np.asarray(is_target, dtype=bool), values, values + self.offset)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = -1.0 / np.expm1(-y) if self.transform == "softplus" else 1.0 / y
+            return np.asarray(noise, dtype=np.float64) * slope**2
+
     def continuous(self, mean: np.ndarray, std: np.ndarray):
         """The positive part's predictive from the regression's Gaussian in ``g`` space."""
         return TRANSFORMS[self.transform][1](mean, std)

@@ -81,7 +81,7 @@ class MultiFidelityDataset:
         formula_col: str = "formula",
         fidelity_col: str = "fidelity",
         value_col: str = "value",
-        noise_col: str | None = None,
+        noise_col: str | None = "auto",
         featurizer: str | CompositionFeaturizer = "magpie",
         duplicates: str = "mean",
         conflict_tol: float | None = None,
@@ -99,7 +99,11 @@ class MultiFidelityDataset:
             formula_col: column of chemical formulas.
             fidelity_col: column of fidelity names.
             value_col: column of observed values.
-            noise_col: optional column of known noise variances (same units as value squared).
+            noise_col: column of known noise *variances* (in the value's units squared, e.g.
+                eV^2; not standard deviations), given for every row or for none.
+                ``"auto"`` (the default): the column ``noise`` if the frame has one (it is
+                never silently dropped), else none; ``None``: no known noise, whatever the
+                frame holds (the noise is then learned per fidelity).
             featurizer: a preset name or a :class:`CompositionFeaturizer`.
             duplicates: what to do with repeated (composition, fidelity) rows: ``"mean"``,
                 ``"median"``, ``"first"`` (each keeps the count in ``n_obs``) or ``"error"``.
@@ -114,6 +118,8 @@ class MultiFidelityDataset:
                 value or noise, an unknown fidelity, no rows, a fidelity with no rows, or
                 conflicting duplicates.
         """
+        if noise_col == "auto":
+            noise_col = "noise" if "noise" in df.columns else None
         for col in (formula_col, fidelity_col, value_col) + ((noise_col,) if noise_col else ()):
             if col not in df.columns:
                 raise InputDataError(f"column {col!r} not found; the frame has {list(df.columns)}")

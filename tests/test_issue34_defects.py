@@ -1,0 +1,65 @@
+"""Defects of issue 34 beyond batch invariance (tests/test_predict_invariance.py): each failed
+before its fix."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mfgp.calibration.predictive import softplus_inverse
+from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
+from mfgp.exceptions import InputDataError
+from mfgp.hurdle import HurdleSpec
+from tests.ladders import small_ladder
+
+FAST = dict(max_rows_per_fidelity=50, max_fit_points=200, max_iter=10, progress=False)
+
+
+@pytest.fixture(scope="module")
+def ladder():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return small_ladder(40, 100, seed=2)
+
+
+class BaseRate:
+    """P(metal) = the share of metals among the target rows: a fast stand-in classifier."""
+
+    def fit(self, labels, candidates=None):
+        X, Y, _ = labels.tensors()
+        self.p_ = float(Y[X[:, -1] == X[:, -1].max(), 0].mean())
+        return self
+
+    def predict_proba(self, X):
+        return np.full(len(X), self.p_)
+
+
+# -- defect 3: a column called noise is used, never silently dropped ---------------------------
+def test_a_noise_column_is_used_without_naming_it(ladder):
+    df = ladder.assign(noise=0.25)
+    reg = MultiFidelityRegressor("ar1", **FAST).fit(df)  # no noise_col=
+    assert np.allclose(reg.dataset_.frame["noise"], 0.25)
+    f = reg.predict(["NaCl", "Si"], True)[1]
+    y = reg.predict(["NaCl", "Si"], True, observation_noise=True)[1]
+    np.testing.assert_allclose(y**2 - f**2, 0.25, rtol=1e-6)  # the known variance, in eV^2
+    ignored = MultiFidelityRegressor("ar1", **FAST).fit(df, noise_col=None)  # opting out
+    assert ignored.dataset_.frame["noise"].isna().all()
+
+
+def test_the_hurdle_carries_known_noise_to_g_space_and_the_classifier_refuses_it(ladder):
+    df = ladder.assign(noise=0.04)
+    hurdle = HurdleRegressor(classifier=BaseRate(), regressor_options=FAST,
+                             progress=False).fit(df)  # fmt: skip
+    f = hurdle.regressor_.dataset_.frame
+    spec = HurdleSpec()
+    target = (f.fidelity == "expt").to_numpy()
+    # back on the gap scale: g^-1 of the training values, and the delta method's variance
+    gap = np.log1p(np.exp(f.value.to_numpy())) - np.where(target, 0.0, spec.offset)
+    expected = spec.noise(gap, target, np.full(len(f), 0.04))
+    np.testing.assert_allclose(f["noise"], expected, rtol=1e-6)
+    shifted = (gap + np.where(target, 0.0, spec.offset))[:3]  # what g was applied to
+    h = 1e-6
+    slope = (softplus_inverse(shifted + h) - softplus_inverse(shifted - h)) / (2 * h)
+    np.testing.assert_allclose(expected[:3], 0.04 * slope**2, rtol=1e-5)
+    with pytest.raises(InputDataError, match="noise_col=None"):
+        MetalClassifier(False, progress=False).fit(df.assign(value=(df.value == 0) * 1.0))
