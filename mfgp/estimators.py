@@ -452,8 +452,24 @@ class _Recalibrated:
                     len(cv.predictions), len(cv.fit_seconds))  # fmt: skip
         return self
 
-    def _recalibrated(self, pred):
-        return pred if self.recalibration_ is None else self.recalibration_.transform(pred)
+    def _recalibrated(self, pred, where: np.ndarray | None = None):
+        """``pred`` mapped by ``recalibration_``, at the rows ``where`` is true (default: all)."""
+        if self.recalibration_ is None or (where is not None and not np.any(where)):
+            return pred
+        if where is not None and np.all(where):
+            where = None
+        return self.recalibration_.transform(pred, where=where)
+
+    def _at_target(self, X, fidelity: str | None) -> np.ndarray | None:
+        """Which asked rows are of the target fidelity (``None``: all of them).
+
+        Formulas are asked at one fidelity; raw tensors say theirs in the last column (a row
+        of a lower fidelity there is not a target measurement, whatever ``fidelity`` says).
+        """
+        fids = self.dataset_.fidelities
+        if isinstance(X, Tensor):
+            return (X[..., -1].round().long() == len(fids) - 1).reshape(-1).cpu().numpy()
+        return None if fidelity is None or fidelity == fids[-1] else np.zeros(0, dtype=bool)
 
     def _recalibration_parts(self, into: Parts) -> None:
         if self.recalibration_ is not None:
@@ -974,12 +990,14 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
 
         After :meth:`recalibrate`, that of a new target measurement (the target fidelity,
         ``observation_noise=True``) is the recalibrated one unless ``recalibrated=False``; other
-        fidelities and the latent function stay Gaussian (the map was fitted on target values).
+        fidelities and the latent function stay Gaussian (the map was fitted on target values),
+        as do the rows of raw tensors whose fidelity column is not the target's.
         """
         mean, std = self.predict(X, True, fidelity=fidelity, observation_noise=observation_noise)
         pred = GaussianPredictive(mean, std)
-        target = fidelity is None or fidelity == self.dataset_.fidelities[-1]
-        return self._recalibrated(pred) if recalibrated and target and observation_noise else pred
+        if not (recalibrated and observation_noise):
+            return pred
+        return self._recalibrated(pred, self._at_target(X, fidelity))
 
     def predict_frame(
         self, formulas: Sequence[str], fidelity: str | None = None, level: float = 0.9
@@ -1493,7 +1511,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         self._check_fitted()
         mu, sd = self.regressor_.predict(X, True, observation_noise=True)
         pred = self.spec_.predictive(_metal_probability(self.classifier_, X), mu, sd)
-        return self._recalibrated(pred) if recalibrated else pred
+        return self._recalibrated(pred, self._at_target(X, None)) if recalibrated else pred
 
     def nonmetal_predictive(
         self, X, recalibrated: bool = True
@@ -1506,7 +1524,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         self._check_fitted()
         mu, sd = self.regressor_.predict(X, True, observation_noise=True)
         pred = self.spec_.continuous(mu, sd)
-        return self._recalibrated(pred) if recalibrated else pred
+        return self._recalibrated(pred, self._at_target(X, None)) if recalibrated else pred
 
     def predict(
         self,

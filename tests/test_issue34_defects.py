@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from mfgp.calibration.predictive import softplus_inverse
 from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
@@ -63,3 +64,30 @@ def test_the_hurdle_carries_known_noise_to_g_space_and_the_classifier_refuses_it
     np.testing.assert_allclose(expected[:3], 0.04 * slope**2, rtol=1e-5)
     with pytest.raises(InputDataError, match="noise_col=None"):
         MetalClassifier(False, progress=False).fit(df.assign(value=(df.value == 0) * 1.0))
+
+
+# -- defect 5: the recalibration map is for target rows only ----------------------------------
+def test_recalibration_leaves_lower_fidelity_tensor_rows_gaussian(ladder):
+    from mfgp.calibration import GaussianPredictive
+
+    reg = MultiFidelityRegressor("ar1", **FAST).fit(ladder).recalibrate(2)
+    formulas = ["NaCl", "Si", "GaAs", "ZnO"]
+    ds = reg.dataset_
+    X = torch.cat([ds.inputs_for(formulas, "pbe"), ds.inputs_for(formulas)])  # pbe, then expt
+    pred = reg.predictive(X)
+    mean, std = reg.predict(X, True, observation_noise=True)
+    gauss = GaussianPredictive(mean[:4], std[:4])
+    lo, hi = pred.interval(0.9)
+    np.testing.assert_allclose(lo[:4], gauss.interval(0.9)[0], rtol=1e-12)
+    np.testing.assert_allclose(hi[:4], gauss.interval(0.9)[1], rtol=1e-12)
+    np.testing.assert_allclose(pred.mean()[:4], mean[:4], rtol=1e-12)
+    np.testing.assert_allclose(pred.std()[:4], std[:4], rtol=1e-12)
+    y = np.array([0.5, 1.0, 1.5, 2.0])
+    np.testing.assert_allclose(pred.log_score(np.r_[y, y])[:4], gauss.log_score(y), rtol=1e-12)
+    # the target rows are the recalibrated ones, as asked by formula
+    target = reg.predictive(formulas)
+    np.testing.assert_allclose(lo[4:], target.interval(0.9)[0], rtol=1e-9)
+    assert not np.allclose(lo[4:], GaussianPredictive(mean[4:], std[4:]).interval(0.9)[0])
+    # a lower fidelity asked by name was already left as it is
+    np.testing.assert_allclose(reg.predictive(formulas, "pbe").interval(0.9)[0], lo[:4],
+                               rtol=1e-9)  # fmt: skip

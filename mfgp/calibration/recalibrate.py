@@ -84,7 +84,8 @@ class VarianceScaling:
 class RecalibratedPredictive(Predictive):
     """``base`` with its CDF passed through a monotone map per point.
 
-    Built by :meth:`IsotonicRecalibration.transform`.
+    Built by :meth:`IsotonicRecalibration.transform`. A point whose ``which`` is ``-1`` is not
+    mapped: it is ``base``'s own distribution (e.g. a lower-fidelity row among target rows).
     """
 
     def __init__(self, base: Predictive, knots_x: list[np.ndarray], knots_y: list[np.ndarray],
@@ -103,7 +104,7 @@ class RecalibratedPredictive(Predictive):
                                       self.which[idx])  # fmt: skip
 
     def _apply(self, u: np.ndarray, inverse: bool = False) -> np.ndarray:
-        out = np.empty_like(u)
+        out = np.array(u, dtype=np.float64, copy=True)  # which == -1: unmapped
         for k in range(len(self.knots_x)):
             idx = self.which == k
             xs, ys = self.knots_x[k], self.knots_y[k]
@@ -117,12 +118,14 @@ class RecalibratedPredictive(Predictive):
         return self._apply(self.base.cdf_left(y))
 
     def ppf_each(self, q: np.ndarray) -> np.ndarray:  # noqa: D102
-        u = np.clip(self._apply(np.asarray(q, dtype=np.float64), inverse=True), 1e-12, 1 - 1e-12)
+        q = np.asarray(q, dtype=np.float64)
+        u = np.clip(self._apply(q, inverse=True), 1e-12, 1 - 1e-12)
+        u = np.where(np.broadcast_to(self.which, u.shape) < 0, q, u)  # unmapped: as asked
         return self.base.ppf_each(u)
 
     def log_score(self, y: np.ndarray) -> np.ndarray:  # noqa: D102
         u = self.base.cdf(y)
-        slope = np.empty_like(u)
+        slope = np.ones_like(u)  # which == -1: unmapped
         for k in range(len(self.knots_x)):
             idx = self.which == k
             xs, ys = self.knots_x[k], self.knots_y[k]
@@ -133,7 +136,11 @@ class RecalibratedPredictive(Predictive):
     def _moments(self) -> tuple[np.ndarray, np.ndarray]:
         tau = (np.arange(1, 400) - 0.5) / 399
         q = self.ppf(tau)
-        return q.mean(0), q.std(0)
+        mean, std = q.mean(0), q.std(0)
+        plain = self.which < 0
+        if plain.any():  # unmapped points: the base's exact moments
+            mean[plain], std[plain] = self.base.mean()[plain], self.base.std()[plain]
+        return mean, std
 
     def mean(self) -> np.ndarray:  # noqa: D102
         return self._moments()[0]
@@ -230,15 +237,23 @@ class IsotonicRecalibration:
         return self
 
     def transform(
-        self, pred: Predictive, groups: Sequence[object] | None = None
-    ) -> RecalibratedPredictive | PointMassMixture:
+        self, pred: Predictive, groups: Sequence[object] | None = None,
+        where: np.ndarray | None = None,
+    ) -> RecalibratedPredictive | PointMassMixture:  # fmt: skip
         """The recalibrated predictive distribution.
 
         A point-mass mixture comes back as one, its continuous part mapped and its weight too
         if a weight map was fitted.
+
+        Args:
+            pred: the predictive to map.
+            groups: each point's group (the map fitted on it), as in :meth:`fit`.
+            where: boolean, one per point: map only these; the others keep ``pred``'s
+                distribution exactly (e.g. lower-fidelity rows: the map was fitted on target
+                values). ``None``: every point.
         """
         if isinstance(pred, PointMassMixture):
-            continuous = self.transform(pred.continuous, groups)
+            continuous = self.transform(pred.continuous, groups, where)
             weight = pred.weight
             if self.weight_maps_:
                 weight = np.empty_like(pred.weight)
@@ -258,6 +273,8 @@ class IsotonicRecalibration:
                 f"groups {sorted(unknown)} were not seen in fit; fitted: {sorted(names)}"
             )
         which = np.array([names.index(v) for v in g], dtype=np.int64)
+        if where is not None:
+            which[~np.asarray(where, dtype=bool).reshape(-1)] = -1
         return RecalibratedPredictive(
             pred, [self.maps_[k][0] for k in names], [self.maps_[k][1] for k in names], which
         )
