@@ -22,6 +22,7 @@ _API: dict[str, str] = {
     "MultiFidelityRegressor": "mfgp.estimators",
     "HurdleRegressor": "mfgp.estimators",
     "MetalClassifier": "mfgp.estimators",
+    "load_estimator": "mfgp.estimators",
     # data
     "MultiFidelityDataset": "mfgp.data",
     "kfold": "mfgp.data",

@@ -474,12 +474,63 @@ class _Recalibrated:
     def _recalibration_parts(self, into: Parts) -> None:
         if self.recalibration_ is not None:
             into[2]["recalibration"] = self.recalibration_.to_dict()
+            cv = getattr(self, "recalibration_cv_", None)
+            if cv is not None:
+                into[2]["recalibration_cv"] = _cv_to_json(cv)
 
     def _recalibration_from_parts(self, parts: Parts) -> None:
         from mfgp.calibration import IsotonicRecalibration
 
         saved = parts[2].get("recalibration")
         self.recalibration_ = None if saved is None else IsotonicRecalibration.from_dict(saved)
+        cv = parts[2].get("recalibration_cv")
+        if cv is not None:
+            self.recalibration_cv_ = _cv_from_json(cv)
+
+
+def _predictive_to_json(pred) -> dict | None:
+    """A predictive of the out-of-fold rows as JSON (``None``: a kind not stored)."""
+    kinds = {GaussianPredictive: ("gaussian", "_mean", "_std"),
+             LogNormalPredictive: ("lognormal", "mu", "sigma"),
+             SoftplusNormalPredictive: ("softplus", "mu", "sigma")}  # fmt: skip
+    if isinstance(pred, PointMassMixture):
+        inner = _predictive_to_json(pred.continuous)
+        return None if inner is None else {"kind": "mixture", "weight": pred.weight.tolist(),
+                                           "atom": pred.atom, "continuous": inner}  # fmt: skip
+    if type(pred) not in kinds:
+        return None
+    kind, a, b = kinds[type(pred)]
+    return {"kind": kind, "a": getattr(pred, a).tolist(), "b": getattr(pred, b).tolist()}
+
+
+def _predictive_from_json(d: dict):
+    if d["kind"] == "mixture":
+        return PointMassMixture(np.asarray(d["weight"]), _predictive_from_json(d["continuous"]),
+                                d["atom"])  # fmt: skip
+    cls = {"gaussian": GaussianPredictive, "lognormal": LogNormalPredictive,
+           "softplus": SoftplusNormalPredictive}[d["kind"]]  # fmt: skip
+    return cls(np.asarray(d["a"]), np.asarray(d["b"]))
+
+
+def _cv_to_json(cv) -> dict:
+    """``recalibration_cv_`` (a :class:`~mfgp.calibration.CVResult`) as JSON, for ``save``."""
+    p = cv.predictions
+    preds = None
+    if cv.predictives is not None:
+        preds = [_predictive_to_json(q) for q in cv.predictives]
+        preds = None if any(q is None for q in preds) else preds
+    return {"columns": list(p.columns),
+            "data": {c: p[c].tolist() for c in p.columns},
+            "fit_seconds": [float(t) for t in cv.fit_seconds], "predictives": preds}  # fmt: skip
+
+
+def _cv_from_json(d: dict):
+    from mfgp.calibration.cv import CVResult
+
+    frame = pd.DataFrame({c: d["data"][c] for c in d["columns"]}, columns=d["columns"])
+    preds = d.get("predictives")
+    return CVResult(frame, list(d["fit_seconds"]),
+                    None if preds is None else [_predictive_from_json(q) for q in preds])
 
 
 class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
@@ -684,6 +735,9 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             "feature_map": FeatureMapSpec.of(self.feature_map_).to_dict(),
             "dtype": _dtype_name(X.dtype if self.dtype is None else _torch_dtype(self.dtype)),
             "fit_reports": [dataclasses.asdict(r) for r in self.fit_reports_],
+            "reports": {name: dataclasses.asdict(getattr(self, f"{name}_report_"))
+                        for name in ("pretrain", "finetune")
+                        if getattr(self, f"{name}_report_", None) is not None},
         }, _prefixed(state, ("state.", "fmap.")), {})  # fmt: skip
         parts[1]["train_rows"] = torch.as_tensor(np.asarray(self.train_rows_, dtype=np.int64))
         self._dataset_parts(parts)
@@ -711,6 +765,15 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         est.feature_map_ = fmap
         est.extractor_ = fmap.extractor
         est.fit_reports_ = [FitReport(**r) for r in manifest.get("fit_reports", [])]
+        reports = manifest.get("reports", {})
+        if "pretrain" in reports:
+            from mfgp.nn.extractor import PretrainReport
+
+            est.pretrain_report_ = PretrainReport(**reports["pretrain"])
+        if "finetune" in reports:
+            from mfgp.nn.finetune import FinetuneReport
+
+            est.finetune_report_ = FinetuneReport(**reports["finetune"])
         est._recalibration_from_parts(parts)
         return est
 

@@ -209,9 +209,17 @@ def load_model(path: str | os.PathLike, device: torch.device | str | None = None
     """Load a model saved by :func:`save_model`, in eval mode, on ``device`` (default CPU).
 
     Raises:
-        SerializationError: truncated or corrupted file, or a state that does not fit its spec.
+        SerializationError: truncated or corrupted file, a state that does not fit its spec,
+            or a file of an estimator (load that with :func:`mfgp.load_estimator`).
         IncompatibleVersionError: written in a newer format.
         UnknownSpecError: its spec is not registered in this mfgp.
     """
     manifest, tensors, _ = read_bundle(path)
+    kind = manifest.get("kind")
+    if kind not in (None, "model"):  # files of the first format have no kind
+        raise SerializationError(
+            f"{path} holds a {kind} (an estimator saved with .save()), not a core model; load "
+            f"it with mfgp.load_estimator({str(path)!r}) or {kind}.load(...); its model is "
+            "then the estimator's model_"
+        )
     return rebuild_model(manifest, tensors, device)[1]

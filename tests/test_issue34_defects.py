@@ -4,6 +4,7 @@ before its fix."""
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -91,3 +92,32 @@ def test_recalibration_leaves_lower_fidelity_tensor_rows_gaussian(ladder):
     # a lower fidelity asked by name was already left as it is
     np.testing.assert_allclose(reg.predictive(formulas, "pbe").interval(0.9)[0], lo[:4],
                                rtol=1e-9)  # fmt: skip
+
+
+# -- defect 6: the saving contract -------------------------------------------------------------
+def test_load_model_on_an_estimator_file_names_load_estimator(ladder, tmp_path):
+    import mfgp
+    from mfgp.exceptions import SerializationError
+    from mfgp.io import load_model
+
+    assert "load_estimator" in mfgp.__all__ and mfgp.load_estimator is not None
+    reg = MultiFidelityRegressor("single", **FAST).fit(ladder)
+    path = reg.save(tmp_path / "reg.mfgp")
+    with pytest.raises(SerializationError, match=r"load_estimator\("):
+        load_model(path)
+    back = mfgp.load_estimator(path)
+    np.testing.assert_array_equal(back.predict(["NaCl"]), reg.predict(["NaCl"]))
+
+
+def test_reports_and_the_recalibration_cv_survive_save_and_load(ladder, tmp_path):
+    reg = MultiFidelityRegressor(
+        "ar1", deep_features=True, pretrain_options={"epochs": 2, "hidden": (16,), "out_dim": 4},
+        finetune={"steps": 10, "eval_every": 5}, **FAST,
+    ).fit(ladder).recalibrate(2)  # fmt: skip
+    back = MultiFidelityRegressor.load(reg.save(tmp_path / "reg.mfgp"))
+    assert back.pretrain_report_ == reg.pretrain_report_
+    assert back.finetune_report_ == reg.finetune_report_
+    cv, again = reg.recalibration_cv_, back.recalibration_cv_
+    pd.testing.assert_frame_equal(again.predictions, cv.predictions)
+    assert again.fit_seconds == cv.fit_seconds
+    np.testing.assert_array_equal(again.predictive().interval(0.9), cv.predictive().interval(0.9))
