@@ -538,7 +538,8 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
 
     Args:
         architecture: ``"ar1"`` (difference), ``"multitask"`` (LCM), ``"latent"`` (explicit
-            latent chain) or ``"single"`` (target fidelity only).
+            latent chain: it predicts the target fidelity only and refuses a lower one with an
+            :class:`~mfgp.exceptions.InputDataError`) or ``"single"`` (target fidelity only).
         fidelities: fidelity names low to high (default: order of appearance in the frame).
         featurizer: a composition featurizer preset.
         deep_features: ``False`` (GP on standardised composition features), ``True`` (pretrain a
@@ -816,6 +817,20 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         return OwnRows(query, X, Y, Yvar, torch.as_tensor(np.concatenate(owner_of),
                                                           device=device))  # fmt: skip
 
+    def _check_level(self, raw: Tensor) -> None:
+        """``"latent"`` answers at the target only: refuse a lower fidelity, naming the fix."""
+        if self.architecture != "latent":
+            return
+        fids = self.dataset_.fidelities
+        low = raw[..., -1].round().long() != len(fids) - 1
+        if bool(low.any()):
+            level = fids[int(raw[..., -1].reshape(-1)[low.reshape(-1)][0].round())]
+            raise InputDataError(
+                f"architecture 'latent' predicts the target fidelity {fids[-1]!r} only; asked "
+                f"for {level!r}. Fit MultiFidelityRegressor('single') on the {level!r} rows, or "
+                "use architecture 'ar1' or 'multitask', which answer at every fidelity"
+            )
+
     def _marginals(self, raw: Tensor, keys: np.ndarray, *, observation_noise: bool = False,
                    batch_size: int = 4096) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Marginal mean and variance at ``raw``; each row conditioned on its own left-out rows."""
@@ -876,6 +891,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         """
         _check_positive_int("batch_size", batch_size)
         Z, keys = self._asked(X, fidelity)
+        self._check_level(Z)
         mean, var = self._marginals(Z, keys, observation_noise=observation_noise,
                                     batch_size=batch_size)  # fmt: skip
         mean = mean.cpu().numpy()
@@ -938,6 +954,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
                 f"weights of shape {tuple(W.shape)} for {Z.shape[0]} terms; give q = "
                 f"{Z.shape[0]} weights, or k x {Z.shape[0]}"
             )
+        self._check_level(Z)
         model = self._prediction_model(Z, keys)
         with torch.no_grad():  # one joint posterior: its diagonal gives the independent std
             mean, var, independent = linear_combination(

@@ -121,3 +121,24 @@ def test_reports_and_the_recalibration_cv_survive_save_and_load(ladder, tmp_path
     pd.testing.assert_frame_equal(again.predictions, cv.predictions)
     assert again.fit_seconds == cv.fit_seconds
     np.testing.assert_array_equal(again.predictive().interval(0.9), cv.predictive().interval(0.9))
+
+
+# -- defect 4: "latent" does not answer a lower fidelity with the target's prediction --------
+def test_the_latent_chain_refuses_a_lower_fidelity(ladder):
+    from mfgp.models import ExplicitLatentGP
+
+    reg = MultiFidelityRegressor("latent", **FAST).fit(ladder)
+    with pytest.raises(InputDataError, match="predicts the target fidelity 'expt' only"):
+        reg.predict(["NaCl"], fidelity="pbe")
+    X = reg.dataset_.inputs_for(["NaCl", "Si"], "pbe")
+    with pytest.raises(InputDataError, match="asked for 'pbe'"):
+        reg.predictive(X)
+    with pytest.raises(InputDataError, match="one string for all|only"):
+        reg.predict_combination(["NaCl", "Si"], [1.0, -1.0], fidelity=["pbe", "expt"])
+    # the core model refuses too, and its latent model answers the level below
+    chain = reg.model_
+    assert isinstance(chain, ExplicitLatentGP)
+    with pytest.raises(InputDataError, match="answers at fidelity 1"):
+        chain.posterior(X)
+    assert chain.latent_model.posterior(X).mean.shape == (2, 1)
+    assert np.isfinite(reg.predict(["NaCl", "Si"])).all()  # the target as before

@@ -41,7 +41,7 @@ from linear_operator import to_linear_operator
 from torch import Tensor
 
 from mfgp._rows import distinct_means, lookup
-from mfgp.exceptions import ShapeError
+from mfgp.exceptions import InputDataError, ShapeError
 from mfgp.kernels.coregional import default_data_kernel, matern_ard
 from mfgp.models.base import check_xy, exact_solves, feature_normalize, same_state, state_key
 from mfgp.models.multifidelity import FidelityGP
@@ -279,9 +279,32 @@ class ExplicitLatentGP(Model, FantasizeMixin):
         shape = torch.Size([self.n_samples]) + base
         return torch.randn(shape, generator=g, dtype=torch.float64).to(X)
 
+    def _check_level(self, X: Tensor) -> None:
+        """Refuse query rows of another fidelity than this model's training rows.
+
+        The model answers for its own level only (the fidelity column of its training rows);
+        it would otherwise return its own level's prediction for a row of a lower one.
+        """
+        level = self.train_X[..., -1].reshape(-1)[:1]
+        asked = X[..., -1].reshape(-1)
+        if asked.numel() and level.numel() and not bool((asked == level.to(asked)).all()):
+            other = sorted({round(float(v), 6) for v in asked[asked != level.to(asked)].tolist()})
+            raise InputDataError(
+                f"this explicit-latent model answers at fidelity {float(level):g} (its training "
+                f"rows' level); the query holds rows at fidelity {other[:5]}: a lower level is "
+                "its latent_model's (predict those rows with it), or set the fidelity column to "
+                f"{float(level):g}"
+            )
+
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
                   posterior_transform=None, **kwargs) -> GPyTorchPosterior:  # fmt: skip
-        """Moment-matched joint Gaussian posterior of the target at ``X``, ``batch x q x (d+1)``."""
+        """Moment-matched joint Gaussian posterior of the target at ``X``, ``batch x q x (d+1)``.
+
+        Raises:
+            InputDataError: a row of another fidelity than the training rows' (this model
+                does not answer for the levels below it; its ``latent_model`` does).
+        """
+        self._check_level(X)
         self.sync_latents()
         self.eval()
         known = self._observed(X)
