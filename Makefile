@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
 	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
-	bench-experts bench-reactions experts docs clean
+	bench-experts bench-reactions bench-planner experts docs clean
 
 venv: $(STAMP)
 
@@ -65,6 +65,11 @@ bench-screen: $(STAMP)
 
 bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_campaign.py
+
+# does the planner beat simple rules? window hits with the hurdle, 8 strategies x 10 seeds
+# (results/bench_planner.*; resumable)
+bench-planner: $(STAMP)
+	cd benchmarks && ../$(PY) bench_planner.py
 
 # reaction energies of hidden compounds, joint vs independent uncertainty (examples/05 in full)
 bench-reactions: $(STAMP)

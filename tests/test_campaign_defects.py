@@ -256,3 +256,20 @@ def test_no_warning_for_pool_formulas(world, tmp_path):
             warnings.simplefilter("error")
             camp.observe(TableOracle(hidden)(pd.DataFrame({"formula": pool[:1],
                                                            "fidelity": ["expt"]})))
+
+
+def test_a_file_that_is_not_a_store_gets_one_line_and_no_lock_file(world, tmp_path):
+    from mfgp.exceptions import SerializationError
+
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 50)
+    with pytest.raises(SerializationError, match="is not a campaign store"):
+        Campaign.open(path)
+    assert not (tmp_path / "notes.db.lock").exists()
+    assert path.read_text().startswith("these are my notes")
+
+
+def test_a_failed_creation_leaves_no_store_and_no_lock(world, tmp_path):
+    with pytest.raises(InputDataError, match="cost"):
+        campaign(world, tmp_path / "bad.db", costs={"pbe": -1.0, "expt": 20.0})
+    assert list(tmp_path.iterdir()) == []

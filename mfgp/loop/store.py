@@ -59,7 +59,9 @@ class Store:
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self._lock = open(f"{self.path}.lock", "a+")  # noqa: SIM115 (held while open)
+        lock = Path(f"{self.path}.lock")
+        made_lock = not lock.exists()
+        self._lock = open(lock, "a+")  # noqa: SIM115 (held while open)
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
@@ -68,8 +70,22 @@ class Store:
                 f"campaign store {str(self.path)!r} is open in another process; close that "
                 "campaign first (or wait for it to finish)"
             ) from err
-        self._db: sqlite3.Connection | None = sqlite3.connect(self.path, isolation_level=None,
-                                                               timeout=30)  # fmt: skip
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._open()
+        except BaseException as err:
+            self.close()
+            if made_lock:
+                lock.unlink(missing_ok=True)
+            if isinstance(err, sqlite3.DatabaseError):
+                raise SerializationError(
+                    f"{str(self.path)!r} is not a campaign store (SQLite says: {err}); pass the "
+                    "file a Campaign created, or a new path"
+                ) from None
+            raise
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         with self.transaction():
