@@ -1079,6 +1079,12 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             return pred
         return self._recalibrated(pred, self._at_target(X, fidelity))
 
+    def surrogate(self):
+        """What a campaign or a screen calls: a :class:`~mfgp.surrogates.GaussianSurrogate`."""
+        from mfgp.surrogates import GaussianSurrogate
+
+        return GaussianSurrogate(self)
+
     def predict_frame(
         self, formulas: Sequence[str], fidelity: str | None = None, level: float = 0.9
     ) -> pd.DataFrame:
@@ -1592,6 +1598,12 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         mu, sd = self.regressor_.predict(X, True, observation_noise=True)
         pred = self.spec_.predictive(_metal_probability(self.classifier_, X), mu, sd)
         return self._recalibrated(pred, self._at_target(X, None)) if recalibrated else pred
+
+    def surrogate(self):
+        """What a campaign or a screen calls: a :class:`~mfgp.surrogates.HurdleSurrogate`."""
+        from mfgp.surrogates import HurdleSurrogate
+
+        return HurdleSurrogate(self)
 
     def nonmetal_predictive(
         self, X, recalibrated: bool = True

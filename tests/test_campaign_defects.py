@@ -273,3 +273,22 @@ def test_a_failed_creation_leaves_no_store_and_no_lock(world, tmp_path):
     with pytest.raises(InputDataError, match="cost"):
         campaign(world, tmp_path / "bad.db", costs={"pbe": -1.0, "expt": 20.0})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_plans_with_the_hurdle(world, tmp_path, capsys):
+    from mfgp.cli import main
+
+    pool, known, _ = world
+    pd.DataFrame({"formula": pool}).to_csv(tmp_path / "pool.csv", index=False)
+    known[["formula", "fidelity", "value"]].to_csv(tmp_path / "known.csv", index=False)
+    store = str(tmp_path / "cli.db")
+    assert main(["campaign", "init", store, "--model", "hurdle", "--pool",
+                 str(tmp_path / "pool.csv"), "--data", str(tmp_path / "known.csv"),
+                 "--cost", "pbe=1", "--cost", "expt=50", "--objective", "window",
+                 "--objective-options", '{"lo": 1.1, "hi": 1.7}']) == 0  # fmt: skip
+    assert main(["campaign", "suggest", store, "-q", "2", "--output",
+                 str(tmp_path / "batch.csv")]) == 0  # fmt: skip
+    batch = pd.read_csv(tmp_path / "batch.csv")
+    assert len(batch) == 2 and (batch.lower_90 >= 0).all() and (batch.fidelity == "expt").all()
+    with Campaign.open(store) as camp:
+        assert camp.config["model"] == "HurdleRegressor"
