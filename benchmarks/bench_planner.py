@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, append_partial, read_partial, write_results
+from _common import COMMIT, RESULTS, append_partial, read_partial, write_results
 
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
@@ -206,7 +206,7 @@ def run_cell(strategy: str, seed: int, tmp: Path) -> dict:
         raise KeyError(strategy)
     hits = np.cumsum(_hits(np.asarray(values, dtype=float))).tolist()
     return {"scenario": "window", "strategy": strategy, "seed": seed, "hits": hits,
-            "pool_hits": int(_hits(pool.value.to_numpy()).sum()),
+            "pool_hits": int(_hits(pool.value.to_numpy()).sum()), "commit": COMMIT,
             "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
