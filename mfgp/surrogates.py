@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from mfgp.calibration.predictive import GaussianPredictive, PointMassMixture, Predictive
-from mfgp.exceptions import InputDataError
+from mfgp.exceptions import InputDataError, UnknownFidelityError
 
 __all__ = [
     "GaussianSurrogate",
@@ -126,11 +126,14 @@ class Surrogate(ABC):
         model: the Gaussian BoTorch model (conditioned, for a conditioned surrogate).
         gaussian: whether ``model``'s Gaussian at the target is the predictive of a
             measurement on the user's scale.
+        scale: the scale of ``model``'s outcome, in words.
     """
 
     fidelities: list[str]
     model: object
     gaussian: bool = True
+    #: the scale of :attr:`model`'s outcome (what information objectives' variances are in)
+    scale: str = "the target's units"
 
     @property
     def target(self) -> str:
@@ -186,7 +189,10 @@ class Surrogate(ABC):
     # -- shared plumbing ---------------------------------------------------------------------
     def _check_fidelity(self, fidelity: str) -> int:
         if fidelity not in self.fidelities:
-            raise InputDataError(f"fidelity {fidelity!r} is not one of {self.fidelities}")
+            raise UnknownFidelityError(
+                f"fidelity {fidelity!r} is not one of the model's {self.fidelities}; pass one "
+                "of them"
+            )
         return self.fidelities.index(fidelity)
 
     def _condition(self, model, rows: list[tuple[Tensor, Tensor, Tensor | None]]):
@@ -283,6 +289,7 @@ class HurdleSurrogate(Surrogate):
     """
 
     gaussian = False
+    scale = "the hurdle regression's transformed scale g(gap) of the non-metals"
 
     def __init__(self, estimator, model=None, baseline: Tensor | None = None,
                  known: dict[str, float] | None = None) -> None:  # fmt: skip
@@ -316,13 +323,10 @@ class HurdleSurrogate(Surrogate):
     def _transformed(self, values: np.ndarray, noise: np.ndarray, fidelity: str):
         """``g`` of the values on the regression's scale, and their noise (delta method)."""
         spec = self.estimator.spec_
-        from mfgp.hurdle import TRANSFORMS
-
-        g = TRANSFORMS[spec.transform][0]
-        shifted = values if fidelity == self.target else values + spec.offset
-        h = 1e-6 * np.maximum(shifted, 1e-6)
-        slope = (g(shifted + h) - g(shifted)) / h  # shifted > 0: a forward difference
-        return g(shifted), noise * slope**2
+        at_target = np.full(values.shape, fidelity == self.target)
+        # one nonzero target value appended: split() insists the target part is not empty
+        g = spec.split(np.append(values, 1.0), np.append(at_target, True))[2][:-1]
+        return g, spec.noise(values, at_target, noise)
 
     def conditioned(self, observations=None, pending=None) -> HurdleSurrogate:  # noqa: D102
         from mfgp.featurize.composition import reduced_composition

@@ -87,17 +87,25 @@ def test_hurdle_window_probabilities_come_from_the_conditioned_model(world, tmp_
         camp.suggest(1)
         camp.store.cancel_pending()
         est, n_fit = camp.model()
-        # a few new PBE values and one new experiment, since the fit
+        # a few new PBE values and two new experiments (a metal and a gap), since the fit
         oracle = TableOracle(hidden)
         pbe_known = set(known[known.fidelity == "pbe"].formula)
         news = [f for f in pool if f not in pbe_known][:6]
-        camp.observe(oracle(pd.DataFrame({"formula": news, "fidelity": "pbe"})))
+        taken = set(known.formula)
+        expt = hidden[(hidden.fidelity == "expt") & ~hidden.formula.isin(taken)]
+        two = [expt[expt.value == 0].formula.iloc[0], expt[expt.value > 0].formula.iloc[0]]
+        new = oracle(pd.DataFrame({"formula": news + two,
+                                   "fidelity": ["pbe"] * len(news) + ["expt"] * 2}))
+        camp.observe(new)
         assert camp.model()[1] == n_fit  # no refit: conditioned
         batch = camp.suggest(3)
-        fresh = camp.surrogate().predictive(batch.formula.tolist())
+        fresh = est.surrogate().conditioned(new).predictive(batch.formula.tolist())
         stale = est.predictive(batch.formula.tolist(), recalibrated=False)
         np.testing.assert_allclose(batch.score, fresh.probability_between(1.1, 1.7), rtol=1e-6)
         assert not np.allclose(batch.score, stale.probability_between(1.1, 1.7), rtol=1e-3)
+        # an observed experiment settles P(metal) there: 1 for the metal, 0 for the gap
+        sur = est.surrogate().conditioned(new)
+        np.testing.assert_array_equal(sur.p_metal(two), [1.0, 0.0])
 
 
 def test_a_lower_fidelity_row_of_a_hurdle_shows_the_gap_and_the_experiment_forecast(world,
@@ -160,6 +168,50 @@ def test_pending_suggestions_do_not_overspend_a_budget(world, tmp_path):
         assert camp.spent() == 40
 
 
+def test_both_conditions_stop_where_both_hold(world, tmp_path):
+    _, _, hidden = world
+    for stop, n in ((Budget(60) & Experiments(2), 3), (Experiments(2) & Budget(20), 2)):
+        with campaign(world, tmp_path / f"{n}.db", objective="std") as camp:
+            camp.run(TableOracle(hidden), stop, q=4)
+            assert camp.status()["acquired"] == n, stop
+
+
+def test_pending_rows_that_no_longer_fit_are_cancelled_and_the_budget_is_used(world,
+                                                                             tmp_path):
+    _, _, hidden = world
+    with campaign(world, tmp_path / "p.db") as camp:
+        camp.suggest(3, max_count={"pbe": 0})  # three experiments: 60
+        camp.run(TableOracle(hidden), Budget(50), q=2)
+        assert camp.spent() == 50
+        sugg = camp.store.suggestions()
+        assert (sugg.status == "cancelled").sum() == 1
+
+
+def test_a_store_that_fails_to_load_is_closed(world, tmp_path):
+    from mfgp.loop.store import Store
+
+    with campaign(world, tmp_path / "x.db") as camp:
+        pass
+    with Store(tmp_path / "x.db") as store:
+        config = store.get("config")
+        store.set("config", {**config, "objective": {"name": "nope"}})
+    for _ in range(2):  # the second open is not told the store is locked
+        with pytest.raises(InputDataError, match="unknown objective 'nope'"):
+            Campaign.open(tmp_path / "x.db")
+    assert camp is not None
+
+
+def test_the_first_observations_give_noise_for_all_rows_or_none(world, tmp_path):
+    pool, _, _ = world
+    with Campaign(MultiFidelityRegressor("ar1", **FAST), pool, target="expt",
+                  costs={"pbe": 1.0, "expt": 20.0}, store=tmp_path / "f.db") as camp:
+        rows = pd.DataFrame({"formula": pool[:2], "fidelity": ["pbe", "expt"],
+                             "value": [1.0, 2.0], "noise": [0.01, np.nan]})  # fmt: skip
+        with pytest.raises(InputDataError, match="row 1: .* has no noise while other rows do"):
+            camp.observe(rows)
+        assert camp.observations().empty
+
+
 def test_either_condition_caps_the_batch(world, tmp_path):
     _, _, hidden = world
     with campaign(world, tmp_path / "e.db", objective="std",
@@ -196,7 +248,7 @@ def test_predictive_change_fires_only_after_new_observations(world, tmp_path):
         camp.store.cancel_pending()
         camp.suggest(1)  # an observation outside the pool: no error, the reference is fixed
         assert camp.reference() == reference
-        stop(camp)
+        assert PredictiveChange(100.0)(camp)  # two records with different observations
         history = camp.store.get("reference_means")
         assert len(history) == 2 and len(history[0]["means"]) == len(history[1]["means"]) == 20
 

@@ -81,7 +81,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
                  baseline: Tensor | None = None, batch_size: int = 512,
                  predictive=None, updates: bool | None = None,
                  max_cost: float | None = None, kinds: np.ndarray | None = None,
-                 max_count: dict | None = None, ref_weight: Tensor | None = None,
+                 fits=None, ref_weight: Tensor | None = None,
                  obs_weight: Tensor | None = None, seed: int = 0) -> Selection:  # fmt: skip
     """Choose ``q`` candidate rows greedily: score, take the best, condition on its fantasy, repeat.
 
@@ -91,7 +91,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     (expected window hits, the sum of means) is not conditioned: its batch is the best ``q``
     rows. Once a composition is chosen, its other rows are no longer eligible (``groups``:
     one id per candidate; ``None``: every row its own group). With ``max_cost`` or
-    ``max_count``, a row is eligible only while the batch with it stays within them, so a
+    ``fits``, a row is eligible only while the batch with it stays within them, so a
     cheaper row is taken when an expensive one no longer fits.
 
     Args:
@@ -116,8 +116,11 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             model supports it and the objective needs only the moments. Both give the same
             batch.
         max_cost: the most the batch may cost in all.
-        kinds: ``n`` labels (fidelity names) that ``max_count`` limits.
-        max_count: label -> the most rows of that label in the batch.
+        kinds: ``n`` labels (fidelity names) that ``fits`` reads; rows of one label must
+            have one cost.
+        fits: ``callable(costs, labels) -> k``: how many of a sequence of rows (their costs
+            and labels, in the order chosen) fit what may still be acquired (a stopping
+            condition's cap, :class:`~mfgp.loop.stopping.Cap`).
         ref_weight: ``m`` weights of the reference rows, for objectives that use them
             (``learn`` with a hurdle: the chance that a reference row is not a metal).
         obs_weight: ``n`` chances that each candidate's value enters the model (same).
@@ -138,10 +141,12 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         raise InputDataError(f"objective {objective.name!r} needs reference rows R")
     if objective.needs_baseline and baseline is None:
         raise InputDataError(f"objective {objective.name!r} needs the observed target rows")
-    limits = dict(max_count or {})
-    if limits and kinds is None:
-        raise InputDataError("max_count needs kinds: one label per candidate")
+    if fits is not None and kinds is None:
+        raise InputDataError("fits needs kinds: one label (fidelity) per candidate")
     kinds = None if kinds is None else np.asarray(kinds)
+    label_rows = ({k: torch.as_tensor(kinds == k, device=device) for k in np.unique(kinds)}
+                  if fits is not None else {})  # fmt: skip
+    label_cost = {k: float(cost[int(np.flatnonzero(kinds == k)[0])]) for k in label_rows}
     if updates is None:
         updates = supports_updates(model) and not objective.needs_model
     at = torch.nonzero(is_target).squeeze(-1)
@@ -181,9 +186,13 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         allowed = eligible.clone()
         if max_cost is not None:
             allowed &= cost <= (max_cost - spent) + 1e-9 * max(1.0, abs(max_cost))
-        for label, left in limits.items():
-            if left < 1:
-                allowed &= torch.as_tensor(kinds != label, device=device)
+        if fits is not None:
+            chosen_costs = [float(cost[r]) for r in rows]
+            chosen_kinds = [str(kinds[r]) for r in rows]
+            for label, of_label in label_rows.items():
+                if fits(chosen_costs + [label_cost[label]], chosen_kinds + [str(label)]) \
+                        <= len(rows):  # fmt: skip
+                    allowed &= ~of_label
         t = torch.where(allowed, s, torch.full_like(s, -math.inf))
         best = int(torch.argmax(t))
         if not math.isfinite(float(t[best])):
@@ -191,8 +200,6 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         rows.append(best)
         scores.append(float(t[best]))
         spent += float(cost[best])
-        if kinds is not None and kinds[best] in limits:
-            limits[kinds[best]] -= 1
         eligible &= torch.as_tensor(groups != groups[best], device=device)
         if k + 1 < min(q, n) and not objective.additive:
             if tracker is not None:

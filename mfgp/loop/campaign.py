@@ -139,17 +139,22 @@ class Campaign:
                 )
             if given:
                 if model is None or pool is None or costs is None:
-                    raise InputDataError("a new campaign needs model, pool and costs")
+                    missing = [k for k, v in (("model", model), ("pool", pool),
+                                              ("costs", costs)) if v is None]  # fmt: skip
+                    raise InputDataError(
+                        f"a new campaign needs model, pool and costs; {missing} not given "
+                        "(to reopen a campaign, pass only store=, or use Campaign.open)"
+                    )
                 self._create(model, pool, target, costs, objective, objective_options or {},
                              data, fidelities, seed, refit_every, reference_size,
                              allow_repeats)  # fmt: skip
+            self._load_config()
         except BaseException:
             self.store.close()
             if not existed:  # a failed creation leaves no store and no lock file behind
                 for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
                     Path(f"{store}{suffix}").unlink(missing_ok=True)
             raise
-        self._load_config()
 
     @classmethod
     def open(cls, store: str | os.PathLike) -> Campaign:
@@ -369,14 +374,15 @@ class Campaign:
 
     # -- suggestions -------------------------------------------------------------------------
     def suggest(self, q: int = 1, max_cost: float | None = None,
-                max_count: dict[str, float] | None = None) -> pd.DataFrame:  # fmt: skip
+                max_count: dict[str, float] | None = None, *, cap=None) -> pd.DataFrame:
         """Score the pool and record the best ``q`` rows as pending; returns them.
 
         The rows are scored with the fitted model conditioned on every observation since the
         fit and on the pending suggestions (:meth:`surrogate`). With ``max_cost`` (and
-        ``max_count``: fidelity -> the most rows of it), the batch is chosen among the rows
-        that still fit: a cheaper row is taken when an expensive one no longer does (empty if
-        none fits).
+        ``max_count``: fidelity -> the most rows of it, or ``cap``: a stopping condition's
+        :meth:`~mfgp.loop.StoppingCondition.cap`), the batch is chosen among the rows that
+        still fit: a cheaper row is taken when an expensive one no longer does (empty if none
+        fits).
 
         Columns: ``suggestion`` (its id in the store), ``rank`` (its place in this batch),
         ``formula``, ``fidelity``, ``score`` (the objective when the row was chosen, in
@@ -388,6 +394,11 @@ class Campaign:
         """
         if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
             raise InputDataError(f"q must be a positive integer; got {q!r}")
+        from mfgp.loop.stopping import Cap
+
+        if max_cost is not None or max_count:
+            limit = Cap(math.inf if max_cost is None else float(max_cost), dict(max_count or {}))
+            cap = limit if cap is None else _both_caps(cap, limit)
         objective = self.objective
         est, n_fit = self.model()
         sur = est.surrogate()
@@ -406,7 +417,8 @@ class Campaign:
         rows = [(p, c, f) for f in fids for p, c in zip(pool, comps) if (c, f) not in taken]
         if not rows:
             return self._empty_suggestions()
-        scoring = sur.conditioned(obs.iloc[n_fit:], pend)
+        # an additive objective's value of a row does not depend on the pending ones
+        scoring = sur.conditioned(obs.iloc[n_fit:], None if objective.additive else pend)
         by_fid = {f: [p for p, _, g in rows if g == f] for f in fids}
         by_fid = {f: v for f, v in by_fid.items() if v}
         C = torch.cat([scoring.inputs(v, f) for f, v in by_fid.items()])
@@ -433,8 +445,8 @@ class Campaign:
         sel = select_batch(
             scoring.model, C, objective, q=int(q), R=R, cost=cost, is_target=is_target,
             groups=groups, baseline=scoring.baseline() if objective.needs_baseline else None,
-            predictive=predictive, max_cost=max_cost,
-            kinds=np.array([f for _, _, f in rows]), max_count=max_count,
+            predictive=predictive, kinds=np.array([f for _, _, f in rows]),
+            fits=None if cap is None else cap.allows,
             ref_weight=ref_weight, obs_weight=obs_weight, seed=int(self.config["seed"]),
         )  # fmt: skip
         if not sel.rows:
@@ -473,7 +485,8 @@ class Campaign:
             if record:
                 self.store.set("reference_means", history)
         out.insert(0, "suggestion", ids)
-        out.attrs["score_units"] = objective.units
+        out.attrs["score_units"] = objective.units + (
+            f", on {scoring.scale}" if objective.information and not scoring.gaussian else "")
         return out
 
     def _empty_suggestions(self) -> pd.DataFrame:
@@ -514,6 +527,13 @@ class Campaign:
         old = self.observations()["noise"]
         new = frame["noise"] if "noise" in frame else pd.Series(np.nan, index=frame.index)
         if old.empty:
+            if new.notna().any() and new.isna().any():
+                i = int(np.flatnonzero(new.isna().to_numpy())[0])
+                raise InputDataError(
+                    f"row {i}: {frame['formula'].iloc[i]!r} has no noise while other rows do; "
+                    "give known noise (a variance, in the target's units squared) for every row "
+                    "or none"
+                )
             return
         if old.notna().all() and new.isna().any():
             i = int(np.flatnonzero(new.isna().to_numpy())[0])
@@ -545,14 +565,14 @@ class Campaign:
             batch = self.pending()
             if not batch.empty:
                 k = cap.allows(batch["cost"].tolist(), batch["fidelity"].tolist())
-                if k == 0:
-                    logger.info("campaign %s: the pending suggestions exceed what %r allows",
-                                self.store.path.name, stop)  # fmt: skip
-                    break
+                if k < len(batch):  # those that no longer fit are cancelled, and said so
+                    late = batch.iloc[k:]
+                    self.store.cancel(late["id"].tolist())
+                    logger.warning("campaign %s: %d pending suggestion(s) exceed what %r "
+                                   "allows; cancelled", self.store.path.name, len(late), stop)
                 batch = batch.iloc[:k]
-            else:
-                batch = self.suggest(q, max_cost=None if math.isinf(cap.cost) else cap.cost,
-                                     max_count=cap.counts or None)  # fmt: skip
+            if batch.empty:
+                batch = self.suggest(q, cap=None if cap.unlimited else cap)
                 if batch.empty:
                     break  # the pool is exhausted, or nothing more fits the stopping condition
             answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
@@ -569,10 +589,11 @@ class Campaign:
         Experiments and cost so far, the best target value so far and, for a window
         objective, the hits so far (:func:`mfgp.loop.plots.history`).
         """
+        from mfgp.acquisition.objectives import WindowHits
         from mfgp.loop.plots import history
 
-        window = ((self.objective.lo, self.objective.hi) if self.objective.name == "window"
-                  else None)  # fmt: skip
+        window = ((self.objective.lo, self.objective.hi)
+                  if isinstance(self.objective, WindowHits) else None)  # fmt: skip
         return history(self.observations(), self.target, self.costs,
                        maximize=getattr(self.objective, "maximize", True), window=window)
 
@@ -605,6 +626,7 @@ class Campaign:
             "pending": len(self.pending()),
             "rounds": int(self.store.get("rounds", 0)),
             "best": None if best.empty else float(best.iloc[-1]),
+            **({"hits": int(h["hits"].iloc[-1]) if len(h) else 0} if "hits" in h else {}),
             "objective": self.objective.to_dict(),
         }  # fmt: skip
 
@@ -619,6 +641,13 @@ class Campaign:
 SUGGESTION_COLUMNS = ("suggestion", "rank", "formula", "fidelity", "score", "mean", "std",
                       "lower_90", "upper_90", "cost", "target_mean", "target_lower_90",
                       "target_upper_90")  # fmt: skip
+
+
+def _both_caps(a, b):
+    """A row fits when it fits both caps."""
+    from mfgp.loop.stopping import _CapEither
+
+    return _CapEither(a, b)
 
 
 def _reference_sample(pool: list[str], size: int, seed: int) -> list[str]:

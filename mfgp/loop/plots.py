@@ -69,7 +69,9 @@ def progress_plot(campaign, *, metric: str = "best", x: str = "experiments",
     objective = campaign.objective
     window = None
     if metric == "hits":
-        if objective.name != "window":
+        from mfgp.acquisition.objectives import WindowHits
+
+        if not isinstance(objective, WindowHits):
             raise InputDataError(
                 f"metric='hits' needs a window objective; this campaign's is {objective.name!r}"
             )

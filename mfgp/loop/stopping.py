@@ -29,19 +29,6 @@ class Cap:
     cost: float = math.inf
     counts: dict[str, float] = field(default_factory=dict)
 
-    def tighter(self, other: Cap) -> Cap:
-        """Both caps at once (``a | b``: either condition stops the campaign)."""
-        counts = dict(self.counts)
-        for fid, n in other.counts.items():
-            counts[fid] = min(counts.get(fid, math.inf), n)
-        return Cap(min(self.cost, other.cost), counts)
-
-    def looser(self, other: Cap) -> Cap:
-        """Either cap (``a & b``: the campaign goes on until both conditions hold)."""
-        counts = {fid: max(n, other.counts[fid]) for fid, n in self.counts.items()
-                  if fid in other.counts}  # fmt: skip
-        return Cap(max(self.cost, other.cost), counts)
-
     def allows(self, costs: list[float], fidelities: list[str]) -> int:
         """How many of these rows, taken in order, fit under the cap (a prefix length)."""
         spent, used = 0.0, dict.fromkeys(self.counts, 0)
@@ -55,14 +42,60 @@ class Cap:
             spent += cost
         return len(costs)
 
+    @property
+    def unlimited(self) -> bool:
+        """Whether nothing is limited."""
+        return math.isinf(self.cost) and not self.counts
+
+
+@dataclass(frozen=True)
+class _CapEither:
+    """``a | b``: a row fits while it fits both caps (either condition stops the campaign)."""
+
+    a: Cap
+    b: Cap
+
+    def allows(self, costs: list[float], fidelities: list[str]) -> int:  # noqa: D102
+        return min(self.a.allows(costs, fidelities), self.b.allows(costs, fidelities))
+
+    @property
+    def cost(self) -> float:  # noqa: D102
+        return min(self.a.cost, self.b.cost)
+
+    @property
+    def unlimited(self) -> bool:  # noqa: D102
+        return self.a.unlimited and self.b.unlimited
+
+
+@dataclass(frozen=True)
+class _CapBoth:
+    """``a & b``: a row fits while it fits either cap (the campaign goes on until both hold)."""
+
+    a: Cap
+    b: Cap
+
+    def allows(self, costs: list[float], fidelities: list[str]) -> int:  # noqa: D102
+        return max(self.a.allows(costs, fidelities), self.b.allows(costs, fidelities))
+
+    @property
+    def cost(self) -> float:  # noqa: D102
+        return max(self.a.cost, self.b.cost)
+
+    @property
+    def unlimited(self) -> bool:  # noqa: D102
+        return self.a.unlimited or self.b.unlimited
+
 
 class StoppingCondition:
     """Base class: ``condition(campaign) -> bool``; ``a & b``, ``a | b``.
 
-    :meth:`cap` says what may still be acquired before the condition holds, so that
-    :meth:`Campaign.run <mfgp.loop.Campaign.run>` never acquires past a budget or a count:
-    a batch is chosen within the cap (an affordable cheaper row is taken when an expensive
-    one no longer fits), and pending suggestions are answered only as far as the cap allows.
+    :meth:`cap` says what may still be acquired before the condition holds (its ``allows``:
+    how many of a sequence of rows fit), so that :meth:`Campaign.run <mfgp.loop.Campaign.run>`
+    never acquires past a budget or a count: a batch is chosen within the cap (an affordable
+    cheaper row is taken when an expensive one no longer fits), pending suggestions are
+    answered only as far as the cap allows and those that no longer fit are cancelled. With
+    ``a | b`` a row must fit both caps; with ``a & b`` either (the campaign goes on until both
+    hold), and once one of them holds, the other's cap alone.
     """
 
     def __call__(self, campaign) -> bool:  # noqa: D102
@@ -92,7 +125,11 @@ class _Both(StoppingCondition):
         return self.a(campaign) and self.b(campaign)
 
     def cap(self, campaign) -> Cap:  # noqa: D102
-        return self.a.cap(campaign).looser(self.b.cap(campaign))
+        if self.a(campaign):  # only b is left to hold
+            return self.b.cap(campaign)
+        if self.b(campaign):
+            return self.a.cap(campaign)
+        return _CapBoth(self.a.cap(campaign), self.b.cap(campaign))
 
     def __repr__(self) -> str:
         return f"({self.a!r} & {self.b!r})"
@@ -107,7 +144,7 @@ class _Either(StoppingCondition):
         return self.a(campaign) or self.b(campaign)
 
     def cap(self, campaign) -> Cap:  # noqa: D102
-        return self.a.cap(campaign).tighter(self.b.cap(campaign))
+        return _CapEither(self.a.cap(campaign), self.b.cap(campaign))
 
     def __repr__(self) -> str:
         return f"({self.a!r} | {self.b!r})"

@@ -206,6 +206,13 @@ class Store:
         return pd.read_sql_query(query + " WHERE status = ? ORDER BY id", self.db,
                                  params=(status,))  # fmt: skip
 
+    def cancel(self, ids: list[int]) -> int:
+        """Mark these pending suggestions cancelled; returns how many."""
+        with self.transaction():
+            return sum(self.db.execute(
+                "UPDATE suggestions SET status = 'cancelled' WHERE id = ? AND status = 'pending'",
+                (int(i),)).rowcount for i in ids)  # fmt: skip
+
     def cancel_pending(self) -> int:
         """Mark every pending suggestion cancelled; returns how many."""
         with self.transaction():
