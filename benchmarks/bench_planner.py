@@ -62,6 +62,7 @@ from _common import COMMIT, RESULTS, append_partial, read_partial, write_results
 
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
+from mfgp.exceptions import InputDataError
 from mfgp.loop import Campaign, TableOracle
 
 SEEDS = int(os.environ.get("SEEDS", 10))
@@ -117,14 +118,16 @@ def _campaign_run(tmp: Path, name: str, est, pool, data, objective, options, see
                     refit_every=REFIT)  # fmt: skip
     oracle = TableOracle(_ORACLE[0])
     acquired: list[float] = []
-    while len(acquired) < BUDGET:
-        batch = camp.suggest(min(Q, BUDGET - len(acquired)))
-        if batch.empty:
-            break
-        answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
-        camp.observe(answers[["formula", "fidelity", "value"]])
-        acquired += answers["value"].tolist()
-    camp.close()
+    try:
+        while len(acquired) < BUDGET:
+            batch = camp.suggest(min(Q, BUDGET - len(acquired)))
+            if batch.empty:
+                break
+            answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
+            camp.observe(answers[["formula", "fidelity", "value"]])
+            acquired += answers["value"].tolist()
+    finally:
+        camp.close()
     return acquired
 
 
@@ -202,6 +205,21 @@ def run_cell(strategy: str, seed: int, tmp: Path, scenario: str = "window") -> d
     expt_only = seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]
     window = {"lo": WINDOW[0], "hi": WINDOW[1]}
     t0 = time.perf_counter()
+    try:
+        values = _strategy(strategy, tmp, seed, seed_rows, pool, pbe, known, expt_only, window)
+    except InputDataError as err:  # a model that cannot start from these seed experiments
+        return {"scenario": scenario, "strategy": strategy, "seed": seed, "hits": [],
+                "seed_experiments": len(seed_rows), "failed": str(err),
+                "pool_hits": int(_hits(pool.value.to_numpy()).sum()), "commit": COMMIT,
+                "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    hits = np.cumsum(_hits(np.asarray(values, dtype=float))).tolist()
+    return {"scenario": scenario, "strategy": strategy, "seed": seed, "hits": hits,
+            "seed_experiments": len(seed_rows),
+            "pool_hits": int(_hits(pool.value.to_numpy()).sum()), "commit": COMMIT,
+            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def _strategy(strategy, tmp, seed, seed_rows, pool, pbe, known, expt_only, window) -> list:
     hurdle = dict(progress=False)
     ar1 = dict(progress=False)
     if strategy == "mfgp":
@@ -232,11 +250,7 @@ def run_cell(strategy: str, seed: int, tmp: Path, scenario: str = "window") -> d
         values = _random_forest(seed_rows, pool, pbe, seed, use_pbe=False)
     else:
         raise KeyError(strategy)
-    hits = np.cumsum(_hits(np.asarray(values, dtype=float))).tolist()
-    return {"scenario": scenario, "strategy": strategy, "seed": seed, "hits": hits,
-            "seed_experiments": len(seed_rows),
-            "pool_hits": int(_hits(pool.value.to_numpy()).sum()), "commit": COMMIT,
-            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    return values
 
 
 def _expected_random(r: dict, n: int) -> float:
@@ -290,6 +304,11 @@ def summarize(records: list[dict]) -> tuple[dict, dict[str, pd.DataFrame]]:
     for scenario, n_seed in SCENARIOS.items():
         rows = []
         summary[scenario] = {}
+        # paired: only the seeds on which every strategy could start
+        failed = {r["seed"] for r in records
+                  if r.get("scenario", "window") == scenario and r.get("failed")}  # fmt: skip
+        records_all, records = records, [r for r in records if r["seed"] not in failed
+                                         or r.get("scenario", "window") != scenario]
         for strategy in STRATEGIES:
             e25 = _bootstrap(records, strategy, 25, scenario=scenario)
             e50 = _bootstrap(records, strategy, BUDGET, scenario=scenario)
@@ -314,9 +333,14 @@ def summarize(records: list[dict]) -> tuple[dict, dict[str, pd.DataFrame]]:
                          "median_seconds": float(np.median(secs))})  # fmt: skip
         if rows:
             title = (f"{scenario}: window hits (experimental gap in [{WINDOW[0]}, {WINDOW[1]}] "
-                     f"eV) from {n_seed} seed experiments, EF against random, 95% bootstrap CI "
-                     "over seeds")  # fmt: skip
+                     f"eV) from {n_seed} seed experiments, EF and AF against random, 95% "
+                     "bootstrap CI over seeds")  # fmt: skip
+            if failed:
+                title += (f" (seeds {sorted(failed)} left out: a strategy could not start, "
+                          "see the records' `failed`)")  # fmt: skip
+                summary[scenario]["_left_out_seeds"] = sorted(failed)
             sections[title] = pd.DataFrame(rows)
+        records = records_all
     return summary, sections
 
 

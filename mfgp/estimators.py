@@ -1553,6 +1553,14 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             )
         is_target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
         labels, positive, g = spec.split(f["value"].to_numpy(), is_target)
+        n_positive = int((positive & is_target).sum())
+        if n_positive < 2:
+            raise InputDataError(
+                f"the hurdle's positive part needs at least 2 nonzero {ds.target!r} values; "
+                f"the data have {n_positive} (and {int((is_target & ~positive).sum())} zeros): "
+                "measure more non-metals first (e.g. those with the largest lower-fidelity "
+                "gaps), or use MultiFidelityRegressor until then"
+            )
         g_noise = spec.noise(f["value"].to_numpy(), is_target, f["noise"].to_numpy())[positive]
         self.dataset_, self.spec_, self.recalibration_ = ds, spec, None
         common = {"featurizer": self._featurizer_preset(), "seed": self.seed,

@@ -344,3 +344,12 @@ def test_the_command_line_plans_with_the_hurdle(world, tmp_path, capsys):
     assert len(batch) == 2 and (batch.lower_90 >= 0).all() and (batch.fidelity == "expt").all()
     with Campaign.open(store) as camp:
         assert camp.config["model"] == "HurdleRegressor"
+
+
+def test_a_hurdle_with_one_nonzero_target_says_what_to_measure(world):
+    _, known, _ = world
+    expt = known[known.fidelity == "expt"]
+    one = pd.concat([known[known.fidelity == "pbe"], expt[expt.value == 0],
+                     expt[expt.value > 0].iloc[:1]])  # fmt: skip
+    with pytest.raises(InputDataError, match="at least 2 nonzero 'expt' values; the data have 1"):
+        hurdle().fit(one)
