@@ -38,7 +38,8 @@ Strategies:
 
 Metrics (Rohr et al. 2020): enhancement factor EF = a strategy's mean hits / random's expected
 hits at 25 and 50 experiments; acceleration factor AF = 50 / the experiments the strategy's
-mean curve needs to reach the hits random is expected to have after 50. 95% bootstrap CIs
+mean curve needs to reach the hits random is expected to have after 50 (extrapolated at the
+strategy's mean rate when it does not get there in 50). 95% bootstrap CIs
 over seeds (2,000 resamples of the seeds). Writes results/bench_planner.{json,md,png}; the
 JSON carries a ``summary`` ``{scenario: {strategy: {"ef": .., "ef_ci": [..], "af": ..,
 "af_ci": [..], ...}}}``.
@@ -279,8 +280,8 @@ def _bootstrap(records: list[dict], strategy: str, at: int, n_boot: int = 2000,
 
     def af_of(curve: np.ndarray, target: float) -> float:
         above = np.flatnonzero(curve >= target)
-        if not above.size:
-            return float(at) / at  # not reached sooner than random
+        if not above.size:  # not reached in ``at``: extrapolated at the strategy's mean rate
+            return float(curve[-1] / max(target, 1e-12))
         k = int(above[0])
         prev = curve[k - 1] if k > 0 else 0.0
         n = k + (target - prev) / max(curve[k] - prev, 1e-12) if k > 0 else \
@@ -396,6 +397,10 @@ def main() -> None:
                 rec = run_cell(strategy, seed, Path(tmp), scenario)
                 append_partial(PARTIAL, [rec])
                 done.append(rec)
+                if rec.get("failed"):
+                    print(f"{scenario} {strategy:>24} seed {seed}: cannot start: "
+                          f"{rec['failed'][:80]}", flush=True)  # fmt: skip
+                    continue
                 print(f"{scenario} {strategy:>24} seed {seed}: hits at 25/{BUDGET} "
                       f"{rec['hits'][24] if len(rec['hits']) > 24 else '-'}/{rec['hits'][-1]} "
                       f"({rec['seconds']:.0f} s)", flush=True)  # fmt: skip
