@@ -354,8 +354,12 @@ def plot(records: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(SCENARIOS), figsize=(6.5 * len(SCENARIOS), 4.8),
                              sharey=True)  # fmt: skip
     for ax, (scenario, n_seed) in zip(np.atleast_1d(axes), SCENARIOS.items()):
-        _panel(ax, [r for r in records if r.get("scenario", "window") == scenario])
-        ax.set_title(f"{scenario}: {n_seed} seed experiments, 1,000-composition pool")
+        mine = [r for r in records if r.get("scenario", "window") == scenario]
+        failed = {r["seed"] for r in mine if r.get("failed")}
+        _panel(ax, [r for r in mine if r["seed"] not in failed])  # paired, as the summary
+        ax.set_title(f"{scenario}: {n_seed} seed experiments, 1,000-composition pool"
+                     + (f"\n({len(failed)} seeds where the hurdle cannot start left out)"
+                        if failed else ""))  # fmt: skip
     fig.suptitle("Finding experimental band gaps in [1.1, 1.7] eV: mean hits over seeds, "
                  "95% bootstrap band")
     fig.tight_layout()
