@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
 	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
-	bench-experts bench-reactions bench-planner experts docs clean
+	bench-experts bench-reactions bench-planner bench-campaign-round experts docs clean
 
 venv: $(STAMP)
 
@@ -70,6 +70,10 @@ bench-campaign: $(STAMP)
 # (results/bench_planner.*; resumable)
 bench-planner: $(STAMP)
 	cd benchmarks && ../$(PY) bench_planner.py
+
+# one campaign round end to end (suggest 5 of 5,000 candidates, no refit), AR1 and hurdle
+bench-campaign-round: $(STAMP)
+	cd benchmarks && ../$(PY) bench_campaign_round.py
 
 # reaction energies of hidden compounds, joint vs independent uncertainty (examples/05 in full)
 bench-reactions: $(STAMP)
