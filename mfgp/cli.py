@@ -49,7 +49,12 @@ def _featurize(args: argparse.Namespace) -> int:
 
 
 def _read_csv(path: str, columns: Sequence[str]):
-    """A CSV with the ``columns`` it must have (an error naming the missing ones)."""
+    """A CSV with the ``columns`` it must have (an error naming the missing ones).
+
+    Its index is the file's line numbers (the header is line 1, so the first row is line 2;
+    a row that spans lines counts as one) and ``attrs["source"]`` the path, so messages
+    about a row name ``FILE line N``.
+    """
     import pandas as pd
 
     from mfgp.exceptions import InputDataError
@@ -64,6 +69,8 @@ def _read_csv(path: str, columns: Sequence[str]):
     if missing:
         raise InputDataError(f"{path!r} needs columns {list(columns)}; missing {missing} "
                              f"(it has {list(df.columns)})")  # fmt: skip
+    df.index = pd.RangeIndex(2, len(df) + 2)
+    df.attrs["source"] = str(path)
     return df
 
 
@@ -74,6 +81,18 @@ def _observations(args: argparse.Namespace):
     if args.fidelities:
         fids = [f.strip() for f in args.fidelities.split(",") if f.strip()]
     else:
+        from mfgp.data.dataset import misspelled_fidelities
+        from mfgp.exceptions import UnknownFidelityError
+
+        odd = misspelled_fidelities(df["fidelity"].tolist())
+        if odd:  # hse06 beside hse: a typo would silently become a level of its own
+            lines = ", ".join(str(df.index[i]) for i, _, _ in odd[:10])
+            more = f" and {len(odd) - 10} more" if len(odd) > 10 else ""
+            raise UnknownFidelityError(
+                f"{args.data} line{'s' if len(odd) > 1 else ''} {lines}{more}: {odd[0][2]}; "
+                "correct the fidelity, or pass --fidelities (low to high) listing it if it is "
+                "a level of its own"
+            )
         fids = list(dict.fromkeys(df["fidelity"]))  # order of first appearance
         if args.target:
             fids = [f for f in fids if f != args.target] + [args.target]

@@ -140,3 +140,27 @@ def test_each_verb_documents_an_example(verb, capsys):
     with pytest.raises(SystemExit):
         main([verb, "--help"])
     assert f"example: mfgp {verb}" in capsys.readouterr().out
+
+
+def test_bad_rows_are_named_by_line_all_at_once(files, capsys):
+    # issue 37: a mistyped fidelity with --fidelities, a bad formula and a missing value are
+    # named by the file's line (header = line 1) in one message, not a traceback or Python advice
+    data = pd.read_csv(files / "data.csv")
+    data.loc[5, "fidelity"] = "pbe0"  # line 7
+    data.loc[7, "formula"] = "Xx2"  # line 9
+    data.loc[9, "value"] = np.nan  # line 11
+    data.to_csv(files / "typo.csv", index=False)
+    for verb in (["fit", "-o", str(files / "t.mfgp")], ["evaluate"]):
+        assert main([verb[0], str(files / "typo.csv"), *verb[1:], "--fidelities", "pbe,expt",
+                     "--quiet"]) == 2  # fmt: skip
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and "fidelities=" not in err
+        assert "3 rows cannot be used" in err
+        for part in ("line 7: fidelity 'pbe0'", "line 9: formula 'Xx2'", "line 11: value"):
+            assert part in err
+    # no declared order: a level of one row named like another is refused, naming its line
+    assert main(["fit", str(files / "typo.csv"), "--target", "expt", "-o",
+                 str(files / "t.mfgp"), "--quiet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "line 7: fidelity 'pbe0' (1 row) looks like a misspelling of 'pbe'" in err
+    assert "--fidelities" in err and not (files / "t.mfgp").exists()

@@ -7,6 +7,7 @@ column is the 0-based fidelity index (the highest index is the target fidelity);
 
 from __future__ import annotations
 
+import difflib
 import functools
 import warnings
 from collections.abc import Sequence
@@ -22,16 +23,116 @@ from mfgp.exceptions import (
     ConflictingDuplicatesWarning,
     EmptyDataError,
     InputDataError,
+    InvalidFormulaError,
     MissingFidelityError,
     NonFiniteValueError,
+    UnknownElementError,
     UnknownFidelityError,
 )
 from mfgp.featurize.composition import parse_formulas
 from mfgp.featurize.featurizer import CompositionFeaturizer
 
-__all__ = ["MultiFidelityDataset", "DUPLICATE_POLICIES"]
+__all__ = ["MultiFidelityDataset", "DUPLICATE_POLICIES", "misspelled_fidelities"]
 
 DUPLICATE_POLICIES = ("mean", "median", "first", "error")
+#: How many bad rows one error lists before it says "and N more".
+MAX_ROWS_SHOWN = 10
+
+_Problem = tuple[int, type[InputDataError], str]  # (row position, error class, what is wrong)
+
+#: The fix appended once to an error that lists rows of each kind.
+_FIXES: dict[type[InputDataError], str] = {
+    UnknownFidelityError: "correct the fidelity, or add the level to the declared fidelities "
+    "(low to high, the target last)",
+}
+_RENAME = ("rename the level, or declare the order (fidelities=[lowest, ..., target]) listing it "
+           "if it is a level of its own")
+
+
+class _RowNames:
+    """How messages name rows: ``row LABEL`` of a frame, or ``FILE line N`` of a CSV."""
+
+    def __init__(self, labels: Sequence[object], source: str | None) -> None:
+        self.labels = list(labels)
+        self.source = source
+
+    def __call__(self, i: int) -> str:
+        word = "row" if self.source is None else "line"
+        return f"{word} {self.labels[i]}"
+
+    def prefix(self) -> str:
+        return "" if self.source is None else str(self.source)
+
+
+def _raise_problems(problems: list[_Problem], rows: _RowNames, fix: str | None = None) -> None:
+    """Raise one error listing every bad row (the first :data:`MAX_ROWS_SHOWN`), if any.
+
+    The error's class is that of the first kind of problem found (fidelity, then value and
+    noise, then formula: the order of the checks), so ``except UnknownFidelityError`` still
+    catches a frame whose only problem is a fidelity.
+    """
+    if not problems:
+        return
+    cls = problems[0][1]
+    if issubclass(cls, InvalidFormulaError):  # an unknown element only if every formula's is
+        kinds = {k for _, k, _ in problems if issubclass(k, InvalidFormulaError)}
+        cls = UnknownElementError if kinds == {UnknownElementError} else InvalidFormulaError
+    ordered = sorted(problems, key=lambda p: p[0])  # stable: a row's problems stay together
+    shown = [f"{rows(i)}: {what}" for i, _, what in ordered[:MAX_ROWS_SHOWN]]
+    more = len(ordered) - MAX_ROWS_SHOWN
+    fixes = [fix] if fix else [f for k, f in _FIXES.items()
+                                if any(issubclass(c, k) for _, c, _ in problems)]  # fmt: skip
+    bad = len({i for i, _, _ in problems})
+    src = rows.prefix()
+    if bad == 1:
+        head = f"{src} " if src else ""
+    else:
+        head = (f"{src}: " if src else "") + f"{bad} rows cannot be used: "
+    raise cls(head + "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
+              + "".join(f"; {f}" for f in fixes))  # fmt: skip
+
+
+def misspelled_fidelities(
+    fidelity: Sequence[object], *, max_rows: int = 5, cutoff: float = 0.6
+) -> list[_Problem]:
+    """Rows whose fidelity looks like a misspelling of another level's name.
+
+    A level is suspect when it has at most ``max_rows`` rows, at most a tenth of the rows of
+    another level, and a name close to that level's (``difflib`` ratio >= ``cutoff``, case
+    ignored): ``hse06`` beside 300 ``hse`` rows. Only useful where no fidelity order is
+    declared: a declared order names every level, and anything else is refused anyway.
+
+    Args:
+        fidelity: each row's fidelity name.
+        max_rows: the most rows a suspect level has.
+        cutoff: the least name similarity (0 to 1) that makes a level suspect.
+
+    Returns:
+        ``(row position, UnknownFidelityError, message)`` for each suspect row, empty if none.
+
+    Example:
+        >>> len(misspelled_fidelities(["hse"] * 20 + ["hse06"]))
+        1
+    """
+    names = [str(f) for f in fidelity]
+    counts = pd.Series(names, dtype=object).value_counts()
+    problems: list[_Problem] = []
+    suspect: dict[str, str] = {}
+    for name, k in counts.items():
+        if k > max_rows:
+            continue
+        for other, m in counts.items():
+            ratio = difflib.SequenceMatcher(None, str(name).lower(), str(other).lower()).ratio()
+            if other != name and m >= 10 * k and ratio >= cutoff:
+                suspect[str(name)] = f"{other!r} ({m} rows)"
+                break
+    for i, name in enumerate(names):
+        if name in suspect:
+            k = int(counts[name])
+            problems.append((i, UnknownFidelityError,
+                             f"fidelity {name!r} ({k} row{'s' if k > 1 else ''}) looks like a "
+                             f"misspelling of {suspect[name]}"))
+    return problems
 
 
 def _as_featurizer(featurizer: str | CompositionFeaturizer) -> CompositionFeaturizer:
@@ -113,10 +214,15 @@ class MultiFidelityDataset:
                 a :class:`~mfgp.exceptions.ConflictingDuplicatesWarning` naming them;
                 ``"auto"``: a quarter of that fidelity's standard deviation; ``None``: never.
 
+        Rows are named by the frame's index in messages; a frame whose ``attrs["source"]``
+        is a file name (the command line's CSVs) has the file's line numbers as its index,
+        and rows are named ``FILE line N``. Every bad row is reported in one error.
+
         Raises:
-            InputDataError: (a subclass naming the row and value) for a bad formula, a NaN/inf
-                value or noise, an unknown fidelity, no rows, a fidelity with no rows, or
-                conflicting duplicates.
+            InputDataError: (a subclass naming the rows and values) for bad formulas, NaN/inf
+                values or noise, negative noise, fidelities outside the declared order (or,
+                with no declared order, a level of a few rows named like another, e.g. ``hse06``
+                beside ``hse``), no rows, a fidelity with no rows, or conflicting duplicates.
         """
         if noise_col == "auto":
             noise_col = "noise" if "noise" in df.columns else None
@@ -126,8 +232,9 @@ class MultiFidelityDataset:
         if fidelities is None and df.attrs.get("fidelities") is not None:
             present = {str(f) for f in df[fidelity_col].unique()}
             declared = [str(f) for f in df.attrs["fidelities"]]
-            if present <= set(declared):
-                fidelities = [f for f in declared if f in present]
+            # the declared order, restricted to the levels present; rows at other levels are
+            # refused by name (they used to turn the order into "no declared order")
+            fidelities = [f for f in declared if f in present] or declared
         return cls.from_arrays(
             df[formula_col].tolist(),
             df[fidelity_col].tolist(),
@@ -139,6 +246,7 @@ class MultiFidelityDataset:
             conflict_tol=conflict_tol,
             conflict_warn=conflict_warn,
             row_labels=list(df.index),
+            source=df.attrs.get("source"),
         )
 
     @classmethod
@@ -155,8 +263,15 @@ class MultiFidelityDataset:
         conflict_tol: float | None = None,
         conflict_warn: float | str | None = "auto",
         row_labels: Sequence[object] | None = None,
+        source: str | None = None,
     ) -> MultiFidelityDataset:
-        """Build from parallel sequences (see :meth:`from_frame` for the arguments)."""
+        """Build from parallel sequences (see :meth:`from_frame` for the arguments).
+
+        ``row_labels`` name the rows in messages (default their position); with ``source`` (a
+        file name) they are its line numbers and rows are named ``SOURCE line N``. Every bad
+        row (formula, value, noise, fidelity) is reported in one error, the first
+        :data:`MAX_ROWS_SHOWN` listed.
+        """
         n = len(formulas)
         labels = list(row_labels) if row_labels is not None else list(range(n))
         if n == 0:
@@ -171,10 +286,13 @@ class MultiFidelityDataset:
             raise InputDataError(
                 f"duplicates={duplicates!r} is not a policy; choose one of {DUPLICATE_POLICIES}"
             )
+        rows = _RowNames(labels, source)
+        problems: list[tuple[int, type[InputDataError], str]] = []
         # fidelities
         if fidelities is None:
             fidelities = list(dict.fromkeys(str(f) for f in fidelity))
             if len(fidelities) > 1:
+                _raise_problems(misspelled_fidelities(fidelity), rows, _RENAME)
                 raise InputDataError(
                     f"the rows hold {len(fidelities)} fidelities {fidelities} in no declared "
                     "order; pass fidelities=[lowest, ..., target] (the last is the target)"
@@ -183,27 +301,30 @@ class MultiFidelityDataset:
         if len(set(fidelities)) != len(fidelities) or not fidelities:
             raise InputDataError(f"fidelities must be distinct names, got {list(fidelities)}")
         index_of = {name: i for i, name in enumerate(fidelities)}
-        fid_idx = np.empty(n, dtype=np.int64)
+        fid_idx = np.zeros(n, dtype=np.int64)
         for i, f in enumerate(fidelity):
             # labels are names: 0 and "0" are the same level (integer labels are common)
             if isinstance(f, (bool, np.bool_)) or str(f) not in index_of:
-                raise UnknownFidelityError(
-                    f"row {labels[i]}: fidelity {f!r} is not one of {list(fidelities)}; "
-                    "pass fidelities=[...] listing every level, low to high"
-                )
-            fid_idx[i] = index_of[str(f)]
+                close = difflib.get_close_matches(str(f), fidelities, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append((i, UnknownFidelityError,
+                                 f"fidelity {f!r} is not one of {list(fidelities)}{hint}"))
+            else:
+                fid_idx[i] = index_of[str(f)]
         # values and noise
-        vals = cls._finite(values, "value", labels)
-        var = None if noise is None else cls._finite(noise, "noise variance", labels)
-        if var is not None and (var < 0).any():
-            i = int(np.argmax(var < 0))
-            raise NonFiniteValueError(
-                f"row {labels[i]}: noise variance {float(var[i])!r} is negative; "
-                "give variances >= 0"
-            )
+        vals = cls._finite(values, "value", problems)
+        var = None if noise is None else cls._finite(noise, "noise variance", problems)
+        if var is not None:
+            for i in np.flatnonzero(var < 0):
+                problems.append((int(i), NonFiniteValueError,
+                                 f"noise variance {float(var[i])!r} is negative; "
+                                 "give variances >= 0"))
         # formulas
         parsed = parse_formulas(formulas)
-        parsed.raise_first(labels)
+        for i, reason in parsed.errors.items():
+            kind = UnknownElementError if "unknown element" in reason else InvalidFormulaError
+            problems.append((i, kind, reason))
+        _raise_problems(problems, rows)
         comps = [p.reduced for p in parsed.parsed]  # type: ignore[union-attr]
         raw = pd.DataFrame(
             {
@@ -234,25 +355,25 @@ class MultiFidelityDataset:
         return cls(frame, fidelities, compositions, features, fz.feature_labels(), fz)
 
     @staticmethod
-    def _finite(values: Sequence[float] | np.ndarray, what: str, labels: list) -> np.ndarray:
+    def _finite(values: Sequence[float] | np.ndarray, what: str,
+                problems: list[tuple[int, type[InputDataError], str]]) -> np.ndarray:  # fmt: skip
+        """``values`` as float64; each entry that is not a finite number added to ``problems``."""
         try:
             arr = np.asarray(values, dtype=np.float64)
+            text = np.zeros(len(arr), dtype=bool)
         except (TypeError, ValueError):
+            arr = np.full(len(values), np.nan)
+            text = np.zeros(len(values), dtype=bool)
             for i, v in enumerate(values):
                 try:
-                    float(v)  # type: ignore[arg-type]
+                    arr[i] = float(v)  # type: ignore[arg-type]
                 except (TypeError, ValueError):
-                    raise NonFiniteValueError(
-                        f"row {labels[i]}: {what} {v!r} is not a number"
-                    ) from None
-            raise
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise NonFiniteValueError(
-                f"row {labels[i]}: {what} {float(arr[i])!r} is not finite; "
-                "drop the row or fill the value"
-            )
+                    text[i] = True
+                    problems.append((i, NonFiniteValueError, f"{what} {v!r} is not a number"))
+        for i in np.flatnonzero(~np.isfinite(arr) & ~text):
+            problems.append((int(i), NonFiniteValueError,
+                             f"{what} {float(arr[i])!r} is not finite; "
+                             "drop the row or fill the value"))
         return arr
 
     @staticmethod

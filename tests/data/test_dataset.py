@@ -267,3 +267,51 @@ def test_observed_at_finds_the_composition_of_a_feature_row():
     assert np.isnan(ds.observed_at(X2, "pbe")).all()
     with pytest.raises(UnknownFidelityError, match="fidelity 'hse' is not one of"):
         ds.observed_at(X, "hse")
+
+
+def test_every_bad_row_is_reported_at_once():
+    # issue 37: one error lists every bad row (formula, value, noise, fidelity), not one per run
+    rows = [("NaCl", "pbe", 1.0), ("Xx2", "pbe", 1.0), ("MgO", "pbe", np.nan),
+            ("Si", "hse", 1.0), ("((", "expt", 1.0), ("GaAs", "expt", 2.0)]  # fmt: skip
+    df = frame(rows).assign(noise=[0.1, 0.1, 0.1, 0.1, 0.1, -0.2])
+    df.index = ["a", "b", "c", "d", "e", "f"]  # a frame keeps its row labels
+    with pytest.raises(UnknownFidelityError) as info:
+        MultiFidelityDataset.from_frame(df, ["pbe", "expt"])
+    msg = str(info.value)
+    assert msg.startswith("5 rows cannot be used")
+    for part in ("row b: formula 'Xx2'", "row c: value nan", "row d: fidelity 'hse'",
+                 "row e: formula '(('", "row f: noise variance -0.2 is negative"):
+        assert part in msg
+    # past the limit: the first ten, then how many more
+    many = frame([("NaCl", "pbe", np.nan)] * 13 + [("NaCl", "expt", 1.0)])
+    with pytest.raises(NonFiniteValueError, match=r"13 rows cannot be used: .*row 9: .*; and 3 more"):
+        MultiFidelityDataset.from_frame(many, ["pbe", "expt"])
+
+
+def test_rows_of_a_file_are_named_by_line():
+    df = frame([("NaCl", "pbe", 1.0), ("Qq", "pbe", 1.0), ("Si", "expt", 1.0)])
+    df.index = pd.RangeIndex(2, 5)  # the command line's reader: line numbers, header is line 1
+    df.attrs["source"] = "gaps.csv"
+    with pytest.raises(UnknownElementError, match=r"^gaps.csv line 3: formula 'Qq'"):
+        MultiFidelityDataset.from_frame(df, ["pbe", "expt"])
+
+
+def test_a_fidelity_outside_the_declared_order_is_refused_by_row():
+    df = frame(BASIC + [("GaAs", "hse06", 1.5)])
+    df.attrs["fidelities"] = ("pbe", "expt")  # declared (the command line's --fidelities)
+    with pytest.raises(UnknownFidelityError, match=r"row 6: fidelity 'hse06' is not one of"):
+        MultiFidelityDataset.from_frame(df)
+
+
+def test_a_few_rows_named_like_another_level_are_refused_when_no_order_is_declared():
+    comps = ["NaCl", "MgO", "Si", "GaAs", "ZnO", "LiF"] * 4
+    df = frame([(c, "hse", 1.0 + i) for i, c in enumerate(comps)] + [("Si", "hse06", 1.2)])
+    with pytest.raises(UnknownFidelityError,
+                       match=r"row 24: fidelity 'hse06' \(1 row\) looks like a misspelling of "
+                       r"'hse' \(24 rows\); rename .*\(fidelities="):  # fmt: skip
+        MultiFidelityDataset.from_frame(df)
+    from mfgp.data.dataset import misspelled_fidelities
+
+    # balanced levels, or unrelated names, are not suspects
+    assert misspelled_fidelities(["pbe"] * 3 + ["pbe0"] * 3) == []
+    assert misspelled_fidelities(["pbe"] * 30 + ["expt"]) == []
