@@ -24,7 +24,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
-from mfgp.exceptions import UnknownFidelityError
+from mfgp.exceptions import InputDataError, UnknownFidelityError
 from mfgp.featurize.composition import parse_formulas
 
 __all__ = [
@@ -185,19 +185,43 @@ def load_bandgap_ladder(fidelities: Sequence[str] = BANDGAP_FIDELITIES) -> pd.Da
 
 def load_formation_enthalpy(
     fidelities: Sequence[str] = ("oqmd", "mp", "expt"),
+    *,
+    repeats: str = "resolve",
 ) -> pd.DataFrame:
     """Formation enthalpies (eV/atom): Kim et al. 2017 experiment with its MP and OQMD values.
 
-    * ``expt``, ``mp``, ``oqmd``: the three columns of Kim 2017, one row each where not missing
-      (1,196 / 701 / 746 rows).
-    * ``mp_e_form``: optional large DFT pool (Matbench ``mp_e_form``, 132,752 rows, polymorphs
-      repeat per formula); ask for it explicitly, e.g.
+    * ``expt``, ``mp``, ``oqmd``: the three columns of Kim 2017, one row per composition where
+      not missing (1,132 / 632 / 674 compositions). The table lists 89 compounds more than once
+      (AlCo as entries 68 and 82, Y5Si3 twice, ...): their experimental values differ (Y5Si3:
+      -0.7431 and -0.8333) while the MP and OQMD values repeat. **Rule:** a composition's
+      value at a level is the *median* of its repeats (the mean of two), so one compound
+      counts once and a frame of this loader raises no
+      :class:`~mfgp.exceptions.ConflictingDuplicatesWarning`.
+    * ``mp_e_form``: optional large DFT pool (Matbench ``mp_e_form``), polymorphs repeat per
+      formula in the source. **Rule:** the *lowest* energy per composition (the ground state,
+      as for the band-gap ladder's PBE level and the ``mp_e_form`` source model): 95,118
+      compositions. Ask for it explicitly, e.g.
       ``load_formation_enthalpy(["mp_e_form", "mp", "expt"])``.
 
+    Args:
+        fidelities: which levels, any subset of :data:`FORMATION_FIDELITIES`, returned low to
+            high.
+        repeats: ``"resolve"`` (the default): one row per composition and level by the rules
+            above; ``"keep"``: every source row (1,196 / 701 / 746 and 132,752 rows).
+
     Returns:
-        The long format (see module docs) plus ``oqmd_id`` where known and ``entry``, the row
-        of the Kim 2017 table (pivot on it to pair the three values of one compound).
+        The long format (see module docs) plus ``oqmd_id`` where known and ``entry``, the
+        (first) row of the Kim 2017 table of the compound (pivot on ``composition``, or on
+        ``entry``, to pair the three values of one compound).
+
+    Example:
+        >>> df = load_formation_enthalpy()
+        >>> bool(df.duplicated(["composition", "fidelity"]).any())
+        False
     """
+    if repeats not in ("resolve", "keep"):
+        raise InputDataError(f"repeats={repeats!r}: choose 'resolve' (one row per composition "
+                             "and level) or 'keep' (every source row)")  # fmt: skip
     chosen = _check_fidelities(fidelities, FORMATION_FIDELITIES)
     parts = []
     if any(f in chosen for f in ("oqmd", "mp", "expt")):
@@ -210,10 +234,19 @@ def load_formation_enthalpy(
         if fid == "mp_e_form":
             pool = _with_composition(_read("matbench_mp_e_form.csv.gz"))
             part = _long(pool, fid, "target", "matbench_mp_e_form")
+            if repeats == "resolve":  # the ground state: the lowest energy per composition
+                part = part.sort_values(["composition", "value"], kind="stable")
+                part = part.drop_duplicates("composition").sort_index()
         else:
             rows = kim[pd.to_numeric(kim[col[fid]], errors="coerce").notna()]
             rows = rows.assign(**{col[fid]: pd.to_numeric(rows[col[fid]])})
             part = _long(rows, fid, col[fid], "kim2017", extra=["oqmd_id", "entry"])
+            if repeats == "resolve":  # one compound counts once: the median of its repeats
+                first = kim.groupby("composition")["entry"].min()  # same entry at every level
+                median = part.groupby("composition")["value"].median()
+                part = part.drop_duplicates("composition").copy()
+                part["value"] = part["composition"].map(median).to_numpy()
+                part["entry"] = part["composition"].map(first).to_numpy()
         parts.append(part)
     return _ordered(pd.concat(parts, ignore_index=True), chosen)
 

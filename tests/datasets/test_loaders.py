@@ -72,7 +72,7 @@ def test_bandgap_fidelity_selection_and_order():
 
 
 def test_formation_enthalpy():
-    df = load_formation_enthalpy()
+    df = load_formation_enthalpy(repeats="keep")  # every row of the Kim 2017 table
     counts = df.groupby("fidelity").size()
     assert counts["expt"] == 1196 and counts["mp"] == 701 and counts["oqmd"] == 746
     kim = df.pivot(index="entry", columns="fidelity", values="value")
@@ -85,8 +85,31 @@ def test_formation_enthalpy():
 
 
 def test_formation_pool_is_opt_in():
-    df = load_formation_enthalpy(["mp_e_form", "expt"])
+    df = load_formation_enthalpy(["mp_e_form", "expt"], repeats="keep")
     assert (df.fidelity == "mp_e_form").sum() == 132752
+    pool = load_formation_enthalpy(["mp_e_form"])  # the ground state per composition
+    assert len(pool) == pool.composition.nunique() == 95118
+    assert pool.set_index("composition").value["Si"] == pytest.approx(
+        df[(df.composition == "Si") & (df.fidelity == "mp_e_form")].value.min())
+
+
+def test_formation_enthalpy_resolves_its_repeats_by_the_median():
+    # issue 37: the Kim 2017 table lists 89 compounds more than once (Y5Si3: -0.7431, -0.8333);
+    # the loader keeps one row per composition and level, the median, so our own data raise no
+    # ConflictingDuplicatesWarning (the README fits this frame)
+    import warnings
+
+    from mfgp.data import MultiFidelityDataset
+
+    df = load_formation_enthalpy()
+    assert not df.duplicated(["composition", "fidelity"]).any()
+    assert df.groupby("fidelity").size().to_dict() == {"expt": 1132, "mp": 632, "oqmd": 674}
+    y = df[df.composition == "Y5Si3"].set_index("fidelity")
+    assert y.value["expt"] == pytest.approx((-0.7431 - 0.8333) / 2)
+    assert y.entry.nunique() == 1  # the same entry at every level: pivot on it pairs them
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        MultiFidelityDataset.from_frame(df)
 
 
 def test_other_loaders():
