@@ -19,13 +19,40 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
-def _data(args: argparse.Namespace) -> int:
-    from mfgp.data import MultiFidelityDataset
-    from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy
+#: the shipped sets ``mfgp data`` knows: name -> (loader in mfgp.datasets, what it holds)
+DATASETS = {
+    "bandgap": ("load_bandgap_ladder", "band gaps, eV: PBE, SCAN, GLLB-SC, HSE, experiment"),
+    "formation": ("load_formation_enthalpy", "formation enthalpies, eV/atom: OQMD, MP, "
+                  "experiment (Kim 2017)"),
+    "metallicity": ("load_metallicity", "metal (1) / non-metal (0) labels: PBE, "
+                    "expt_is_metal, experiment"),
+    "is_metal": ("load_expt_is_metal", "Matbench expt_is_metal labels"),
+    "steels": ("load_steels_yield", "steel yield strengths, MPa (Matbench steels)"),
+}  # fmt: skip
 
-    loader = {"bandgap": load_bandgap_ladder, "formation": load_formation_enthalpy}[args.dataset]
+
+def _data(args: argparse.Namespace) -> int:
+    import mfgp.datasets
+    from mfgp.exceptions import InputDataError
+
+    if args.dataset not in DATASETS:
+        raise InputDataError(f"no shipped dataset {args.dataset!r}; choose one of "
+                             f"{', '.join(DATASETS)}")  # fmt: skip
     t0 = time.perf_counter()
-    df = loader()
+    df = getattr(mfgp.datasets, DATASETS[args.dataset][0])()
+    if args.output:
+        from mfgp._io import atomic_write
+
+        with atomic_write(args.output) as fh:
+            df.to_csv(fh, index=False)
+        counts = df.groupby("fidelity", sort=False).size()
+        order = [f for f in df.attrs.get("fidelities", counts.index) if f in counts.index]
+        print(f"wrote {len(df)} rows ({', '.join(f'{f} {counts[f]}' for f in order)}) to "
+              f"{args.output}; fit it with: mfgp fit {args.output} --fidelities "
+              f"{','.join(order)} -o model.mfgp")  # fmt: skip
+        return 0
+    from mfgp.data import MultiFidelityDataset
+
     ds = MultiFidelityDataset.from_frame(df, featurizer=args.preset)
     print(f"{ds}  (loaded and featurized in {time.perf_counter() - t0:.1f} s)")
     print(ds.summary().round(3).to_string())
@@ -295,25 +322,80 @@ def _campaign(args: argparse.Namespace) -> int:
             elif args.action == "observe":
                 rows = camp.observe(pd.read_csv(args.results, keep_default_na=False))
                 print(f"recorded {len(rows)} observations; {len(camp.pending())} pending")
-            else:
+            elif args.json:
                 print(json.dumps(camp.status(), indent=1))
+            else:
+                print(_status_table(camp.status(), args.store))
     except MfgpError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
+def _status_table(status: dict, store: str) -> str:
+    """A campaign's :meth:`~mfgp.loop.Campaign.status` as a table a person reads."""
+    rows = [("observations", "")]
+    rows += [(f"  {fid}", str(n)) for fid, n in status["observations"].items()]
+    best = status.get("best")
+    rows += [("acquired by the campaign", str(status["acquired"])),
+             ("cost spent", f"{status['spent']:g}"),
+             ("pending suggestions", str(status["pending"])),
+             ("rounds", str(status["rounds"])),
+             ("best target value", "none yet" if best is None else f"{best:.4g}")]  # fmt: skip
+    if "hits" in status:
+        rows.append(("hits (target in the window)", str(status["hits"])))
+    objective = status.get("objective") or {}
+    if objective:
+        name = objective.get("name", "")
+        opts = {k: v for k, v in objective.items() if k != "name"}
+        rows.append(("objective", f"{name} {opts}" if opts else str(name)))
+    width = max(len(k) for k, _ in rows)
+    lines = [f"campaign {store}"] + [f"  {k:<{width}}  {v}".rstrip() for k, v in rows]
+    return "\n".join(lines)
+
+
+#: each verb's examples, shown one a line at the end of its ``--help``
+EXAMPLES = {
+    "fit": ["mfgp fit measured.csv --target expt -o gaps.mfgp",
+            "mfgp fit measured.csv --fidelities pbe,hse,expt --model hurdle -o gaps.mfgp",
+            "mfgp fit enthalpies.csv --fidelities oqmd,mp,expt --recalibrate 5 -o h.mfgp"],
+    "evaluate": ["mfgp evaluate measured.csv --folds 5 --plots figures/",
+                 "mfgp evaluate measured.csv --fidelities pbe,expt --model hurdle -o cv.json"],
+    "predict": ["mfgp predict gaps.mfgp formulas.csv -o predictions.csv",
+                "mfgp predict gaps.mfgp formulas.csv --fidelity pbe --level 0.95 -o p.csv"],
+    "reactions": ["mfgp reactions enthalpy.mfgp reactions.csv -o energies.csv",
+                  "  (a 'reaction' column: 'Al2Ni3 -> 2 AlNi + Ni', balanced if no "
+                  "coefficients)"],
+    "screen": ["mfgp screen gaps.mfgp --elements Li,Na,Mg,O,S,Cl --charge-balanced "
+               "--score window --window 1.1,1.7 -o top.csv",
+               "mfgp screen gaps.mfgp --candidates formulas.csv --top-k 100 -o top.csv"],
+    "demo": ["mfgp demo --fast"],
+    "data": ["mfgp data bandgap", "mfgp data formation -o enthalpies.csv"],
+    "featurize": ["mfgp featurize formulas.csv features.csv --preset magpie"],
+    "campaign": ["mfgp campaign init run.db --pool pool.csv --data known.csv --cost pbe=1 "
+                 "--cost expt=20",
+                 "mfgp campaign suggest run.db -q 5 --output batch.csv",
+                 "mfgp campaign observe run.db --results measured.csv",
+                 "mfgp campaign status run.db", "mfgp campaign status run.db --json"],
+}  # fmt: skip
+
+
+def _parser(sub, verb: str, helptext: str) -> argparse.ArgumentParser:
+    """A verb's parser whose ``--help`` ends with its examples, one a line."""
+    return sub.add_parser(verb, help=helptext, description=helptext,
+                          formatter_class=argparse.RawDescriptionHelpFormatter,
+                          epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[verb]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfgp`` console script."""
     parser = argparse.ArgumentParser(prog="mfgp", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    example = "example: mfgp fit measured.csv --target expt -o gaps.mfgp"
     for verb, helptext, func in (
         ("fit", "fit a model to a CSV of observations and save it", _fit),
         ("evaluate", "cross-validated accuracy and calibration of a model on a CSV", _evaluate),
     ):
-        p = sub.add_parser(verb, help=helptext, epilog=example if verb == "fit" else
-                           "example: mfgp evaluate measured.csv --folds 5 --plots figures/")
+        p = _parser(sub, verb, helptext)
         p.add_argument("data", help="CSV with formula, fidelity, value (one row per observation)")
         if verb == "fit":
             p.add_argument("-o", "--output", required=True, help="the model file to write")
@@ -339,15 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ...")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
         p.set_defaults(func=func)
-    for verb, helptext, func, what, example in (
-        ("predict", "predict formulas with a saved model", _predict, "formula",
-         "example: mfgp predict gaps.mfgp formulas.csv -o predictions.csv"),
+    for verb, helptext, func, what in (
+        ("predict", "predict formulas with a saved model", _predict, "formula"),
         ("reactions", "reaction energies (correlated errors included) from a saved regressor "
-         "of formation enthalpies", _reactions, "reaction",
-         "example: mfgp reactions enthalpy.mfgp reactions.csv -o energies.csv (a 'reaction' "
-         "column: 'Al2Ni3 -> 2 AlNi + Ni', balanced if no coefficients)"),
+         "of formation enthalpies", _reactions, "reaction"),
     ):  # fmt: skip
-        p = sub.add_parser(verb, help=helptext, epilog=example)
+        p = _parser(sub, verb, helptext)
         p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
         p.add_argument(f"{what}s", help=f"CSV with a {what} column")
         p.add_argument("-o", "--output", required=True, help="the CSV to write")
@@ -357,9 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--device", default=None)
         p.add_argument("--quiet", action="store_true")
         p.set_defaults(func=func)
-    p = sub.add_parser("screen", help="score many candidates with a saved model, keep the best",
-                       epilog="example: mfgp screen gaps.mfgp --elements Li,Na,Mg,O,S,Cl "
-                       "--charge-balanced --score window --window 1.1,1.7 -o top.csv")
+    p = _parser(sub, "screen", "score many candidates with a saved model, keep the best")
     p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
     p.add_argument("--elements", help="comma-separated symbols to enumerate compositions from")
     p.add_argument("--candidates", help="or a CSV with a formula column")
@@ -379,21 +456,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_screen)
-    p = sub.add_parser("demo", help="fit the multi-fidelity band-gap model on shipped data")
+    p = _parser(sub, "demo", "fit the multi-fidelity band-gap model on shipped data")
     p.add_argument("--fast", action="store_true", help="fewer folds and iterations")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_demo)
-    p = sub.add_parser("data", help="summarise a shipped multi-fidelity dataset")
-    p.add_argument("dataset", choices=["bandgap", "formation"])
-    p.add_argument("--preset", default="magpie")
+    p = _parser(sub, "data", "summarise a shipped dataset, or export it as CSV (-o)")
+    p.add_argument("dataset", metavar="NAME", help="one of: " + "; ".join(
+        f"{name} ({what})" for name, (_, what) in DATASETS.items()))
+    p.add_argument("-o", "--output", help="write its rows (the long format: formula, "
+                   "composition, fidelity, value, source, ...) to this CSV")
+    p.add_argument("--preset", default="magpie", help="the featurizer of the summary")
     p.set_defaults(func=_data)
-    p = sub.add_parser("featurize", help="featurize a CSV of formulas")
+    p = _parser(sub, "featurize", "featurize a CSV of formulas")
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--column", default="formula")
     p.add_argument("--preset", default="magpie")
     p.set_defaults(func=_featurize)
-    p = sub.add_parser("campaign", help="plan experiments: init, suggest, observe, status")
+    p = _parser(sub, "campaign", "plan experiments: init, suggest, observe, status")
     p.add_argument("action", choices=["init", "suggest", "observe", "status"])
     p.add_argument("store", help="the campaign's SQLite file")
     p.add_argument("--pool", help="init: CSV with a formula column (the candidates)")
@@ -412,6 +492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-q", type=int, default=1, help="suggest: batch size")
     p.add_argument("--output", help="suggest: also write the batch to this CSV")
     p.add_argument("--results", help="observe: CSV with formula, fidelity, value")
+    p.add_argument("--json", action="store_true", help="status: the machine-readable form")
     p.set_defaults(func=_campaign)
     args = parser.parse_args(argv)
     from mfgp.exceptions import MfgpError

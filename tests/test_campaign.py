@@ -226,8 +226,15 @@ def test_the_command_line_runs_a_campaign(world, tmp_path, capsys):
         tmp_path / "results.csv", index=False)  # fmt: skip
     assert main(["campaign", "observe", store, "--results", str(tmp_path / "results.csv")]) == 0
     capsys.readouterr()
-    assert main(["campaign", "status", store]) == 0
+    assert main(["campaign", "status", store, "--json"]) == 0  # the machine form
     assert '"acquired": 2' in capsys.readouterr().out
+    assert main(["campaign", "status", store]) == 0  # issue 37: a table a person reads
+    out = capsys.readouterr().out
+    assert out.startswith(f"campaign {store}\n") and "{" not in out.splitlines()[1]
+    for label in ("  pbe", "  expt", "acquired by the campaign", "cost spent",
+                  "pending suggestions", "rounds", "best target value", "objective"):
+        assert label in out, label
+    assert [ln.split()[-1] for ln in out.splitlines() if "acquired by" in ln] == ["2"]
     pd.DataFrame({"formula": ["Si"], "fidelity": ["hse"], "value": [1.0]}).to_csv(
         tmp_path / "bad.csv", index=False)  # fmt: skip
     assert main(["campaign", "observe", store, "--results", str(tmp_path / "bad.csv")]) == 2

@@ -135,11 +135,34 @@ def test_fit_with_experts_then_reaction_energies(tmp_path, capsys):
     assert "reactants -> products" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate", "screen", "reactions"])
-def test_each_verb_documents_an_example(verb, capsys):
+@pytest.mark.parametrize("verb", ["fit", "predict", "evaluate", "screen", "reactions", "data",
+                                  "campaign", "demo", "featurize"])
+def test_each_verb_documents_its_examples_one_a_line(verb, capsys):
+    # issue 37: the examples keep their own lines (argparse used to rewrap them into one)
     with pytest.raises(SystemExit):
         main([verb, "--help"])
-    assert f"example: mfgp {verb}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "\nexamples:\n" in out
+    examples = out.split("\nexamples:\n")[1].splitlines()
+    assert examples[0].startswith(f"  mfgp {verb} ")
+    assert all(e.startswith(("  mfgp ", "    (")) for e in examples if e.strip())
+
+
+def test_data_exports_a_shipped_set(tmp_path, capsys):
+    # issue 37: mfgp data NAME -o file.csv writes the long format; an unknown name gets the list
+    out = tmp_path / "h.csv"
+    assert main(["data", "formation", "-o", str(out)]) == 0
+    assert "wrote 2438 rows (oqmd 674, mp 632, expt 1132)" in capsys.readouterr().out
+    df = pd.read_csv(out, keep_default_na=False)
+    assert list(df.columns[:4]) == ["formula", "composition", "fidelity", "value"]
+    assert len(df) == 2438
+    assert main(["data", "gaps", "-o", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "no shipped dataset 'gaps'" in err and "bandgap, formation" in err
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(SystemExit):
+        main(["data", "--help"])
+    assert "steels" in capsys.readouterr().out  # --help lists the names
 
 
 def test_bad_rows_are_named_by_line_all_at_once(files, capsys):
