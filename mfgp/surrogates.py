@@ -292,8 +292,13 @@ class HurdleSurrogate(Surrogate):
     scale = "the hurdle regression's transformed scale g(gap) of the non-metals"
 
     def __init__(self, estimator, model=None, baseline: Tensor | None = None,
-                 known: dict[str, float] | None = None) -> None:  # fmt: skip
+                 known: dict[str, float] | None = None,
+                 cache: dict[str, float] | None = None) -> None:  # fmt: skip
         estimator._check_fitted()
+        # P(metal) of the fitted classifier by formula, shared by the conditioned copies: the
+        # classifier does not change until the next fit (a campaign keeps one surrogate per
+        # fit, so a round scores the pool's P(metal) once, not every time)
+        self._p_cache: dict[str, float] = {} if cache is None else cache
         self.estimator = estimator
         self.regression = GaussianSurrogate(estimator.regressor_, model, baseline)
         self.fidelities = list(estimator.dataset_.fidelities)
@@ -308,13 +313,17 @@ class HurdleSurrogate(Surrogate):
         """``P(gap = 0)`` of a target measurement of each formula."""
         from mfgp.featurize.composition import reduced_composition
 
-        formulas = list(formulas)
+        formulas = [str(f) for f in formulas]
         if not formulas:
             return np.zeros(0)
-        clf = self.estimator.classifier_
-        p = np.asarray(clf.predict_proba(formulas), dtype=np.float64)
-        if p.ndim == 2:  # scikit-learn's n x 2: the column of class 1, a metal
-            p = p[:, list(getattr(clf, "classes_", [0, 1])).index(1)]
+        new = list(dict.fromkeys(f for f in formulas if f not in self._p_cache))
+        if new:
+            clf = self.estimator.classifier_
+            p = np.asarray(clf.predict_proba(new), dtype=np.float64)
+            if p.ndim == 2:  # scikit-learn's n x 2: the column of class 1, a metal
+                p = p[:, list(getattr(clf, "classes_", [0, 1])).index(1)]
+            self._p_cache.update(zip(new, p.tolist()))
+        p = np.array([self._p_cache[f] for f in formulas], dtype=np.float64)
         if self._known:
             comps = [str(c) for c in reduced_composition(formulas)]
             p = np.array([self._known.get(c, v) for c, v in zip(comps, p)])
@@ -358,7 +367,7 @@ class HurdleSurrogate(Surrogate):
             top = len(self.fidelities) - 1
             baseline = torch.cat([baseline] + [X for X, _, _ in rows
                                                if bool((X[:, -1] == top).all())])  # fmt: skip
-        new = HurdleSurrogate(self.estimator, model, baseline, known)
+        new = HurdleSurrogate(self.estimator, model, baseline, known, self._p_cache)
         if pending is not None and len(pending):
             pend = pending.reset_index(drop=True)
             at_target = (pend["fidelity"] == self.target).to_numpy()

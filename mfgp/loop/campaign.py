@@ -370,7 +370,16 @@ class Campaign:
         observation since the fit and on the pending suggestions.
         """
         est, n_fit = self.model()
-        return est.surrogate().conditioned(self.observations().iloc[n_fit:], self.pending())
+        return self._base_surrogate(est).conditioned(self.observations().iloc[n_fit:],
+                                                     self.pending())  # fmt: skip
+
+    def _base_surrogate(self, est):
+        """The fitted estimator's surrogate, made once per fit (it caches what the fit fixes)."""
+        held = getattr(self, "_surrogate", None)
+        if held is None or held[0] is not est:
+            held = (est, est.surrogate())
+            self._surrogate = held
+        return held[1]
 
     # -- suggestions -------------------------------------------------------------------------
     def suggest(self, q: int = 1, max_cost: float | None = None,
@@ -401,7 +410,7 @@ class Campaign:
             cap = limit if cap is None else _both_caps(cap, limit)
         objective = self.objective
         est, n_fit = self.model()
-        sur = est.surrogate()
+        sur = self._base_surrogate(est)
         if objective.needs_gaussian and not sur.gaussian:
             from mfgp.surrogates import not_gaussian
 
