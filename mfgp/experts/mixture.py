@@ -155,6 +155,7 @@ def rank_sources(target: pd.DataFrame, sources: Sequence[str] | str = "all", *,
         )
     frame["fidelity"] = frame["fidelity"] if "fidelity" in frame.columns else "target"
     frame = frame.reset_index(drop=True)
+    frame.attrs.pop("fidelities", None)  # one level, whatever a loader's order declared
     if len(frame) < 2 * folds:
         raise InputDataError(f"rank_sources needs at least {2 * folds} labels; got {len(frame)}")
     names = sorted(_index()["default"]) if isinstance(sources, str) and sources == "all" else (
