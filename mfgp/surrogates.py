@@ -172,6 +172,14 @@ class Surrogate(ABC):
         """The probability that a row's value enters :attr:`model` (``None``: always)."""
         return None
 
+    def reference_weights(self, formulas: Sequence[str]) -> np.ndarray | None:
+        """Weights that turn :attr:`model`'s target variances into the user's (``None``: 1).
+
+        ``learn`` multiplies each reference row's variance reduction by its weight, so that
+        the score is a variance on the user's scale.
+        """
+        return None
+
     def predictive(self, formulas: Sequence[str], fidelity: str | None = None) -> Predictive:
         """The predictive of a new measurement of ``formulas`` at ``fidelity`` (user's scale)."""
         from mfgp.acquisition.pool import marginal_moments
@@ -289,7 +297,8 @@ class HurdleSurrogate(Surrogate):
     """
 
     gaussian = False
-    scale = "the hurdle regression's transformed scale g(gap) of the non-metals"
+    scale = ("the gap's units squared: the regression's variance of g(gap) mapped by the delta "
+             "method, weighted by P(not a metal)")
 
     def __init__(self, estimator, model=None, baseline: Tensor | None = None,
                  known: dict[str, float] | None = None,
@@ -391,3 +400,20 @@ class HurdleSurrogate(Surrogate):
         if fidelity != self.target:
             return None
         return 1.0 - self.p_metal(formulas)
+
+    def reference_weights(self, formulas) -> np.ndarray:
+        """``P(not a metal) (dy/dg)^2`` at the regression's mean: the delta method from ``g``.
+
+        A variance ``v`` of ``g`` at a non-metal is about ``(dy/dg)^2 v`` in the gap's units
+        (``dy/dg`` is the sigmoid of ``g`` for softplus, ``e^g`` for log); a metal's gap is 0
+        whatever the regression says, so the weight is scaled by ``P(not a metal)``.
+        """
+        from mfgp.acquisition.pool import marginal_moments
+
+        formulas = list(formulas)
+        g = marginal_moments(self.model, self.inputs(formulas, self.target)).mean.cpu().numpy()
+        if self.estimator.spec_.transform == "softplus":
+            slope = 1.0 / (1.0 + np.exp(-g))
+        else:
+            slope = np.exp(g)
+        return (1.0 - self.p_metal(formulas)) * slope**2

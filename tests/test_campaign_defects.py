@@ -353,3 +353,16 @@ def test_a_hurdle_with_one_nonzero_target_says_what_to_measure(world):
                      expt[expt.value > 0].iloc[:1]])  # fmt: skip
     with pytest.raises(InputDataError, match="at least 2 nonzero 'expt' values; the data have 1"):
         hurdle().fit(one)
+
+
+def test_learn_on_a_hurdle_scores_variance_in_the_gaps_units(world, tmp_path):
+    with campaign(world, tmp_path / "l.db", hurdle(), objective="learn") as camp:
+        batch = camp.suggest(2)
+        assert "gap's units squared" in batch.attrs["score_units"]
+        est, _ = camp.model()
+        sur = est.surrogate()
+        ref = camp.reference()[:7]
+        g = sur.predictive(ref)  # the mixture, to read P(metal)
+        mean_g = est.regressor_.predict(ref)
+        want = (1.0 - g.weight) / (1.0 + np.exp(-mean_g)) ** 2
+        np.testing.assert_allclose(sur.reference_weights(ref), want, rtol=1e-6)

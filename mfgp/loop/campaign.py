@@ -440,7 +440,7 @@ class Campaign:
         groups = np.array([c for _, c, _ in rows]) if not self.config["allow_repeats"] else None
         ref_weight = obs_weight = None
         if objective.information:
-            w = scoring.weights(reference, self.target)
+            w = scoring.reference_weights(reference)
             ref_weight = None if w is None else torch.as_tensor(w)
             parts = [scoring.weights(v, f) for f, v in by_fid.items()]
             if any(p is not None for p in parts):
