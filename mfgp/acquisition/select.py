@@ -147,8 +147,9 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     label_rows = ({k: torch.as_tensor(kinds == k, device=device) for k in np.unique(kinds)}
                   if fits is not None else {})  # fmt: skip
     label_cost = {k: float(cost[int(np.flatnonzero(kinds == k)[0])]) for k in label_rows}
-    if updates is None:
-        updates = supports_updates(model) and not objective.needs_model
+    if updates is None:  # an additive objective is never conditioned: no factor to keep
+        updates = (supports_updates(model) and not objective.needs_model
+                   and not objective.additive)  # fmt: skip
     at = torch.nonzero(is_target).squeeze(-1)
     extra = {"ref_weight": ref_weight, "obs_weight": obs_weight, "seed": seed}
     eligible = torch.ones(n, dtype=torch.bool, device=device)
@@ -159,11 +160,8 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     mean = std = None
     tracker = None
     spent = 0.0
-    s = None
     for k in range(min(q, n)):
-        if objective.additive and k > 0:
-            pass  # the first round's scores stand: nothing is conditioned
-        else:
+        if k == 0 or not objective.additive:  # an additive objective keeps its first scores
             if k == 0 and updates:
                 tracker = GreedyUpdates(model, C, R if objective.information else None)
                 moments = tracker.moments

@@ -233,13 +233,8 @@ class Campaign:
                     f"{diff}); reopen it with Campaign.open(store), or use another store"
                 )
             return
-        if initial is not None and "noise" in initial and not (
-                initial["noise"].isna().all() or initial["noise"].notna().all()):
-            i = int(np.flatnonzero(initial["noise"].isna().to_numpy())[0])
-            raise InputDataError(
-                f"row {i}: {initial['formula'][i]!r} has no noise while other rows do; give "
-                "known noise (a variance, in the target's units squared) for every row or none"
-            )
+        if initial is not None:
+            _check_noise(initial)
         with self.store.transaction():
             self.store.add_pool(formulas)
             if initial is not None:
@@ -512,7 +507,7 @@ class Campaign:
         recorded. Returns the rows recorded.
         """
         frame = self._validated(results, self.fidelities)
-        self._check_noise(frame)
+        _check_noise(frame, self.observations()["noise"])
         pend = self.pending()
         key = {(str(c), f): int(i) for c, f, i in zip(reduced_composition(pend.formula.tolist()),
                                                       pend.fidelity, pend.id)}  # fmt: skip
@@ -530,33 +525,6 @@ class Campaign:
             self.store.add_pool(frame.formula.tolist())
             self.store.add_observations(frame, "observed")
         return frame
-
-    def _check_noise(self, frame: pd.DataFrame) -> None:
-        """Known noise is given for every observation or for none (the model needs one rule)."""
-        old = self.observations()["noise"]
-        new = frame["noise"] if "noise" in frame else pd.Series(np.nan, index=frame.index)
-        if old.empty:
-            if new.notna().any() and new.isna().any():
-                i = int(np.flatnonzero(new.isna().to_numpy())[0])
-                raise InputDataError(
-                    f"row {i}: {frame['formula'].iloc[i]!r} has no noise while other rows do; "
-                    "give known noise (a variance, in the target's units squared) for every row "
-                    "or none"
-                )
-            return
-        if old.notna().all() and new.isna().any():
-            i = int(np.flatnonzero(new.isna().to_numpy())[0])
-            raise InputDataError(
-                f"row {i}: {frame['formula'].iloc[i]!r} has no noise, but this campaign's "
-                "observations carry known noise: give a noise column (a variance, in the "
-                "target's units squared) for every row"
-            )
-        if old.isna().all() and new.notna().any():
-            i = int(np.flatnonzero(new.notna().to_numpy())[0])
-            raise InputDataError(
-                f"row {i}: {frame['formula'].iloc[i]!r} has a noise value, but this campaign's "
-                "observations have none (the model learns its noise): drop the noise column"
-            )
 
     def run(self, oracle: Callable[[pd.DataFrame], pd.DataFrame], stop: StoppingCondition,
             *, q: int = 1, max_rounds: int = 1000,
@@ -650,6 +618,35 @@ class Campaign:
 SUGGESTION_COLUMNS = ("suggestion", "rank", "formula", "fidelity", "score", "mean", "std",
                       "lower_90", "upper_90", "cost", "target_mean", "target_lower_90",
                       "target_upper_90")  # fmt: skip
+
+
+def _check_noise(frame: pd.DataFrame, before: pd.Series | None = None) -> None:
+    """Known noise is given for every observation or for none (the model needs one rule).
+
+    Rows of ``frame`` are checked against each other, or, when the campaign already has
+    observations (``before``: their noise), against the campaign's rule.
+    """
+    new = frame["noise"] if "noise" in frame else pd.Series(np.nan, index=frame.index)
+    has = new.notna().to_numpy()
+    within = before is None or before.empty
+    if within and (has.all() or not has.any()):
+        return
+    want = True if within else bool(before.notna().all())
+    bad = np.flatnonzero(has != want)
+    if not bad.size:
+        return
+    i = int(bad[0])
+    row = f"row {i}: {frame['formula'].iloc[i]!r}"
+    if not want:
+        raise InputDataError(
+            f"{row} has a noise value, but this campaign's observations have none (the model "
+            "learns its noise): drop the noise column"
+        )
+    why = " while other rows do" if within else ", but this campaign's observations carry it"
+    raise InputDataError(
+        f"{row} has no noise{why}; give known noise (a variance, in the target's units "
+        "squared) for every row or none"
+    )
 
 
 def _both_caps(a, b):
