@@ -270,9 +270,15 @@ def _screen(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise InputDataError(f"--window is lo,hi (e.g. 1.1,1.7); got {args.window!r}") from err
         window = (lo, hi)
-    top = screen(est, candidates, score=args.score, top_k=args.top_k, window=window,
-                 maximize=not args.minimize, batch_size=args.batch_size, output=args.parquet,
-                 progress=not args.quiet)  # fmt: skip
+    from mfgp.fastvar import fast_variances
+
+    if args.rank < 1:
+        raise InputDataError(f"--rank must be >= 1; got {args.rank}")
+    with fast_variances(rank=args.rank):  # the rank of fast variances; screen picks the mode
+        top = screen(est, candidates, score=args.score, top_k=args.top_k, window=window,
+                     maximize=not args.minimize, batch_size=args.batch_size,
+                     output=args.parquet, progress=not args.quiet,
+                     variances=args.variances)  # fmt: skip
     _write_csv(top, args, f"wrote the best {len(top)} to {args.output}")
     return 0
 
@@ -451,6 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--minimize", action="store_true", help="--score mean: lowest first")
     p.add_argument("--top-k", type=int, default=1000)
     p.add_argument("--batch-size", type=int, default=4096)
+    p.add_argument("--variances", default="auto", choices=["auto", "exact", "fast"],
+                   help="predictive variances: exact, fast (low-rank, never below exact) or "
+                        "auto (fast for >= 2,048 training rows and a large pool)")
+    p.add_argument("--rank", type=int, default=512, help="rank of --variances fast")
     p.add_argument("-o", "--output", required=True, help="CSV of the best rows")
     p.add_argument("--parquet", help="also write every scored row to this Parquet file")
     p.add_argument("--device", default=None)

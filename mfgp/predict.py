@@ -4,6 +4,10 @@ Screening, cross-validation and the estimators' ``predict`` want one mean and on
 row, never a covariance across rows. :func:`predict_marginals` asks the model for ``b x 1 x d``
 batches (each row its own one-point posterior: the diagonal only), in chunks sized so that the
 largest intermediate (``draws x rows x training rows``) stays under ``max_bytes``.
+
+Variances are exact by default; ``variances="fast"`` (or an enclosing
+:func:`mfgp.fastvar.fast_variances`) uses the model's low-rank cache of the inverse training
+covariance (:mod:`mfgp.fastvar`), means stay exact.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def predict_marginals(
     batch_size: int = 4096,
     max_bytes: int = 2**28,
     own_rows: OwnRows | None = None,
+    variances: str | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Posterior mean and variance of every row of ``X``, computed one row at a time, chunked.
 
@@ -90,6 +95,15 @@ def predict_marginals(
             answer as ``conditioned_on(X_own, Y_own)`` queried at ``x_i``, except that a new
             observation's known noise is the fitted model's), computed in batches of equal
             size; rows without own observations get the model's marginals.
+        variances: ``"exact"``, ``"fast"`` (:mod:`mfgp.fastvar`: a low-rank cache of the
+            inverse training covariance, built once per fitted model; never below the exact
+            variance), ``"auto"`` (fast when the model has at least
+            :data:`~mfgp.fastvar.AUTO_MIN_ROWS` training rows and ``X`` at least
+            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` rows: decided on this call's rows, so ask a
+            pool in one call, or resolve once with :func:`mfgp.fastvar.resolve_variances`),
+            or ``None``: as set by an enclosing :func:`mfgp.fastvar.fast_variances` (exact
+            outside one). Means are exact either way; the own-rows update uses the same
+            covariances.
 
     Returns:
         ``(mean, variance)``, each ``n``, on the model's device. Each row's values do not depend
@@ -101,6 +115,14 @@ def predict_marginals(
     """
     if X.dim() != 2:
         raise ShapeError(f"X must be n x (d + 1) contract inputs; got {tuple(X.shape)}")
+    if variances is not None:
+        from mfgp.fastvar import resolve_variances, variances_mode
+
+        mode = resolve_variances(variances, training_rows(model), X.shape[0])
+        with variances_mode(mode):
+            return predict_marginals(model, X, observation_noise=observation_noise,
+                                     batch_size=batch_size, max_bytes=max_bytes,
+                                     own_rows=own_rows)  # fmt: skip
     if own_rows is not None:
         return _marginals_given_own_rows(model, X, own_rows, observation_noise=observation_noise,
                                          batch_size=batch_size, max_bytes=max_bytes)  # fmt: skip

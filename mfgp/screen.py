@@ -14,6 +14,12 @@ saved bytes (:meth:`~mfgp.MultiFidelityRegressor.save`'s format, no pickle of to
 and is loaded once per worker, each task returns its batch's top-k, and the client merges them.
 A task whose worker dies is rerun elsewhere (``retries``); the result is the local call's.
 
+Variances: ``variances="auto"`` (the default) scores with fast, low-rank predictive variances
+(:mod:`mfgp.fastvar`) when the estimator's largest GP has at least 2,048 training rows and the
+pool at least 2,048 candidates (or a stream of unknown length), and with exact ones otherwise;
+the choice is made once for the whole pool, so a candidate's score does not depend on the
+batch it is scored in. Means are exact either way.
+
 Example:
     >>> chunks = enumerate_compositions(["Li", "Na", "O", "S", "Cl"])  # doctest: +SKIP
     >>> best = screen(reg, chunks, score="window", window=(1.1, 1.7), top_k=20)  # doctest: +SKIP
@@ -61,6 +67,18 @@ def _batches(candidates, batch_size: int) -> Iterator[list[str]]:
         yield buf
 
 
+def _pool_size(candidates) -> int | None:
+    """How many formulas ``candidates`` holds, where that is known without consuming it."""
+    if isinstance(candidates, (pd.DataFrame, pd.Series)):
+        return len(candidates)
+    if isinstance(candidates, (list, tuple)):
+        if all(isinstance(c, str) for c in candidates):
+            return len(candidates)
+        if all(hasattr(c, "__len__") and not isinstance(c, str) for c in candidates):
+            return sum(len(c) for c in candidates)
+    return None
+
+
 def _scores(pred, score, maximize: bool, window) -> np.ndarray:
     if callable(score):
         return np.asarray(score(pred), dtype=np.float64)
@@ -86,6 +104,7 @@ def screen(
     progress: bool = True,
     client=None,
     retries: int = 3,
+    variances: str = "auto",
 ) -> pd.DataFrame:
     """Score every candidate with a fitted estimator and return the ``top_k`` best.
 
@@ -108,12 +127,21 @@ def screen(
             also be a Dask DataFrame or Series of formulas, scored partition by partition
             where it lives). With ``output=`` every row comes back to the client to be written.
         retries: with ``client``, how often a failed task (a worker lost mid-batch) is rerun.
+        variances: ``"exact"``, ``"fast"`` (a low-rank cache of each GP's inverse training
+            covariance, built once per model: never below the exact variance, about
+            ``training rows x rank`` flops a candidate instead of ``training rows^2``;
+            :mod:`mfgp.fastvar`) or ``"auto"`` (fast for a model of at least
+            :data:`~mfgp.fastvar.AUTO_MIN_ROWS` training rows and a pool of at least
+            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` candidates or of unknown length). The rank
+            is that of an enclosing :func:`mfgp.fastvar.fast_variances` block, else
+            :data:`~mfgp.fastvar.DEFAULT_RANK`.
 
     Returns:
         The best rows, best first: ``rank, formula, score, mean, std, lower_<p>, upper_<p>``
         (and ``p_zero``, a hurdle's probability of a zero).
     """
     from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
+    from mfgp.fastvar import DEFAULT_RANK, estimator_training_rows, fast_rank, resolve_variances
 
     if isinstance(model, (str, os.PathLike)):
         model = load_estimator(model)
@@ -128,7 +156,10 @@ def screen(
     if fidelity is not None and not kw:
         raise InputDataError(f"fidelity= applies to a MultiFidelityRegressor, not a "
                              f"{type(model).__name__}")  # fmt: skip
-    opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw}
+    mode = resolve_variances(variances, estimator_training_rows(model), _pool_size(candidates))
+    opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw,
+            "variances": mode, "rank": fast_rank() or DEFAULT_RANK}  # fmt: skip
+    logger.debug("screen: %s variances", mode)
     best: pd.DataFrame | None = None
     writer = tmp = None
     bar = progress_bar(progress=progress, desc="screen", unit=" formulas")
@@ -168,7 +199,9 @@ def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.D
     Inside :func:`mfgp.featurize.streaming`: candidates are seen once, so memoising their
     parses and features would only grow memory with the pool.
     """
-    with streaming():
+    from mfgp.fastvar import variances_mode
+
+    with streaming(), variances_mode(opts.get("variances"), opts.get("rank")):
         pred = model.predictive(batch, **opts["kw"])
     frame = pd.DataFrame({"formula": batch,
                           "score": _scores(pred, opts["score"], opts["maximize"], opts["window"]),

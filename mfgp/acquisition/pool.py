@@ -15,6 +15,11 @@ takes the candidates' marginals (one triangular solve per candidate, against the
 Cholesky factor) and the cross covariances by :meth:`posterior_covariance` (a solve for the
 ``m`` reference columns only). :class:`GreedyUpdates` then conditions the moments on each
 choice of a greedy batch by a rank-1 update, without a new posterior.
+
+Inside :func:`mfgp.fastvar.fast_variances` (``variances="fast"`` of
+:func:`~mfgp.acquisition.select_batch`, or ``"auto"`` for a large model and pool) every
+variance and covariance here uses the model's low-rank cache of ``K^-1`` (the factor of
+:class:`GreedyUpdates` included: ``rank x N`` instead of ``n x N``); means stay exact.
 """
 
 from __future__ import annotations
@@ -90,8 +95,18 @@ def observation_noise_variance(model, C: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def marginal_moments(model, C: Tensor, *, batch_size: int = 4096) -> PoolMoments:
-    """:class:`PoolMoments` without a reference set (objectives that need only marginals)."""
+def marginal_moments(model, C: Tensor, *, batch_size: int = 4096,
+                     variances: str | None = None) -> PoolMoments:  # fmt: skip
+    """:class:`PoolMoments` without a reference set (objectives that need only marginals).
+
+    ``variances``: ``"exact"``, ``"fast"``, ``"auto"`` (decided on the rows of ``C``) or
+    ``None`` (as an enclosing :func:`mfgp.fastvar.fast_variances` sets).
+    """
+    from mfgp.fastvar import resolve_variances, variances_mode
+
+    if variances is not None:
+        with variances_mode(resolve_variances(variances, training_rows(model), C.shape[0])):
+            return marginal_moments(model, C, batch_size=batch_size)
     device, dtype = model_device(model)
     C = C.to(device=device, dtype=dtype)
     mean, var_f = predict_marginals(model, C, batch_size=batch_size)

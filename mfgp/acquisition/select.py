@@ -82,7 +82,8 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
                  predictive=None, updates: bool | None = None,
                  max_cost: float | None = None, kinds: np.ndarray | None = None,
                  fits=None, ref_weight: Tensor | None = None,
-                 obs_weight: Tensor | None = None, seed: int = 0) -> Selection:  # fmt: skip
+                 obs_weight: Tensor | None = None, seed: int = 0,
+                 variances: str = "auto") -> Selection:  # fmt: skip
     """Choose ``q`` candidate rows greedily: score, take the best, condition on its fantasy, repeat.
 
     The fantasy of a chosen row is its predicted mean (the variance-based objectives do not
@@ -125,7 +126,30 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             (``learn`` with a hurdle: the chance that a reference row is not a metal).
         obs_weight: ``n`` chances that each candidate's value enters the model (same).
         seed: seeds objectives that sample (``logei``).
+        variances: ``"exact"``, ``"fast"`` or ``"auto"`` (:mod:`mfgp.fastvar`): the posterior
+            variances and covariances of every pass and update of this call; ``"auto"`` is
+            fast for a model of at least 2,048 training rows and a pool of at least 2,048
+            candidates, decided once for the whole pool. Means are exact either way.
     """
+    from mfgp.fastvar import resolve_variances, variances_mode
+    from mfgp.predict import training_rows
+
+    mode = resolve_variances(variances, training_rows(model), C.shape[0])
+    with variances_mode(mode):
+        return _select_batch(model, C, objective, q=q, R=R, cost=cost, is_target=is_target,
+                             groups=groups, baseline=baseline, batch_size=batch_size,
+                             predictive=predictive, updates=updates, max_cost=max_cost,
+                             kinds=kinds, fits=fits, ref_weight=ref_weight,
+                             obs_weight=obs_weight, seed=seed)  # fmt: skip
+
+
+def _select_batch(model, C: Tensor, objective: Objective, *, q: int, R: Tensor | None,
+                  cost: Tensor | None, is_target: Tensor | None, groups: np.ndarray | None,
+                  baseline: Tensor | None, batch_size: int, predictive, updates: bool | None,
+                  max_cost: float | None, kinds: np.ndarray | None, fits,
+                  ref_weight: Tensor | None, obs_weight: Tensor | None,
+                  seed: int) -> Selection:  # fmt: skip
+    """:func:`select_batch` under the variances already chosen."""
     if q < 1:
         raise InputDataError(f"q must be >= 1; got {q}")
     device, dtype = model_device(model)

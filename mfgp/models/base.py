@@ -32,6 +32,10 @@ __all__ = [
     "state_key",
 ]
 
+#: the plain attributes a model caches (never saved, deep-copied or pickled)
+_CACHES = ("_mfgp_cholesky", "_mfgp_fastvar", "_mfgp_parent")
+
+
 class PoolFactor(NamedTuple):
     """What :meth:`CholeskyPosteriorMixin.pool_factor` keeps of a pass over a pool."""
 
@@ -40,6 +44,8 @@ class PoolFactor(NamedTuple):
     mean: Tensor  #: posterior means (outcome units)
     var: Tensor  #: posterior variances of the function (outcome units)
     scale: Tensor | float  #: outcome variance scale of the covariances
+    #: ``R`` of a fast-variance factor (``V = R^T K(X_train, X)``, ``rank x N``), else ``None``
+    low_rank: Tensor | None = None
 
 
 class CholeskyPosteriorMixin:
@@ -55,8 +61,10 @@ class CholeskyPosteriorMixin:
 
     The cache is detached (as GPyTorch's ``detach_test_caches``), so gradients flow to the
     query points but not to the hyperparameters; it is rebuilt whenever a parameter, a buffer
-    or the training data change. Batched models (fantasies) use GPyTorch's strategy, whose caches
-    :meth:`condition_on_observations` builds first.
+    or the training data change. Inside :func:`mfgp.fastvar.fast_variances`, covariances use a
+    low-rank cache of ``K^-1`` instead of the solve (``V = R^T K*``, :mod:`mfgp.fastvar`),
+    built once per model state and kept beside the factor. Batched models (fantasies) use
+    GPyTorch's strategy, whose caches :meth:`condition_on_observations` builds first.
     """
 
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool | Tensor = False,
@@ -130,7 +138,56 @@ class CholeskyPosteriorMixin:
 
     def clear_cache(self) -> None:
         """Drop the cached Cholesky factor (it is also rebuilt whenever its inputs change)."""
-        object.__setattr__(self, "_mfgp_cholesky", None)
+        for k in _CACHES:
+            object.__setattr__(self, k, None)
+
+    def _noise_diagonal(self) -> Tensor:
+        """Each training row's noise variance in the factorised covariance (standardised units)."""
+        X = self.train_inputs[0]
+        with torch.no_grad(), exact_solves():
+            prior = self.forward(X)
+            noisy = self.likelihood(prior, [X])
+            return (noisy.variance - prior.variance).reshape(-1)
+
+    def _fast_inverse(self):
+        """The low-rank cache of ``K^-1`` (:class:`mfgp.fastvar.LowRankInverse`) or ``None``.
+
+        ``None`` outside :func:`mfgp.fastvar.fast_variances` and for a model with at most
+        ``rank`` training rows (exact variances cost no more there). Built once per model
+        state and rank, kept on the object (not saved, not deep-copied).
+        """
+        from mfgp.fastvar import fast_rank, low_rank_inverse
+
+        rank = fast_rank()
+        if rank is None or self.train_inputs is None or self.train_inputs[0].dim() != 2:
+            return None
+        L, _ = self._cholesky_cache()
+        if rank >= L.shape[-1]:
+            return None
+        key = state_key(self._cache_tensors())
+        cached = getattr(self, "_mfgp_fastvar", None)
+        if cached is not None and cached[1] == rank and same_state(cached[0], key):
+            return cached[2]
+        cache = None
+        parent = getattr(self, "_mfgp_parent", None)
+        if parent is not None and same_state(parent[1], state_key(parent[0]._cache_tensors())):
+            from mfgp.fastvar import extend_low_rank_inverse
+
+            base = parent[0]._fast_inverse()  # the model this one was conditioned from
+            if base is not None:
+                cache = extend_low_rank_inverse(base, parent[2], parent[3])
+        if cache is None:
+            cache = low_rank_inverse(L, self._noise_diagonal(), rank)
+        object.__setattr__(self, "_mfgp_fastvar", (key, rank, cache))
+        return cache
+
+    def _reduction_factor(self, K_star: Tensor) -> Tensor:
+        """``V`` with ``cov = K** - V^T V``: ``L^-1 K*`` (exact) or ``R^T K*`` (fast variances)."""
+        fast = self._fast_inverse()
+        if fast is None:
+            L, _ = self._cholesky_cache()
+            return torch.linalg.solve_triangular(L, K_star, upper=False)
+        return fast.R.transpose(-1, -2) @ K_star
 
     def train(self, mode: bool = True):  # noqa: D102
         if mode:
@@ -168,7 +225,8 @@ class CholeskyPosteriorMixin:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.pop("_mfgp_cholesky", None)  # n x n: rebuilt on the next prediction
+        for k in _CACHES:  # n x n (and the model a copy was conditioned from): rebuilt
+            state.pop(k, None)
         return state
 
     def _cached_posterior(self, X: Tensor) -> MultivariateNormal:
@@ -176,7 +234,6 @@ class CholeskyPosteriorMixin:
         X_train = self.train_inputs[0]
         batch = X.shape[:-2]
         q, d = X.shape[-2], X.shape[-1]
-        n = L.shape[-1]
         # the model is unbatched, so a batch of queries is one set of columns: one kernel
         # evaluation against the training rows (never the training inputs copied per batch
         # element, which costs batch x n x d) and one triangular solve with the unbatched
@@ -184,8 +241,8 @@ class CholeskyPosteriorMixin:
         flat = X.reshape(-1, d)
         K_star = self.covar_module(X_train, flat).to_dense()  # n x (batch * q)
         mean = self.mean_module(X) + (K_star.transpose(-1, -2) @ alpha).reshape(*batch, q)
-        V = torch.linalg.solve_triangular(L, K_star, upper=False)
-        V = V.reshape(n, *batch, q).movedim(0, -2)  # batch x n x q
+        V = self._reduction_factor(K_star)  # n x (batch * q), or rank x ... (fast variances)
+        V = V.reshape(V.shape[0], *batch, q).movedim(0, -2)  # batch x n x q
         cov = self.covar_module(X).to_dense() - V.transpose(-1, -2) @ V
         # a linear operator: a dense tensor would make torch factorise the q x q covariance
         # at construction (slow for many queries, and an error for a singular one)
@@ -212,13 +269,16 @@ class CholeskyPosteriorMixin:
         ``X``, as a posterior at ``X`` costs, but ``V`` (``n x N``) is kept: the covariance of
         every row of ``X`` with a few new rows ``Z`` is then
         ``K(X, Z) - V^T L^-1 K(X_train, Z)`` (:meth:`factor_covariance`), with no second pass
-        over ``X``. Greedy batch selection conditions on each choice that way.
+        over ``X``. Greedy batch selection conditions on each choice that way. Inside
+        :func:`mfgp.fastvar.fast_variances`, ``V = R^T K(X_train, X)`` (``rank x N``) and
+        every covariance of the factor uses the same low-rank cache.
         """
         shift, scale = self._outcome_scale()
         self.eval()
         L, alpha = self._cholesky_cache()
+        fast = self._fast_inverse()
         X_train = self.train_inputs[0]
-        n, N = L.shape[-1], X.shape[0]
+        n, N = L.shape[-1] if fast is None else fast.R.shape[-1], X.shape[0]
         V = X.new_empty(n, N)
         mean, var = X.new_empty(N), X.new_empty(N)
         with exact_solves():
@@ -228,11 +288,12 @@ class CholeskyPosteriorMixin:
                 K = self.covar_module(X_train, xb).to_dense()
                 b = slice(i, i + xb.shape[0])
                 mean[b] = self.mean_module(xb) + (K.transpose(-1, -2) @ alpha).squeeze(-1)
-                V[:, b] = torch.linalg.solve_triangular(L, K, upper=False)
+                V[:, b] = (torch.linalg.solve_triangular(L, K, upper=False) if fast is None
+                           else fast.R.transpose(-1, -2) @ K)  # fmt: skip
                 prior = self.covar_module(xb.unsqueeze(-2)).to_dense().reshape(-1)
                 var[b] = prior - V[:, b].square().sum(0)
         return PoolFactor(Xt, V, shift + scale * mean, (scale**2 * var).clamp_min(0.0),
-                          scale**2)  # fmt: skip
+                          scale**2, None if fast is None else fast.R)  # fmt: skip
 
     @torch.no_grad()
     def factor_covariance(self, factor: PoolFactor, Z: Tensor) -> Tensor:
@@ -240,9 +301,9 @@ class CholeskyPosteriorMixin:
         L, _ = self._cholesky_cache()
         with exact_solves():
             Zt = self.transform_inputs(Z)
-            vz = torch.linalg.solve_triangular(
-                L, self.covar_module(self.train_inputs[0], Zt).to_dense(), upper=False
-            )  # fmt: skip
+            K_z = self.covar_module(self.train_inputs[0], Zt).to_dense()
+            vz = (torch.linalg.solve_triangular(L, K_z, upper=False) if factor.low_rank is None
+                  else factor.low_rank.transpose(-1, -2) @ K_z)  # fmt: skip
             cov = self.covar_module(factor.Xt, Zt).to_dense() - factor.V.transpose(-1, -2) @ vz
         return cov * factor.scale
 
@@ -254,7 +315,8 @@ class CholeskyPosteriorMixin:
         cached factor (one solve for ``k`` columns): for a few ``Z`` this costs a kernel
         evaluation against the training rows and a product, never the ``n x N`` triangular solve
         of a posterior at ``X``. It is what greedy batch selection needs to update a pool's
-        variances after each choice.
+        variances after each choice. Inside :func:`mfgp.fastvar.fast_variances`, ``K^-1`` is
+        the low-rank cache's ``R R^T``.
 
         Args:
             X: ``N x (d + 1)`` inputs (untransformed, as for :meth:`posterior`).
@@ -264,10 +326,13 @@ class CholeskyPosteriorMixin:
         _, scale = self._outcome_scale()
         self.eval()
         L, _ = self._cholesky_cache()
+        fast = self._fast_inverse()
         X_train = self.train_inputs[0]
         with exact_solves():
             Zt = self.transform_inputs(Z)
-            W = torch.cholesky_solve(self.covar_module(X_train, Zt).to_dense(), L)
+            K_z = self.covar_module(X_train, Zt).to_dense()
+            W = (torch.cholesky_solve(K_z, L) if fast is None
+                 else fast.R @ (fast.R.transpose(-1, -2) @ K_z))  # fmt: skip
             parts = []
             for i in range(0, X.shape[0], batch_size):
                 Xt = self.transform_inputs(X[i : i + batch_size])
@@ -322,12 +387,13 @@ class CholeskyPosteriorMixin:
             X_all = torch.cat([X_old, Xt])
             resid = y_new - torch.cat([self.forward(X_old).mean, prior_new.mean])
             alpha_new = torch.cholesky_solve(resid.unsqueeze(-1), L_new)
-        cached = getattr(self, "_mfgp_cholesky", None)
+        held = {k: getattr(self, k, None) for k in _CACHES}
         self.clear_cache()  # not deep-copied
         try:
             new = copy.deepcopy(self)
         finally:
-            object.__setattr__(self, "_mfgp_cholesky", cached)
+            for k, v in held.items():
+                object.__setattr__(self, k, v)
         original = self._original_train_inputs
         if original is not None:
             new._original_train_inputs = torch.cat([original, X])
@@ -339,6 +405,10 @@ class CholeskyPosteriorMixin:
         new.prediction_strategy = None
         object.__setattr__(new, "_mfgp_cholesky", (state_key(new._cache_tensors()),
                                                    (L_new, alpha_new)))  # fmt: skip
+        # fast variances of the copy extend this model's low-rank cache by the new rows
+        # (built once here, kept across the copies a campaign makes round after round)
+        object.__setattr__(new, "_mfgp_parent", (self, state_key(self._cache_tensors()),
+                                                 K_on, K_nn))  # fmt: skip
         return new
 
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs):  # noqa: D102

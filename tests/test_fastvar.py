@@ -1,0 +1,272 @@
+"""Fast predictive variances (issue 35): a low-rank cache of ``K^-1``, checked against exact.
+
+The exact values are those of the exact path (the triangular solve against the cached
+Cholesky factor, as before the fast path existed); the fast ones must stay within a stated
+relative tolerance of them, never fall below them, and not depend on how rows are batched.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mfgp.acquisition import GreedyUpdates, UpperConfidenceBound, select_batch
+from mfgp.exceptions import InputDataError
+from mfgp.fastvar import (
+    AUTO_MIN_QUERIES,
+    AUTO_MIN_ROWS,
+    fast_rank,
+    fast_variances,
+    low_rank_inverse,
+    resolve_variances,
+)
+from mfgp.fit import fit_gp
+from mfgp.models import AR1GP
+from mfgp.predict import predict_marginals
+
+DT = torch.float64
+#: rank of the cache on the synthetic model below (600 training rows)
+RANK = 150
+#: the largest relative error of a fast variance at that rank (measured: 1.4e-4)
+REL_TOL = 1e-3
+#: the same rows alone and in a batch: the same arithmetic up to the order of batched sums
+TIGHT = dict(rtol=1e-9, atol=1e-12)
+
+
+def with_fid(x, t):
+    return torch.cat([x, torch.full((x.shape[0], 1), float(t), dtype=x.dtype)], dim=-1)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    """An AR1 GP of 600 rows (500 cheap, 100 target) on a smooth 2-D function, and queries."""
+    g = torch.Generator().manual_seed(0)
+    x0 = torch.rand(500, 2, generator=g, dtype=DT)
+    x1 = x0[:100]
+
+    def f0(x):
+        return torch.sin(6 * x[:, :1]) + x[:, 1:] ** 2
+
+    X = torch.cat([with_fid(x0, 0), with_fid(x1, 1)])
+    Y = torch.cat([f0(x0), 1.5 * f0(x1) + 0.3])
+    Y = Y + 0.05 * torch.randn(600, 1, generator=g, dtype=DT)
+    model = AR1GP(X, Y)
+    fit_gp(model, max_iter=15)
+    model.eval()
+    xq = torch.rand(300, 2, generator=g, dtype=DT)
+    Q = torch.cat([with_fid(xq, 1), with_fid(xq[:100], 0), X[:50], X[-50:]])
+    return model, Q
+
+
+def _exact(model, Q):
+    with fast_variances(False):
+        return predict_marginals(model, Q)
+
+
+def test_fast_variances_are_within_the_stated_tolerance_of_exact_and_never_below(setting):
+    model, Q = setting
+    m0, v0 = _exact(model, Q)
+    with fast_variances(rank=RANK):
+        m1, v1 = predict_marginals(model, Q)
+    torch.testing.assert_close(m1, m0, rtol=1e-10, atol=1e-10)  # means stay exact
+    rel = (v1 - v0) / v0
+    assert float(rel.abs().max()) < REL_TOL, float(rel.abs().max())
+    assert float(rel.min()) > -1e-6  # a Galerkin projection only removes variance reduction
+    # the check is sensitive: a much smaller rank is far outside the tolerance
+    with fast_variances(rank=8):
+        _, v8 = predict_marginals(model, Q)
+    assert float(((v8 - v0) / v0).abs().max()) > 10 * REL_TOL
+    # and the fast path really ran (the cache is kept on the model)
+    assert model._mfgp_fastvar is not None and model._mfgp_fastvar[1] == 8
+
+
+def test_variances_argument_and_observation_noise(setting):
+    model, Q = setting
+    m0, v0 = predict_marginals(model, Q, observation_noise=True)
+    with fast_variances(rank=RANK):
+        same = predict_marginals(model, Q, observation_noise=True, variances="exact")
+    torch.testing.assert_close(same[1], v0, rtol=0, atol=0)  # "exact" overrides the block
+    with fast_variances(rank=RANK):
+        m1, v1 = predict_marginals(model, Q, observation_noise=True)
+    assert float(((v1 - v0) / v0).abs().max()) < REL_TOL
+    # "auto" on a small model and a small call: exact, bit for bit
+    _, va = predict_marginals(model, Q, observation_noise=True, variances="auto")
+    torch.testing.assert_close(va, v0, rtol=0, atol=0)
+    with pytest.raises(InputDataError, match="variances must be one of"):
+        predict_marginals(model, Q, variances="quick")
+
+
+def test_the_cache_is_a_function_of_the_model_not_of_the_batch(setting):
+    model, Q = setting
+    with fast_variances(rank=RANK):
+        m, v = predict_marginals(model, Q)
+        alone = torch.stack([torch.cat(predict_marginals(model, Q[i : i + 1]))
+                             for i in range(0, Q.shape[0], 37)])  # fmt: skip
+        chunked = predict_marginals(model, Q, batch_size=7)
+        first = model._mfgp_fastvar[2].R.clone()
+        model.clear_cache()  # rebuilt from the model alone: the same cache
+        again = predict_marginals(model, Q.flip(0))
+        assert torch.equal(model._mfgp_fastvar[2].R, first)
+    np.testing.assert_allclose(alone[:, 1].numpy(), v[::37].numpy(), **TIGHT)
+    np.testing.assert_allclose(chunked[1].numpy(), v.numpy(), **TIGHT)
+    np.testing.assert_allclose(again[1].flip(0).numpy(), v.numpy(), **TIGHT)
+    # a changed hyperparameter invalidates the cache
+    with torch.no_grad(), fast_variances(rank=RANK):
+        other = copy.deepcopy(model)
+        other.likelihood.noise_covar.raw_noise.add_(0.5)
+        _, v_other = predict_marginals(other, Q)
+    assert float((v_other - v).abs().max()) > 1e-4
+
+
+def test_float32_fast_variances(setting):
+    model, Q = setting
+    _, v0 = _exact(model, Q)
+    m32 = copy.deepcopy(model).to(torch.float32)
+    with fast_variances(rank=RANK):
+        _, v32 = predict_marginals(m32, Q.float())
+    assert v32.dtype == torch.float32
+    rel = (v32.double() - v0) / v0
+    assert float(rel.abs().max()) < 0.05, float(rel.abs().max())  # float32 sums, fast cache
+
+
+def test_low_rank_inverse_is_exact_on_a_full_subspace_and_a_lower_bound_otherwise():
+    g = torch.Generator().manual_seed(1)
+    A = torch.randn(60, 60, generator=g, dtype=DT)
+    K = A @ A.T / 60 + 0.1 * torch.eye(60, dtype=DT)
+    L = torch.linalg.cholesky(K)
+    k = torch.randn(60, 5, generator=g, dtype=DT)
+    exact = (k * torch.linalg.solve(K, k)).sum(0)
+    c = low_rank_inverse(L, torch.full((60,), 0.1, dtype=DT), 59)
+    approx = (c.R.T @ k).square().sum(0)
+    assert bool((approx <= exact * (1 + 1e-10)).all())
+    c20 = low_rank_inverse(L, torch.full((60,), 0.1, dtype=DT), 20)
+    assert bool(((c20.R.T @ k).square().sum(0) <= approx * (1 + 1e-10)).all())
+    with pytest.raises(InputDataError, match="rank must be in 1..59"):
+        low_rank_inverse(L, torch.ones(60, dtype=DT), 60)
+
+
+def test_auto_rule():
+    assert resolve_variances("auto", AUTO_MIN_ROWS, AUTO_MIN_QUERIES) == "fast"
+    assert resolve_variances("auto", AUTO_MIN_ROWS, None) == "fast"  # a stream: unknown size
+    assert resolve_variances("auto", AUTO_MIN_ROWS - 1, 10**6) == "exact"
+    assert resolve_variances("auto", 10**5, AUTO_MIN_QUERIES - 1) == "exact"
+    assert resolve_variances("exact", 10**5, 10**6) == "exact"
+    assert resolve_variances("fast", 10, 1) == "fast"
+    assert fast_rank() is None
+    with fast_variances(rank=64):
+        assert fast_rank() == 64
+        with fast_variances(False):
+            assert fast_rank() is None
+    with pytest.raises(InputDataError, match="rank must be an integer"):
+        with fast_variances(rank=0):
+            pass
+
+
+def test_greedy_pool_updates_under_fast_variances(setting):
+    model, Q = setting
+    C, R = Q[:200], Q[:40]
+    with fast_variances(rank=RANK):
+        kept = GreedyUpdates(model, C, R)
+        fresh = GreedyUpdates(model, C, R, max_bytes=0)
+        assert kept.factor.low_rank is not None and kept.factor.V.shape[0] == RANK
+        for row in (3, 150, 3):
+            kept.condition(row)
+            fresh.condition(row)
+    for name in ("mean", "var_f", "var_y", "mean_ref", "var_ref", "cross"):
+        torch.testing.assert_close(getattr(kept.moments, name), getattr(fresh.moments, name),
+                                   atol=1e-10, rtol=1e-8)  # fmt: skip
+    exact = GreedyUpdates(model, C, R)
+    for row in (3, 150, 3):
+        exact.condition(row)
+    rel = (kept.moments.var_f - exact.moments.var_f) / exact.moments.var_f
+    assert float(rel.abs().max()) < 10 * REL_TOL
+    torch.testing.assert_close(kept.moments.mean, exact.moments.mean)
+
+
+def test_a_conditioned_copy_extends_its_models_cache(setting):
+    model, Q = setting
+    X_new, Y_new = Q[:5], torch.zeros(5, 1, dtype=DT)
+    after = model.conditioned_on(X_new, Y_new)
+    with fast_variances(False):
+        _, v0 = predict_marginals(after, Q)
+    with fast_variances(rank=RANK):
+        _, v1 = predict_marginals(after, Q)
+        cache = after._mfgp_fastvar[2]
+        assert cache.R.shape == (605, RANK + 5)  # the model's cache plus the new rows
+        assert model._mfgp_fastvar is not None  # built once on the model it came from
+    rel = (v1 - v0) / v0
+    assert float(rel.abs().max()) < REL_TOL and float(rel.min()) > -1e-6
+
+
+def test_select_batch_variances(setting):
+    model, Q = setting
+    C = Q[:300]
+    exact = select_batch(model, C, UpperConfidenceBound(), q=3, variances="exact")
+    fast = select_batch(model, C, UpperConfidenceBound(), q=3, variances="fast")
+    auto = select_batch(model, C, UpperConfidenceBound(), q=3)
+    assert auto.rows == exact.rows  # 600 rows: "auto" is exact
+    # fast variances with the default rank (512) over 600 rows: close to exact
+    np.testing.assert_allclose(fast.std, exact.std, rtol=REL_TOL)
+
+
+# -- the estimators, screen and the CLI ---------------------------------------------------------
+@pytest.fixture(scope="module")
+def ladder():
+    from tests.ladders import small_ladder
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return small_ladder(60, 300, seed=1)
+
+
+@pytest.fixture(scope="module")
+def reg(ladder):
+    from mfgp.estimators import MultiFidelityRegressor
+
+    return MultiFidelityRegressor("ar1", max_rows_per_fidelity=150, max_fit_points=200,
+                                  max_iter=10, progress=False).fit(ladder)  # fmt: skip
+
+
+def _pool(ladder):
+    return ladder.formula.drop_duplicates().tolist()[:40] + ["LiBr", "NaCl", "KI"]
+
+
+def test_screen_top_k_is_the_same_for_any_batch_size_with_fast_variances(reg, ladder):
+    from mfgp.screen import screen
+
+    pool = _pool(ladder)
+    with fast_variances(rank=32):
+        runs = [screen(reg, pool, score="std", top_k=10, batch_size=b, progress=False,
+                       variances="fast") for b in (1, 4, 13, len(pool))]  # fmt: skip
+    for run in runs[1:]:
+        assert run.formula.tolist() == runs[0].formula.tolist()
+        np.testing.assert_allclose(run["score"], runs[0]["score"], **TIGHT)
+    exact = screen(reg, pool, score="std", top_k=len(pool), progress=False, variances="exact")
+    fast = runs[0].merge(exact, on="formula", suffixes=("", "_exact"))
+    assert (fast["std"] >= fast["std_exact"] * (1 - 1e-9)).all()  # never below exact
+    assert not np.allclose(fast["std"], fast["std_exact"], rtol=1e-6)  # rank 32: not exact
+    auto = screen(reg, pool, score="std", top_k=10, progress=False)  # small: exact
+    np.testing.assert_allclose(auto["score"], exact["score"][:10], **TIGHT)
+
+
+def test_cli_screen_variances(reg, tmp_path):
+    from mfgp.cli import main
+
+    path = tmp_path / "reg.mfgp"
+    reg.save(path)
+    pd.DataFrame({"formula": ["LiBr", "NaCl", "KI", "MgO", "ZnS", "GaN"]}).to_csv(
+        tmp_path / "c.csv", index=False)  # fmt: skip
+    out = {}
+    for mode in ("exact", "fast"):
+        out[mode] = tmp_path / f"{mode}.csv"
+        assert main(["screen", str(path), "--candidates", str(tmp_path / "c.csv"), "--score",
+                     "std", "--variances", mode, "--rank", "16", "-o", str(out[mode]),
+                     "--quiet"]) == 0  # fmt: skip
+    exact = pd.read_csv(out["exact"]).set_index("formula")
+    fast = pd.read_csv(out["fast"]).set_index("formula").loc[exact.index]
+    assert (fast["std"] >= exact["std"] * (1 - 1e-6)).all()
+    assert main(["screen", str(path), "--candidates", str(tmp_path / "c.csv"), "--rank", "0",
+                 "-o", str(out["fast"]), "--quiet"]) == 2  # fmt: skip
