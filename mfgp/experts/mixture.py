@@ -78,6 +78,7 @@ def plot_source_weights(weights: pd.DataFrame, ax=None, title: str | None = None
                 label=str(level))  # fmt: skip
     ax.set_yticks(y + height * (len(levels) - 1) / 2, sources)
     ax.set_xlabel("weight (share of the kernel)")
+    ax.set_ylabel("source model")
     ax.set_xlim(0, 1)
     if len(levels) > 1:
         ax.legend(title="level", fontsize="small")

@@ -46,7 +46,7 @@ def history(observations: pd.DataFrame, target: str, costs: Mapping[str, float],
 
 def progress_plot(campaign, *, metric: str = "best", x: str = "experiments",
                   baselines: Mapping[str, pd.DataFrame] | None = None, label: str | None = None,
-                  ax=None):  # fmt: skip
+                  ax=None, units: str = "", quantity: str = ""):  # fmt: skip
     """The campaign's progress: best value, window hits or observations vs experiments or cost.
 
     Args:
@@ -59,6 +59,8 @@ def progress_plot(campaign, *, metric: str = "best", x: str = "experiments",
             ``metric`` (e.g. :func:`history` of another campaign, or a benchmark's curve).
         label: the campaign's legend entry (default: its objective).
         ax: matplotlib axes to draw on (default: a new figure).
+        units: the property's unit, e.g. ``"eV"`` (the ``best`` and ``hits`` axis labels).
+        quantity: the property, e.g. ``"band gap"`` (same).
     """
     import matplotlib.pyplot as plt
 
@@ -92,9 +94,13 @@ def progress_plot(campaign, *, metric: str = "best", x: str = "experiments",
         if missing:
             raise InputDataError(f"baseline {name!r} lacks columns {missing}")
         ax.step(frame[x], frame[metric], where="post", lw=1.2, alpha=0.8, label=name)
-    ax.set_xlabel("experiments acquired" if x == "experiments" else "cost spent")
-    ax.set_ylabel({"best": f"best {campaign.target} so far",
-                   "hits": f"hits in [{window[0]:g}, {window[1]:g}]" if window else "hits",
+    ax.set_xlabel(f"{campaign.target} experiments acquired" if x == "experiments"
+                  else "cost spent (units of the campaign's costs)")  # fmt: skip
+    q = f" {quantity}" if quantity else ""
+    u = f" {units}" if units else ""
+    ax.set_ylabel({"best": f"best {campaign.target}{q} so far{f' ({units})' if units else ''}",
+                   "hits": (f"hits in [{window[0]:g}, {window[1]:g}]{u} ({campaign.target}{q})"
+                            if window else "hits"),
                    "count": "observations acquired"}[metric])  # fmt: skip
     ax.legend(fontsize="small")
     return fig, ax
@@ -102,14 +108,15 @@ def progress_plot(campaign, *, metric: str = "best", x: str = "experiments",
 
 def suggestion_plot(campaign, suggestions: pd.DataFrame | None = None, *,
                     x_fidelity: str | None = None, level: float = 0.9, ax=None,
-                    units: str = ""):  # fmt: skip
+                    units: str = "", quantity: str = ""):  # fmt: skip
     """The pool on the map from a computed fidelity to the target, and where the batch lies.
 
     Every pool composition with a value at ``x_fidelity`` (default: the lowest fidelity) is
     drawn at that value against its predicted target value and central interval (grey);
-    acquired target values are black dots; the suggested rows are red stars, labelled by rank
-    (a suggestion at a lower fidelity is drawn at its composition's target prediction; one
-    whose composition has no ``x_fidelity`` value is counted in the legend).
+    acquired target values are black dots; every suggested row is a red marker labelled by its
+    rank, at its composition's predicted target value (a star for a target measurement, a plus
+    for a lower fidelity's). A suggestion whose composition has no ``x_fidelity`` value yet is
+    drawn in a strip left of the map, marked "no <x_fidelity> value".
 
     Args:
         campaign: a :class:`~mfgp.loop.Campaign`.
@@ -118,7 +125,8 @@ def suggestion_plot(campaign, suggestions: pd.DataFrame | None = None, *,
         x_fidelity: the computed fidelity on the x axis (default: the lowest).
         level: the probability of the central intervals drawn.
         ax: matplotlib axes to draw on (default: a new figure).
-        units: axis units, e.g. ``"eV"``.
+        units: the property's unit, e.g. ``"eV"`` (both axes).
+        quantity: the property, e.g. ``"band gap"`` (both axes).
     """
     import matplotlib.pyplot as plt
 
@@ -158,23 +166,41 @@ def suggestion_plot(campaign, suggestions: pd.DataFrame | None = None, *,
     ax.plot([x_of[c] for c in top_comp[on_map]], top.value.to_numpy()[on_map], "k.", ms=5,
             label=f"{campaign.target} acquired")  # fmt: skip
     batch = campaign.pending() if suggestions is None else suggestions
+    ranks = list(batch["rank"]) if "rank" in batch else list(range(1, len(batch) + 1))
     if len(batch):
+        # every suggested row is drawn at its composition's predicted target value (a row at a
+        # lower fidelity too); one whose composition has no x_fidelity value goes in a strip
+        # left of the map, so no suggestion is left off
         b_comp = [str(c) for c in reduced_composition(batch["formula"].tolist())]
-        where = {c: j for j, c in enumerate(pool_comp[i] for i in shown)}
-        pts = [(x_of[c], m[where[c]], r) for c, r in zip(b_comp,
-               batch.get("rank", range(1, len(batch) + 1))) if c in where]  # fmt: skip
-        off = len(batch) - len(pts)
-        if pts:
-            px, py, ranks = zip(*pts)
-            note = f" ({off} more without a {x_fid!r} value)" if off else ""
-            ax.plot(px, py, "r*", ms=13, label="suggested" + note, zorder=5)
-            for a, b, r in pts:
-                ax.annotate(str(r), (a, b), textcoords="offset points", xytext=(6, 4),
-                            color="r", fontsize=9)  # fmt: skip
+        b_pred = est.predictive(batch["formula"].tolist())
+        bm = b_pred.mean()
+        has_x = np.array([c in x_of for c in b_comp], dtype=bool)
+        lo_x, hi_x = float(xv.min()), float(xv.max())
+        strip = lo_x - 0.12 * max(hi_x - lo_x, 1e-9)
+        bx = np.array([x_of[c] if c in x_of else strip for c in b_comp])
+        fid = batch["fidelity"].to_numpy() if "fidelity" in batch else np.full(len(batch),
+                                                                                campaign.target)
+        at_target = fid == campaign.target
+        for mask, marker, what in ((at_target, "*", f"suggested: {campaign.target}"),
+                                   (~at_target, "P", "suggested: a lower fidelity")):
+            if mask.any():
+                ax.plot(bx[mask], bm[mask], marker, color="r", ms=13 if marker == "*" else 9,
+                        ls="none", label=f"{what} ({int(mask.sum())})", zorder=5)
+        for a, b, r in zip(bx, bm, ranks):
+            ax.annotate(str(r), (a, b), textcoords="offset points", xytext=(6, 4),
+                        color="r", fontsize=9)  # fmt: skip
+        if not has_x.all():
+            ax.axvline(strip + 0.06 * max(hi_x - lo_x, 1e-9), color="0.7", lw=0.8, ls=":")
+            ax.annotate(f"no {x_fid} value", (strip, 0), xycoords=("data", "axes fraction"),
+                        xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8,
+                        color="0.4")  # fmt: skip
     u = f" ({units})" if units else ""
-    ax.set_xlabel(f"{x_fid}{u}")
-    ax.set_ylabel(f"{campaign.target}{u}")
-    ax.set_title(f"next batch: {len(batch)} suggested, {len(shown)} of {len(pool)} pool rows "
-                 f"on the map", fontsize=10)  # fmt: skip
+    q = f" {quantity}" if quantity else ""
+    ax.set_xlabel(f"{x_fid}{q}{u}")
+    ax.set_ylabel(f"{campaign.target}{q}{u}")
+    n_off = int((~has_x).sum()) if len(batch) else 0
+    off = f" ({n_off} without a {x_fid} value, at the left)" if n_off else ""
+    ax.set_title(f"next batch: {len(batch)} suggested{off}; {len(shown)} of {len(pool)} pool "
+                 f"rows on the map", fontsize=10)  # fmt: skip
     ax.legend(fontsize="small")
     return fig, ax
