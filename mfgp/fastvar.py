@@ -52,11 +52,13 @@ from torch import Tensor
 from mfgp.exceptions import InputDataError
 
 __all__ = [
+    "AUTO_MAX_ERROR",
     "AUTO_MIN_QUERIES",
     "AUTO_MIN_ROWS",
     "DEFAULT_RANK",
     "VARIANCES",
     "LowRankInverse",
+    "estimated_error",
     "estimator_training_rows",
     "extend_low_rank_inverse",
     "fast_rank",
@@ -76,6 +78,8 @@ AUTO_MIN_ROWS = 4 * DEFAULT_RANK
 #: ... and at least this many rows are asked in the call (or their number is unknown): the
 #: cache costs about as much as ``3 x rank`` exact query rows
 AUTO_MIN_QUERIES = 4 * DEFAULT_RANK
+#: ... and the caches' estimated relative error (:attr:`LowRankInverse.tail`) is at most this
+AUTO_MAX_ERROR = 0.05
 #: the seed of the range finder's start block (the cache is a function of the model only)
 SEED = 0
 
@@ -115,18 +119,23 @@ def fast_variances(on: bool = True, *, rank: int = DEFAULT_RANK) -> Iterator[Non
         _RANK.reset(token)
 
 
-def resolve_variances(variances: str, training_rows: int, queries: int | None) -> str:
-    """``"exact"`` or ``"fast"`` for a ``variances=`` choice (``"auto"`` by its size rule).
+def resolve_variances(variances: str, training_rows: int, queries: int | None,
+                      model=None) -> str:  # fmt: skip
+    """``"exact"`` or ``"fast"`` for a ``variances=`` choice (``"auto"`` by its rule).
 
-    ``"auto"`` is ``"fast"`` when ``training_rows >= AUTO_MIN_ROWS`` (2,048) and
+    ``"auto"`` is ``"fast"`` when ``training_rows >= AUTO_MIN_ROWS`` (2,048),
     ``queries >= AUTO_MIN_QUERIES`` (2,048) or ``queries`` is ``None`` (a stream of unknown
-    length); otherwise ``"exact"``. Decide once per call (the whole pool), never per batch,
-    so that a row's prediction does not depend on the batch it is asked in.
+    length), and, given ``model``, the estimated relative error of its caches
+    (:func:`estimated_error`, which builds them) is at most ``AUTO_MAX_ERROR`` (5%); otherwise
+    ``"exact"``. Decide once per call (the whole pool), never per batch, so that a row's
+    prediction does not depend on the batch it is asked in (every input of the rule is a
+    function of the model and the pool's size).
 
     Args:
         variances: ``"exact"``, ``"fast"`` or ``"auto"``.
         training_rows: the largest training set among the model's GPs.
         queries: how many rows will be asked, or ``None`` if unknown.
+        model: the model or estimator, for the error check (``None``: the size rule only).
     """
     if variances not in VARIANCES:
         raise InputDataError(
@@ -135,7 +144,50 @@ def resolve_variances(variances: str, training_rows: int, queries: int | None) -
     if variances != "auto":
         return variances
     large_pool = queries is None or queries >= AUTO_MIN_QUERIES
-    return "fast" if training_rows >= AUTO_MIN_ROWS and large_pool else "exact"
+    if training_rows < AUTO_MIN_ROWS or not large_pool:
+        return "exact"
+    if model is not None and estimated_error(model) > AUTO_MAX_ERROR:
+        return "exact"
+    return "fast"
+
+
+def _gps(obj) -> list:
+    """The exact GPs of mfgp inside a model or an estimator (a hurdle's parts and latent GP)."""
+    out, seen, todo = [], set(), [obj]
+    while todo:
+        o = todo.pop()
+        if o is None or id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, torch.nn.Module):
+            out.extend(m for m in o.modules() if hasattr(m, "_fast_inverse"))
+            continue
+        for name in ("model_", "regressor_", "classifier_", "latent_", "latent"):
+            todo.append(getattr(o, name, None))
+    return out
+
+
+def estimated_error(model, rank: int | None = None) -> float:
+    """The largest estimated relative variance error of a model's low-rank caches.
+
+    Builds (and keeps) the cache of each of the model's exact GPs with more than ``rank``
+    training rows and returns the largest :attr:`LowRankInverse.tail` (0 when none needs a
+    cache). On the models tested it was above the largest measured error (``docs/screening.md``),
+    but it is an estimate, not a bound.
+
+    Args:
+        model: a model or an estimator.
+        rank: default the enclosing :func:`fast_variances` block's, else :data:`DEFAULT_RANK`.
+    """
+    rank = rank or fast_rank() or DEFAULT_RANK
+    worst = 0.0
+    with fast_variances(rank=rank):
+        for gp in _gps(model):
+            gp.eval()
+            cache = gp._fast_inverse()
+            if cache is not None:
+                worst = max(worst, cache.tail)
+    return worst
 
 
 def variances_mode(variances: str | None, rank: int | None = None):
@@ -157,18 +209,7 @@ def estimator_training_rows(estimator) -> int:
     """The largest training set among an estimator's GPs (a hurdle's parts and latent GP too)."""
     from mfgp.predict import training_rows
 
-    n, seen, todo = 1, set(), [estimator]
-    while todo:
-        obj = todo.pop()
-        if id(obj) in seen or obj is None:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, torch.nn.Module):
-            n = max(n, training_rows(obj))
-            continue
-        for name in ("model_", "regressor_", "classifier_", "latent_", "latent"):
-            todo.append(getattr(obj, name, None))
-    return n
+    return max([1] + [training_rows(gp) for gp in _gps(estimator)])
 
 
 class LowRankInverse(NamedTuple):

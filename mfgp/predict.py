@@ -118,7 +118,7 @@ def predict_marginals(
     if variances is not None:
         from mfgp.fastvar import resolve_variances, variances_mode
 
-        mode = resolve_variances(variances, training_rows(model), X.shape[0])
+        mode = resolve_variances(variances, training_rows(model), X.shape[0], model)
         with variances_mode(mode):
             return predict_marginals(model, X, observation_noise=observation_noise,
                                      batch_size=batch_size, max_bytes=max_bytes,

@@ -156,7 +156,8 @@ def screen(
     if fidelity is not None and not kw:
         raise InputDataError(f"fidelity= applies to a MultiFidelityRegressor, not a "
                              f"{type(model).__name__}")  # fmt: skip
-    mode = resolve_variances(variances, estimator_training_rows(model), _pool_size(candidates))
+    mode = resolve_variances(variances, estimator_training_rows(model), _pool_size(candidates),
+                             model)  # fmt: skip
     opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw,
             "variances": mode, "rank": fast_rank() or DEFAULT_RANK}  # fmt: skip
     logger.debug("screen: %s variances", mode)

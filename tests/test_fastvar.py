@@ -270,3 +270,16 @@ def test_cli_screen_variances(reg, tmp_path):
     assert (fast["std"] >= exact["std"] * (1 - 1e-6)).all()
     assert main(["screen", str(path), "--candidates", str(tmp_path / "c.csv"), "--rank", "0",
                  "-o", str(out["fast"]), "--quiet"]) == 2  # fmt: skip
+
+
+def test_auto_falls_back_to_exact_where_the_cache_is_inaccurate(setting, reg):
+    from mfgp.fastvar import AUTO_MAX_ERROR, estimated_error
+
+    model, _ = setting
+    with fast_variances(rank=RANK):
+        assert estimated_error(model) < AUTO_MAX_ERROR  # smooth and noisy: a good cache
+        assert resolve_variances("auto", AUTO_MIN_ROWS, None, model) == "fast"
+        # the ladder's near-noiseless PBE rows leave a flat spectrum: rank 64 is far off
+        assert estimated_error(reg, 64) > AUTO_MAX_ERROR
+    with fast_variances(rank=64):
+        assert resolve_variances("auto", AUTO_MIN_ROWS, None, reg) == "exact"

@@ -105,7 +105,8 @@ def marginal_moments(model, C: Tensor, *, batch_size: int = 4096,
     from mfgp.fastvar import resolve_variances, variances_mode
 
     if variances is not None:
-        with variances_mode(resolve_variances(variances, training_rows(model), C.shape[0])):
+        mode = resolve_variances(variances, training_rows(model), C.shape[0], model)
+        with variances_mode(mode):
             return marginal_moments(model, C, batch_size=batch_size)
     device, dtype = model_device(model)
     C = C.to(device=device, dtype=dtype)

@@ -134,7 +134,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     from mfgp.fastvar import resolve_variances, variances_mode
     from mfgp.predict import training_rows
 
-    mode = resolve_variances(variances, training_rows(model), C.shape[0])
+    mode = resolve_variances(variances, training_rows(model), C.shape[0], model)
     with variances_mode(mode):
         return _select_batch(model, C, objective, q=q, R=R, cost=cost, is_target=is_target,
                              groups=groups, baseline=baseline, batch_size=batch_size,
