@@ -94,7 +94,8 @@ def predict_marginals(
             ``[x_i, X_own]`` by its own observations (hyperparameters unchanged: the same
             answer as ``conditioned_on(X_own, Y_own)`` queried at ``x_i``, except that a new
             observation's known noise is the fitted model's), computed in batches of equal
-            size; rows without own observations get the model's marginals.
+            size, always with exact covariances (the update of the mean reads them); rows
+            without own observations get the model's marginals.
         variances: ``"exact"``, ``"fast"`` (:mod:`mfgp.fastvar`: a low-rank cache of the
             inverse training covariance, built once per fitted model; never below the exact
             variance), ``"auto"`` (fast when the model has at least
@@ -102,8 +103,8 @@ def predict_marginals(
             :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` rows: decided on this call's rows, so ask a
             pool in one call, or resolve once with :func:`mfgp.fastvar.resolve_variances`),
             or ``None``: as set by an enclosing :func:`mfgp.fastvar.fast_variances` (exact
-            outside one). Means are exact either way; the own-rows update uses the same
-            covariances.
+            outside one). Means are exact either way (rows with own observations are
+            updated with exact covariances).
 
     Returns:
         ``(mean, variance)``, each ``n``, on the model's device. Each row's values do not depend
@@ -202,7 +203,12 @@ def _marginals_given_own_rows(
     q_noise = (_noise_variance(model, X[rows], batch_size, max_bytes) if observation_noise
                else torch.zeros(rows.numel(), dtype=dtype, device=device))  # fmt: skip
     m_of = counts[slot[rows]]
-    with torch.no_grad(), exact_solves():
+    from mfgp.fastvar import fast_variances
+
+    # exact joint covariances for the rows with own observations, also under fast variances:
+    # their mean's update reads the covariances, and means stay exact (these rows are at most
+    # the data's compositions, whatever the pool's size)
+    with torch.no_grad(), exact_solves(), fast_variances(False):
         for m in torch.unique(m_of).tolist():
             pick = torch.nonzero(m_of == m).squeeze(-1)
             per_call = max(1, batch_size // (m + 1))
