@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
 	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
-	bench-experts bench-reactions bench-planner bench-campaign-round experts docs clean
+	bench-experts bench-reactions bench-planner bench-campaign-round experts docs clean \
+	notebooks
 
 venv: $(STAMP)
 
@@ -22,6 +23,16 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m mfgp demo
+
+# the example notebooks: each examples/NN_name.ipynb re-executed from its paired .py, one at a
+# time (each written when it ran to the end; it prints which one runs). MODE=auto (default):
+# full mode where that takes minutes on 2 cores (05, 06), else fast (MFGP_FAST=1); MODE=fast,
+# MODE=full for all; NB="03 04" for some of them only
+MODE ?= auto
+NB ?=
+notebooks: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[notebook]"
+	$(PY) examples/run_notebooks.py --mode $(MODE) $(NB)
 
 lint: $(STAMP)
 	$(PY) -m ruff check mfgp tests benchmarks examples

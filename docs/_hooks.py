@@ -12,7 +12,7 @@ from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ("benchmarks", "examples")
-KINDS = {".md", ".png", ".py", ".json"}
+KINDS = {".md", ".png", ".py", ".json", ".ipynb"}
 
 
 @event_priority(50)  # before mkdocs-jupyter's on_files, which turns the examples into pages

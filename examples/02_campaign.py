@@ -8,8 +8,10 @@
 # lost, and a reopened campaign makes the same next suggestion.
 #
 # Here the "lab" is the shipped experimental gaps (Matbench `expt_gap`), hidden until asked.
-# Run as a script (`python examples/02_campaign.py`) or open as a notebook (jupytext percent
-# format). `MFGP_FAST=1` shrinks it to a smoke test (used by `tests/test_examples.py`).
+# Open `02_campaign.ipynb` in JupyterLab (`pip install -e ".[notebook]"`) or run the paired
+# script, `python examples/02_campaign.py` (its figures are saved to `examples/figures/`).
+# `MFGP_FAST=1` shrinks it to a smoke test (run by `tests/test_examples.py`); the first cell's
+# output says which mode produced the outputs stored in the notebook (`make notebooks`).
 
 # %%
 import os
@@ -22,8 +24,11 @@ import pandas as pd
 from mfgp import Campaign, Experiments, HitsFound, TableOracle
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor
+from mfgp.figures import save_figures
 
 FAST = os.environ.get("MFGP_FAST") == "1"
+print("mode:", "fast (MFGP_FAST=1): a subsample and few iterations, not the full results"
+      if FAST else "full")  # fmt: skip
 WINDOW = (1.1, 1.7)
 
 # %% [markdown]
@@ -63,9 +68,11 @@ camp = Campaign(model, pool.formula.tolist(), target="expt", costs={"expt": 1.0}
 batch = camp.suggest(5)
 print(batch.to_string(index=False))
 
-# %% Where the batch lies: predicted experimental gap against the known PBE gap
-fig, ax = camp.plot_suggestions(batch, units="eV")
-ax.axhspan(*WINDOW, color="gold", alpha=0.2)
+# %%
+# Where the batch lies: predicted experimental gap against the known PBE gap
+fig, ax = camp.plot_suggestions(batch, units="eV", quantity="band gap")
+ax.axhspan(*WINDOW, color="gold", alpha=0.2, label=f"window {WINDOW[0]}-{WINDOW[1]} eV")
+ax.legend(fontsize="small")
 
 # %% [markdown]
 # ## Record results, close, reopen
@@ -91,13 +98,15 @@ camp.run(lab, stop=Experiments(n_total) | HitsFound(8, *WINDOW), q=5)
 h = camp.history()
 print(h.tail().to_string(index=False))
 
-# %% Progress against random picks from the same pool
+# %%
+# Progress against random picks from the same pool
 rng = np.random.default_rng(0)
 rest = pool[~pool.composition.isin(seed.composition)]
 picks = rest.iloc[rng.permutation(len(rest))[: int(h.experiments.iloc[-1])]]
 random_run = pd.DataFrame({"experiments": np.arange(1, len(picks) + 1),
                            "hits": np.cumsum(picks.value.between(*WINDOW).to_numpy())})
-fig2, ax2 = camp.plot_progress(metric="hits", baselines={"random picks": random_run})
+fig2, ax2 = camp.plot_progress(metric="hits", baselines={"random picks": random_run},
+                               units="eV", quantity="band gap")
 print(f"hits: campaign {int(h.hits.iloc[-1])}, random {int(random_run.hits.iloc[-1])} "
       f"after {int(h.experiments.iloc[-1])} experiments")
 
@@ -128,3 +137,7 @@ camp.close()
 # mfgp campaign observe run.db --results measured.csv
 # mfgp campaign status run.db
 # ```
+
+# %%
+# Outside Jupyter the figures are saved as PNG files; in a notebook they are shown above
+saved = save_figures("02_campaign")

@@ -8,7 +8,10 @@
 # enthalpies. The learned weights say which source explains each target, and the shotgun
 # ranking (cross-validation of each source alone) is the check on that reading.
 #
-# Run as a script or open as a notebook (jupytext percent format). `MFGP_FAST=1` shrinks it.
+# Open `03_experts.ipynb` in JupyterLab (`pip install -e ".[notebook]"`) or run the paired
+# script, `python examples/03_experts.py` (its figures are saved to `examples/figures/`).
+# `MFGP_FAST=1` shrinks it to a smoke test (run by `tests/test_examples.py`); the first cell's
+# output says which mode produced the outputs stored in the notebook (`make notebooks`).
 
 # %%
 import os
@@ -18,15 +21,20 @@ import matplotlib.pyplot as plt
 from mfgp import experts
 from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy
 from mfgp.estimators import MultiFidelityRegressor
+from mfgp.figures import save_figures
 
 FAST = os.environ.get("MFGP_FAST") == "1"
+print("mode:", "fast (MFGP_FAST=1): a subsample and few iterations, not the full results"
+      if FAST else "full")  # fmt: skip
 N = 60 if FAST else 200
 opts = dict(progress=False, max_iter=15 if FAST else 100)
 
-# %% The library: what each source model saw, and how well it predicts its own property
+# %%
+# The library: what each source model saw, and how well it predicts its own property
 print(experts.available()[["name", "property", "arch", "n_train", "val_mae", "unit"]])
 
-# %% Two targets, 200 labels each (nonzero gaps: the hurdle model handles metals separately)
+# %%
+# Two targets, 200 labels each (nonzero gaps: the hurdle model handles metals separately)
 gaps = load_bandgap_ladder(["expt"])
 gaps = gaps[gaps.value > 0].sample(N, random_state=0)
 form = load_formation_enthalpy(["expt"]).sample(N, random_state=0)
@@ -37,7 +45,8 @@ for name, frame in {"band gap": gaps, "formation enthalpy": form}.items():
     weights[name] = reg.source_weights()
     print(name, weights[name][["source", "weight"]].round(3).to_dict("records"))
 
-# %% The learned weights, side by side
+# %%
+# The learned weights, side by side
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
 for ax, (name, w) in zip(axes, weights.items()):
     experts.plot_source_weights(w, ax=ax, title=name)
@@ -54,3 +63,7 @@ fig.tight_layout()
 sources = ["mp_pbe_gap", "mp_e_form"] if FAST else "all"
 ranking = experts.rank_sources(form[["formula", "value"]], sources, folds=3, **opts)
 print(ranking)
+
+# %%
+# Outside Jupyter the figures are saved as PNG files; in a notebook they are shown above
+saved = save_figures("03_experts")

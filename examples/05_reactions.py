@@ -9,7 +9,10 @@
 # training labels (their DFT values are kept: a DFT calculation is cheap), and the model
 # predicts their decomposition energies.
 #
-# Run as a script or open as a notebook (jupytext percent format). `MFGP_FAST=1` shrinks it.
+# Open `05_reactions.ipynb` in JupyterLab (`pip install -e ".[notebook]"`) or run the paired
+# script, `python examples/05_reactions.py` (its figures are saved to `examples/figures/`).
+# `MFGP_FAST=1` shrinks it to a smoke test (run by `tests/test_examples.py`); the first cell's
+# output says which mode produced the outputs stored in the notebook (`make notebooks`).
 
 # %%
 import os
@@ -21,10 +24,14 @@ import pandas as pd
 from mfgp.data import parse_reaction
 from mfgp.datasets import load_formation_enthalpy
 from mfgp.estimators import MultiFidelityRegressor
+from mfgp.figures import save_figures
 
 FAST = os.environ.get("MFGP_FAST") == "1"
+print("mode:", "fast (MFGP_FAST=1): a subsample and few iterations, not the full results"
+      if FAST else "full")  # fmt: skip
 
-# %% Kim 2017 enthalpies (eV/atom) with OQMD and MP; hide the Al-Ni and Al-Fe experiments
+# %%
+# Kim 2017 enthalpies (eV/atom) with OQMD and MP; hide the Al-Ni and Al-Fe experiments
 df = load_formation_enthalpy(["oqmd", "mp", "expt"])
 hidden_systems = {"Al-Ni", "Al-Fe"}
 elements = df.formula.str.findall(r"[A-Z][a-z]?").map(lambda e: "-".join(sorted(set(e))))
@@ -56,7 +63,8 @@ print(table.drop(columns="reaction").round(3).to_string(index=False))
 # and `std` is well below `std_independent`. The `z` columns say whether the measured energy
 # lies where each standard deviation says it should (|z| < 1.64 for 90% of reactions).
 
-# %% The two uncertainties side by side, with the measured energies
+# %%
+# The two uncertainties side by side, with the measured energies
 fig, ax = plt.subplots(figsize=(7, 3.6))
 pos = np.arange(len(table))
 ax.errorbar(pos - 0.1, table["mean"], 1.645 * table["std_independent"], fmt="none", capsize=4,
@@ -66,12 +74,18 @@ ax.errorbar(pos + 0.1, table["mean"], 1.645 * table["std"], fmt="o", capsize=4,
 ax.plot(pos, table["measured"], "k*", ms=9, label="measured")
 ax.set_xticks(pos, table["equation"], rotation=20, ha="right", fontsize="small")
 ax.set_ylabel("reaction energy (eV per reaction)")
+ax.set_xlabel("reaction (Al-Ni and Al-Fe experiments hidden)")
 ax.axhline(0, color="0.85", lw=0.8)
 ax.legend(fontsize="small")
 fig.tight_layout()
 
-# %% Any linear combination: the experiment-minus-DFT correction of one compound
+# %%
+# Any linear combination: the experiment-minus-DFT correction of one compound
 mean, std, std_independent = reg.predict_combination(["AlNi", "AlNi"], [1.0, -1.0],
                                                      fidelity=["expt", "mp"])  # fmt: skip
 print(f"AlNi expt - MP: {mean:.3f} +- {std:.3f} eV/atom (independent terms: "
       f"+- {std_independent:.3f})")  # fmt: skip
+
+# %%
+# Outside Jupyter the figures are saved as PNG files; in a notebook they are shown above
+saved = save_figures("05_reactions")

@@ -7,24 +7,32 @@
 # fitted posterior inside. Here "your" CSV is cut from the shipped experimental gaps so the
 # notebook runs anywhere; replace `my_gaps.csv` with yours.
 #
-# Run as a script or open as a notebook (jupytext percent format). `MFGP_FAST=1` shrinks it.
+# Open `06_own_data.ipynb` in JupyterLab (`pip install -e ".[notebook]"`) or run the paired
+# script, `python examples/06_own_data.py` (its figures are saved to `examples/figures/`).
+# `MFGP_FAST=1` shrinks it to a smoke test (run by `tests/test_examples.py`); the first cell's
+# output says which mode produced the outputs stored in the notebook (`make notebooks`).
 
 # %%
 import os
 import tempfile
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import MultiFidelityRegressor, load_estimator
 from mfgp.exceptions import InputDataError
+from mfgp.figures import save_figures
 
 FAST = os.environ.get("MFGP_FAST") == "1"
+print("mode:", "fast (MFGP_FAST=1): a subsample and few iterations, not the full results"
+      if FAST else "full")  # fmt: skip
 work = Path(tempfile.mkdtemp(prefix="mfgp-own-data-"))
 
-# %% Your measurements: a CSV with your own column names, written in your own formula style
+# %%
+# Your measurements: a CSV with your own column names, written in your own formula style
 shipped = load_bandgap_ladder(["pbe", "expt"])
 mine = shipped[(shipped.fidelity == "expt") & (shipped.value > 0)].sample(60 if FAST else 300,
                                                                          random_state=4)  # fmt: skip
@@ -32,7 +40,8 @@ pd.DataFrame({"compound": mine.formula, "gap_eV": mine.value.round(3),
               "lab": "our lab"}).to_csv(work / "my_gaps.csv", index=False)  # fmt: skip
 print((work / "my_gaps.csv").read_text().splitlines()[:4])
 
-# %% Read it (keep_default_na=False: "NaN", sodium nitride, stays a formula) and add the pool
+# %%
+# Read it (keep_default_na=False: "NaN", sodium nitride, stays a formula) and add the pool
 measured = pd.read_csv(work / "my_gaps.csv", keep_default_na=False)
 mine = pd.DataFrame({"formula": measured.compound, "fidelity": "my_lab",
                      "value": measured.gap_eV})  # fmt: skip
@@ -45,7 +54,8 @@ data = pd.concat([pbe, mine], ignore_index=True)
 opts = dict(fidelities=["pbe", "my_lab"], max_rows_per_fidelity=300 if FAST else 1500, max_iter=15 if FAST else 100,
             progress=not FAST)  # fmt: skip
 
-# %% A typo in a spreadsheet is reported with its row and value, and nothing is fitted
+# %%
+# A typo in a spreadsheet is reported with its row and value, and nothing is fitted
 bad = pd.concat([data, pd.DataFrame({"formula": ["GaAz"], "fidelity": ["my_lab"],
                                      "value": [1.2]})], ignore_index=True)  # fmt: skip
 try:
@@ -54,7 +64,8 @@ except InputDataError as err:
     message = str(err)
     print("refused:", message)
 
-# %% Fit, save to one file, reload, and check the reloaded model predicts the same numbers
+# %%
+# Fit, save to one file, reload, and check the reloaded model predicts the same numbers
 reg = MultiFidelityRegressor("ar1", **opts).fit(data)
 print(reg.dataset_.summary())
 path = reg.save(work / "my_gaps.mfgp")
@@ -67,6 +78,22 @@ same = np.array_equal(reg.predict(new), back.predict(new))
 print(table.round(3).to_string(index=False))
 print("reloaded predictions identical:", same)
 
+# %%
+# The new compounds: the predicted gap in your lab (90% interval) beside their PBE gap
+pbe_gap = shipped[shipped.fidelity == "pbe"].drop_duplicates("formula").set_index("formula")
+pbe_gap = pbe_gap["value"].reindex(new)
+fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
+pos = np.arange(len(new))
+ax.errorbar(pos, table["mean"], [table["mean"] - table["lower_90"],
+            table["upper_90"] - table["mean"]], fmt="o", capsize=4,
+            label="my_lab gap: predicted mean, 90% interval")  # fmt: skip
+ax.plot(pos, pbe_gap.to_numpy(), "kx", ms=8, label="PBE gap (shipped, computed)")
+ax.set_xticks(pos, new)
+ax.set_xlabel("composition (not in your measurements)")
+ax.set_ylabel("band gap (eV)")
+ax.set_title("predictions of the reloaded model")
+ax.legend(fontsize="small")
+
 # %% [markdown]
 # The same from a terminal:
 #
@@ -77,3 +104,7 @@ print("reloaded predictions identical:", same)
 #
 # where `data.csv` has the long-format columns `formula, fidelity, value` (the frame `data`
 # above, `data.to_csv("data.csv", index=False)`).
+
+# %%
+# Outside Jupyter the figures are saved as PNG files; in a notebook they are shown above
+saved = save_figures("06_own_data")

@@ -13,14 +13,16 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("[0-9]*.py"))
 
 def check_quickstart(ns):
     table = ns["table"]
-    assert list(table.formula) == ["Si", "GaAs"]
+    assert list(table.formula) == ["Si", "GaAs", "ZnO", "Cu"]
     assert np.isfinite(table["mean"]).all() and (table["std"] > 0).all()
-    assert (table["lower_90"] < table["mean"]).all() and (table["mean"] < table["upper_90"]).all()
+    assert (table["lower_90"] >= 0).all() and (table["mean"] < table["upper_90"]).all()  # the hurdle: never below 0 eV
+    assert table["p_metal"].between(0, 1).all()
     assert ns["fig"].axes and ns["fig2"].axes
-    reg = ns["reg"]  # the table's intervals are the recalibrated ones
-    assert reg.recalibration_ is not None
+    assert "out-of-fold over 3 folds" in ns["ax"].get_title() and "eV" in ns["ax"].get_xlabel()
+    gaps = ns["gaps"]  # the table's intervals are the recalibrated ones
+    assert type(gaps).__name__ == "HurdleRegressor" and gaps.recalibration_ is not None
     np.testing.assert_allclose(table[["lower_90", "upper_90"]].to_numpy().T,
-                               reg.predictive(["Si", "GaAs"]).interval(0.9))  # fmt: skip
+                               gaps.predictive(table.formula.tolist()).interval(0.9))  # fmt: skip
 
 
 def check_campaign(ns):
@@ -94,13 +96,21 @@ CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
-def test_example_runs_in_fast_mode(path, monkeypatch):
+def test_example_runs_in_fast_mode(path, monkeypatch, tmp_path):
     monkeypatch.setenv("MFGP_FAST", "1")
+    monkeypatch.setenv("MFGP_FIGURES", str(tmp_path))
     ns = runpy.run_path(str(path), run_name="__main__")
     import matplotlib.pyplot as plt
 
     try:
         assert ns["FAST"] is True  # the example read the flag and ran its fast mode
         CHECKS[path.name](ns)
+        # run as a script, it saved every figure it drew (in a notebook they are outputs)
+        n_figures = len(plt.get_fignums())
+        assert n_figures >= 1 and len(ns["saved"]) == n_figures
+        assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(p.name for p in ns["saved"])
+        for fig_number in plt.get_fignums():  # every axis says what it shows
+            for ax in plt.figure(fig_number).axes:
+                assert ax.get_xlabel() and ax.get_ylabel(), f"{path.name}: an axis without a label"
     finally:
         plt.close("all")
