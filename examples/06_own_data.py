@@ -89,9 +89,9 @@ ax.errorbar(pos, table["mean"], [table["mean"] - table["lower_90"],
             label="my_lab gap: predicted mean, 90% interval")  # fmt: skip
 ax.plot(pos, pbe_gap.to_numpy(), "kx", ms=8, label="PBE gap (shipped, computed)")
 ax.set_xticks(pos, new)
-ax.set_xlabel("composition (not in your measurements)")
+ax.set_xlabel("composition")
 ax.set_ylabel("band gap (eV)")
-ax.set_title("predictions of the reloaded model")
+ax.set_title("four compositions, predicted by the reloaded model")
 ax.legend(fontsize="small")
 
 # %% [markdown]
