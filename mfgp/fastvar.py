@@ -207,9 +207,8 @@ def variances_mode(variances: str | None, rank: int | None = None):
 
 def estimator_training_rows(estimator) -> int:
     """The largest training set among an estimator's GPs (a hurdle's parts and latent GP too)."""
-    from mfgp.predict import training_rows
-
-    return max([1] + [training_rows(gp) for gp in _gps(estimator)])
+    return max([1] + [int(gp.train_targets.shape[-1]) for gp in _gps(estimator)
+                      if isinstance(getattr(gp, "train_targets", None), Tensor)])
 
 
 class LowRankInverse(NamedTuple):
