@@ -74,7 +74,7 @@ def _single_spec(est) -> ModelSpec:
 
 
 def _ar1_spec(est) -> ModelSpec:
-    return AR1Spec(rho=est.rho, training=est.training)
+    return AR1Spec(rho=est.rho, training=est.training, composition_effect=est._effect_on())
 
 
 def _multitask_spec(est) -> ModelSpec:
@@ -575,6 +575,13 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             GP's smoothed mean of it), elsewhere a draw from that level's predictive with
             noise; ``False``: the level below's posterior everywhere. See
             :class:`~mfgp.models.ExplicitLatentGP`.
+        composition_effect: (``"ar1"``) each lower level's per-composition effect, shared
+            with the levels above (:class:`~mfgp.kernels.effect.CompositionEffect`): a
+            composition's own computed value (its polymorph, its ground state) then moves its
+            prediction above, by the share of its deviation the fit attributes to the
+            composition rather than to noise (fitted by marginal likelihood: near 0 where the
+            lower level's composition effect is small). ``"auto"`` (the default): on for the
+            ``"ar1"`` with two or more fidelities and no fine-tuning; ``True`` / ``False``.
         seed: seeds every random choice.
         progress: show progress bars.
         device: where the model lives and predicts (``"cpu"``, ``"cuda"``, ``"cuda:1"``;
@@ -609,6 +616,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         rank: int = 1,
         num_latents: int = 1,
         latent_observed: bool = True,
+        composition_effect: bool | str = "auto",
         seed: int = 0,
         progress: bool = True,
         device: str | None = None,
@@ -631,6 +639,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         self.rank = rank
         self.num_latents = num_latents
         self.latent_observed = latent_observed
+        self.composition_effect = composition_effect
         self.seed = seed
         self.progress = progress
         self.device = device
@@ -709,6 +718,22 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             model.feature_map = self._finetune(model.model, X)
         self.model_ = model
         return self
+
+    def _effect_on(self) -> bool:
+        """Whether the AR1 gets the composition effect (``composition_effect``, resolved)."""
+        effect = self.composition_effect
+        if effect not in ("auto", True, False):
+            raise InputDataError(
+                f"composition_effect must be 'auto', True or False; got {effect!r}"
+            )
+        if effect is True and self.finetune:
+            raise InputDataError(
+                "composition_effect=True cannot be fine-tuned (finetune= trains the extractor "
+                "on the features alone); pass composition_effect=False or finetune=False"
+            )
+        if effect == "auto":
+            return not self.finetune and len(self.dataset_.fidelities) > 1
+        return bool(effect)
 
     def _finetune(self, model, raw: Tensor) -> FeatureMap:
         if self.architecture == "single":

@@ -26,10 +26,19 @@ from typing import ClassVar
 
 import torch
 from botorch.models.model import Model
+from gpytorch.means import ConstantMean
 from torch import Tensor
 
 from mfgp.exceptions import InputDataError, UnknownSpecError
+from mfgp.kernels.coregional import AR1Kernel, default_data_kernel
+from mfgp.kernels.effect import (
+    KEY_COLUMNS,
+    CompositionEffect,
+    CompositionKeyedMap,
+    WithCompositionEffect,
+)
 from mfgp.kernels.means import FidelityMean
+from mfgp.models.base import feature_normalize
 from mfgp.models.classifier import GPClassifier
 from mfgp.models.features import FeatureMap, FeatureMapModel
 from mfgp.models.latent import ExplicitLatentGP
@@ -247,11 +256,17 @@ class AR1Spec(ModelSpec):
             ``"joint"`` (:func:`mfgp.fit.fit_gp`) or ``"auto"`` (recursive). The recursive
             build has a constant mean per level (each level a regression on the one below,
             with an intercept); the joint one a single shared constant (see :class:`AR1GP`).
+        composition_effect: every level below the top gets a composition's own effect
+            (:class:`~mfgp.kernels.effect.CompositionEffect`), carried up by ``rho``: the GP's
+            inputs gain two composition-key columns (:class:`CompositionKeyedMap`). The
+            recursive fit splits a level's residual variance between noise and effect by the
+            likelihood of the level above (:func:`mfgp.fit.fit_ar1_recursive`).
     """
 
     name: ClassVar[str] = "ar1"
     rho: str = "constant"
     training: str = "auto"
+    composition_effect: bool = False
 
     def __post_init__(self) -> None:
         if self.rho not in ("constant", "linear"):
@@ -261,8 +276,16 @@ class AR1Spec(ModelSpec):
                 f"training must be 'auto', 'joint' or 'recursive'; got {self.training!r}"
             )
 
+    def build(self, X, Y, Yvar=None, *, feature_map=None, observations=None) -> Model:
+        """See :meth:`ModelSpec.build`; with ``composition_effect`` the map appends the keys."""
+        if self.composition_effect:
+            feature_map = CompositionKeyedMap(feature_map)
+        return super().build(X, Y, Yvar, feature_map=feature_map, observations=observations)
+
     def _build(self, X, Y, Yvar, **kwargs) -> Model:
         data_kernel = kwargs.get("data_kernel")
+        if self.composition_effect:
+            return self._build_with_effect(X, Y, Yvar, data_kernel)
         if self.training == "joint":
             return AR1GP(X, Y, Yvar, rho=self.rho, data_kernel=data_kernel)
         # the recursive fit takes each level as a regression on the one below with its own
@@ -273,6 +296,28 @@ class AR1Spec(ModelSpec):
         T = int(X[:, -1].max().item()) + 1
         return AR1GP(X, Y, Yvar, rho=self.rho, mean_module=FidelityMean(T).to(X),
                      data_kernel=data_kernel)
+
+    def _build_with_effect(self, X, Y, Yvar, data_kernel) -> Model:
+        """The AR1 on ``[features, keys, fidelity]``: every level below the top has an effect.
+
+        The data kernels and ``rho(x)`` read the features only; the min-max normalisation
+        leaves the key columns as they are.
+        """
+        T = int(X[:, -1].max().item()) + 1
+        d = X.shape[-1] - 1 - KEY_COLUMNS
+        if d < 1:
+            raise InputDataError(f"inputs with a composition key need features; got {X.shape}")
+        make = data_kernel or default_data_kernel
+        keys = range(d, d + KEY_COLUMNS)
+        kernels = []
+        for t in range(T):
+            base = make(d, active_dims=range(d))
+            kernels.append(base if t == T - 1 else
+                           WithCompositionEffect(base, CompositionEffect(keys)))  # fmt: skip
+        covar = AR1Kernel(kernels, rho_dims=d if self.rho == "linear" else None)
+        mean = ConstantMean() if self.training == "joint" else FidelityMean(T)
+        return AR1GP(X, Y, Yvar, rho=self.rho, covar_module=covar, mean_module=mean.to(X),
+                     input_transform=feature_normalize(X, n_features=d))  # fmt: skip
 
     def trainer(self) -> Callable:  # noqa: D102
         from mfgp.fit import fit_ar1_recursive, fit_gp

@@ -67,7 +67,7 @@ def test_level_likelihoods_sum_to_the_joint_marginal_likelihood():
             if t > 0:
                 below = Z[rows].clone()
                 below[:, -1] = t - 1
-                m, S = _lower_posterior(model, Z, y, levels, t, below, noise_of, 10_000, g)
+                m, S, _ = _lower_posterior(model, Z, y, levels, t, below, noise_of, 10_000, g)
             noise = functools.partial(noise_of, rows, t)
             total += _level_nll(model, t, Z[rows], y[rows], noise, m, S, 0.0)
             # _level_nll subtracts the log priors of the level's own parameters: add them back
