@@ -31,7 +31,8 @@ demo: $(STAMP)
 MODE ?= auto
 NB ?=
 notebooks: $(STAMP)
-	$(PY) -m pip install -q -c constraints.txt -e ".[notebook]"
+	$(PY) -c "import jupytext, nbclient, ipykernel, jupyterlab" 2>/dev/null || \
+		$(PY) -m pip install -q -c constraints.txt -e ".[notebook]"
 	$(PY) examples/run_notebooks.py --mode $(MODE) $(NB)
 
 lint: $(STAMP)
