@@ -70,13 +70,13 @@ AR1_VARIANTS = {
     "ar1_joint": {"training": "joint"},
     "ar1_rhox": {"rho": "linear"},
     "ar1_finetune": {"finetune": True, "training": "joint"},
-    "ar1_noeffect": {"composition_effect": False},
+    "ar1_effect": {"composition_effect": True},
 }
 ALL_MODELS = [f"{a}/{f}" for f in ("magpie", "deep") for a in MFGP_ROWS] + [
     "ar1_joint/magpie",
     "ar1_joint/deep",
     "ar1_rhox/magpie",
-    "ar1_noeffect/magpie",
+    "ar1_effect/magpie",
     "ar1_finetune/deep",
     "ar1+hse/magpie",
     "botorch_stmf/deep",

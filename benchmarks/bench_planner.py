@@ -16,9 +16,6 @@ Strategies:
   P(metal) from a classifier that reads the PBE gap, the positive part a multi-fidelity AR1
   on PBE and experiment), with the window objective (expected hits, the point mass at zero
   included).
-* ``mfgp, no effect``: the same hurdle without the composition effect of its regression
-  (``regressor_options={"composition_effect": False}``: the model before issue #34's shared
-  effect, in which a composition's own PBE gap is the PBE level's noise).
 * ``ar1 window``: the Gaussian AR1 on the same data and objective (the ablation: the model).
 * ``random``: random experiments (one draw per seed, shown; EF and AF use random's exact
   expectation on the seed's pool, ``n * hits in pool / 1000``).
@@ -80,13 +77,13 @@ REFIT = 25
 N_SEED = 20
 WINDOW = (1.1, 1.7)
 CENTRE = sum(WINDOW) / 2
-STRATEGIES = ("mfgp", "mfgp, no effect", "ar1 window", "random", "single-fidelity std", "single-fidelity window",
+STRATEGIES = ("mfgp", "ar1 window", "random", "single-fidelity std", "single-fidelity window",
               "single-fidelity hurdle", "greedy mean", "PBE rule", "random forest",
               "random forest, no PBE")  # fmt: skip
 #: scenario -> seed experiments at the start (``cold``: a cold start)
 SCENARIOS = {"window": N_SEED, "cold": 5}
 #: the strategies run in the cold start (the rest: window only)
-COLD = ("mfgp", "mfgp, no effect", "ar1 window", "random", "single-fidelity window", "PBE rule", "random forest",
+COLD = ("mfgp", "ar1 window", "random", "single-fidelity window", "PBE rule", "random forest",
         "single-fidelity hurdle")
 ONLY = [s for s in os.environ.get("STRATEGIES", "").split(",") if s]
 
@@ -229,9 +226,6 @@ def _strategy(strategy, tmp, seed, seed_rows, pool, pbe, known, expt_only, windo
     if strategy == "mfgp":
         values = _campaign_run(tmp, "mfgp", HurdleRegressor(**hurdle), pool, known, "window",
                                window, seed)  # fmt: skip
-    elif strategy == "mfgp, no effect":
-        values = _campaign_run(tmp, "mfgp0", HurdleRegressor(**hurdle, regressor_options={
-            "composition_effect": False}), pool, known, "window", window, seed)  # fmt: skip
     elif strategy == "ar1 window":
         values = _campaign_run(tmp, "ar1", MultiFidelityRegressor("ar1", **ar1), pool, known,
                                "window", window, seed)  # fmt: skip

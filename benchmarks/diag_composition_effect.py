@@ -1,6 +1,6 @@
 """Development check of the composition effect: on or off, on the dev folds only.
 
-The default of ``MultiFidelityRegressor(composition_effect=...)`` is chosen here, on fold seed
+The default of ``MultiFidelityRegressor(composition_effect=...)`` (``False``) was chosen here, on fold seed
 0 (the development split of ``bench_architectures``, whose tables report seed 1), never on
 the reported folds. Rows: the AR1 on magpie features with ``composition_effect`` True and
 False, the architectures table's settings (``GP_OPTIONS``), and the hurdle (band gaps) with

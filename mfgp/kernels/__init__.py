@@ -16,4 +16,7 @@ from mfgp.kernels.coregional import (
     matern_ard,
 )
 
-__all__ = ["AR1Kernel", "CoregionalKernel", "LCMKernel", "default_data_kernel", "matern_ard"]
+from mfgp.kernels.effect import CompositionEffect, CompositionKeyedMap, WithCompositionEffect
+
+__all__ = ["AR1Kernel", "CompositionEffect", "CompositionKeyedMap", "CoregionalKernel",
+           "LCMKernel", "WithCompositionEffect", "default_data_kernel", "matern_ard"]  # fmt: skip

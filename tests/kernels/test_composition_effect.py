@@ -158,3 +158,20 @@ def test_effect_kernel_matches_on_keys_only():
     K = k(x, x).to_dense()
     assert K.tolist() == [[0.5, 0.5, 0.0], [0.5, 0.5, 0.0], [0.0, 0.0, 0.5]]
     assert k(x, x, diag=True).tolist() == [0.5, 0.5, 0.5]
+
+
+def test_composition_effect_option_is_checked_and_auto_resolves():
+    from mfgp.datasets import load_bandgap_ladder
+    from mfgp.estimators import MultiFidelityRegressor
+    from mfgp.exceptions import InputDataError
+
+    df = load_bandgap_ladder(["pbe", "expt"])
+    frame = pd.concat([df[df.fidelity == "pbe"].head(60), df[df.fidelity == "expt"].head(30)])
+    with pytest.raises(InputDataError, match="composition_effect must be"):
+        MultiFidelityRegressor(composition_effect="yes", progress=False).fit(frame)
+    with pytest.raises(InputDataError, match="cannot be fine-tuned"):
+        MultiFidelityRegressor(composition_effect=True, deep_features=True, finetune=True,
+                               progress=False).fit(frame)  # fmt: skip
+    est = MultiFidelityRegressor(composition_effect="auto", max_iter=2, progress=False).fit(frame)
+    assert est.spec_.composition_effect is True
+    assert MultiFidelityRegressor().composition_effect is False  # the default (docs/models.md)
