@@ -15,7 +15,6 @@ from mfgp.kernels.coregional import (
     default_data_kernel,
     matern_ard,
 )
-
 from mfgp.kernels.effect import CompositionEffect, CompositionKeyedMap, WithCompositionEffect
 
 __all__ = ["AR1Kernel", "CompositionEffect", "CompositionKeyedMap", "CoregionalKernel",
