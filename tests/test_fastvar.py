@@ -26,6 +26,7 @@ from mfgp.fastvar import (
 from mfgp.fit import fit_gp
 from mfgp.models import AR1GP
 from mfgp.predict import predict_marginals
+from tests.models.test_models import with_fid
 
 DT = torch.float64
 #: rank of the cache on the synthetic model below (600 training rows)
@@ -34,10 +35,6 @@ RANK = 150
 REL_TOL = 1e-3
 #: the same rows alone and in a batch: the same arithmetic up to the order of batched sums
 TIGHT = dict(rtol=1e-9, atol=1e-12)
-
-
-def with_fid(x, t):
-    return torch.cat([x, torch.full((x.shape[0], 1), float(t), dtype=x.dtype)], dim=-1)
 
 
 @pytest.fixture(scope="module")
