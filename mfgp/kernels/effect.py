@@ -100,7 +100,7 @@ class CompositionEffect(Kernel):
 
     has_lengthscale = False
 
-    def __init__(self, active_dims, variance: float = 1e-4, **kwargs) -> None:
+    def __init__(self, active_dims, variance: float = 0.1, **kwargs) -> None:
         super().__init__(active_dims=torch.as_tensor(list(active_dims)), **kwargs)
         self.register_parameter("raw_variance", torch.nn.Parameter(torch.zeros(())))
         self.register_constraint("raw_variance", Positive())
