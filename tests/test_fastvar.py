@@ -280,3 +280,21 @@ def test_auto_falls_back_to_exact_where_the_cache_is_inaccurate(setting, reg):
         assert estimated_error(reg, 64) > AUTO_MAX_ERROR
     with fast_variances(rank=64):
         assert resolve_variances("auto", AUTO_MIN_ROWS, None, reg) == "exact"
+
+
+def test_a_chain_of_conditioned_copies_keeps_no_ancestor(setting):
+    """Greedy selection conditions copy after copy; each must not hold the model it came from
+    (with its n x n factor), or memory grows with the batch (review of the fast-variance
+    change: every ancestor stayed alive)."""
+    import gc
+    import weakref
+
+    model, Q = setting
+    refs, current = [], model
+    for i in range(4):
+        X = Q[i : i + 1]
+        nxt = current.conditioned_on(X, torch.zeros(1, 1, dtype=DT))
+        refs.append(weakref.ref(current))
+        current = nxt
+    gc.collect()
+    assert all(r() is None for r in refs[1:]), "an intermediate copy is still alive"

@@ -169,13 +169,12 @@ class CholeskyPosteriorMixin:
         if cached is not None and cached[1] == rank and same_state(cached[0], key):
             return cached[2]
         cache = None
-        parent = getattr(self, "_mfgp_parent", None)
-        if parent is not None and same_state(parent[1], state_key(parent[0]._cache_tensors())):
+        parent = getattr(self, "_mfgp_parent", None)  # (rank, cache, K_on, K_nn)
+        if parent is not None and parent[0] == rank:
             from mfgp.fastvar import extend_low_rank_inverse
 
-            base = parent[0]._fast_inverse()  # the model this one was conditioned from
-            if base is not None:
-                cache = extend_low_rank_inverse(base, parent[2], parent[3])
+            # the cache of the model this one was conditioned from, extended by the new rows
+            cache = extend_low_rank_inverse(parent[1], parent[2], parent[3])
         if cache is None:
             cache = low_rank_inverse(L, self._noise_diagonal(), rank)
         object.__setattr__(self, "_mfgp_fastvar", (key, rank, cache))
@@ -405,10 +404,12 @@ class CholeskyPosteriorMixin:
         new.prediction_strategy = None
         object.__setattr__(new, "_mfgp_cholesky", (state_key(new._cache_tensors()),
                                                    (L_new, alpha_new)))  # fmt: skip
-        # fast variances of the copy extend this model's low-rank cache by the new rows
-        # (built once here, kept across the copies a campaign makes round after round)
-        object.__setattr__(new, "_mfgp_parent", (self, state_key(self._cache_tensors()),
-                                                 K_on, K_nn))  # fmt: skip
+        # fast variances of the copy extend this model's low-rank cache by the new rows, if
+        # it has one (kept across the copies a campaign makes round after round); the copy
+        # holds that cache, never this model, so a chain of copies frees its n x n factors
+        cached = getattr(self, "_mfgp_fastvar", None)
+        if cached is not None and same_state(cached[0], state_key(self._cache_tensors())):
+            object.__setattr__(new, "_mfgp_parent", (cached[1], cached[2], K_on, K_nn))
         return new
 
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs):  # noqa: D102
