@@ -629,7 +629,9 @@ class MultiFidelityDataset:
 
         info = manifest["featurizer"]
         fz = CompositionFeaturizer(info["preset"], impute_nan=info["impute_nan"])
-        if fz.version != info["version"]:
+        # version 2 of the presets changed last bits only (the order of the additions): a
+        # file of version 1 loads, its features recomputed to within 1e-12
+        if fz.version != info["version"] and fz.version != info["version"].replace("-v1-", "-v2-"):
             raise SerializationError(
                 f"{source} was fitted on featurizer {info['version']!r}; this mfgp has "
                 f"{fz.version!r}: refit the model"

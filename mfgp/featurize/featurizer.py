@@ -36,10 +36,11 @@ ORBITALS: tuple[str, ...] = ("s", "p", "d", "f")
 N_ELEMENTS = 118
 
 #: preset name -> (blocks, version). Bump the version when a preset's numbers change:
-#: it is part of every cache key.
+#: it is part of every cache key. Version 2: elements in order of atomic number and row sums
+#: left to right (the same bits however a formula is spelled or batched; last-bit changes).
 PRESETS: dict[str, tuple[tuple[str, ...], int]] = {
-    "magpie": (("element_property",), 1),
-    "extended": (("element_property", "stoichiometry", "valence_orbital", "element_fraction"), 1),
+    "magpie": (("element_property",), 2),
+    "extended": (("element_property", "stoichiometry", "valence_orbital", "element_fraction"), 2),
 }
 
 _WARD_2016 = (
@@ -101,16 +102,34 @@ class FeaturizeResult:
 
 
 def _padded(parsed: Sequence[ParsedFormula], z_of: dict[str, int]) -> tuple[np.ndarray, ...]:
-    """Element indices, amounts and mask, ``n x m`` with m the largest element count."""
+    """Element indices, amounts and mask, ``n x m`` with m the largest element count.
+
+    Each row's elements are in order of atomic number, whatever order the formula wrote them
+    in, and padded with zeros at the end: with :func:`_rowsum`, a composition's features are
+    then the same bits however it is spelled and whatever else is in the batch (the
+    composition key of :mod:`mfgp.kernels.effect` hashes those bits).
+    """
     m = max(len(p.amounts) for p in parsed)
     n = len(parsed)
     idx = np.zeros((n, m), dtype=np.int64)
     amt = np.zeros((n, m), dtype=np.float64)
     for i, p in enumerate(parsed):
-        for j, (sym, a) in enumerate(p.amounts):
+        for j, (sym, a) in enumerate(sorted(p.amounts, key=lambda item: z_of[item[0]])):
             idx[i, j] = z_of[sym]
             amt[i, j] = a
     return idx, amt, amt > 0
+
+
+def _rowsum(x: np.ndarray, keepdims: bool = False) -> np.ndarray:
+    """Row sums added left to right: trailing zeros (the padding) leave every bit unchanged.
+
+    NumPy's ``sum`` adds 8 or more terms pairwise, so a row's sum would depend on how wide the
+    batch's padding is.
+    """
+    acc = x[:, 0].copy()
+    for j in range(1, x.shape[1]):
+        acc = acc + x[:, j]
+    return acc[:, None] if keepdims else acc
 
 
 def _element_property_block(
@@ -118,7 +137,7 @@ def _element_property_block(
 ) -> np.ndarray:
     """Magpie statistics, ordered property-major as matminer's ``ElementProperty``."""
     n = idx.shape[0]
-    total = amt.sum(1, keepdims=True)
+    total = _rowsum(amt, keepdims=True)
     w = amt / total
     is_mode = mask & np.isclose(amt, amt.max(1, keepdims=True))  # matminer: isclose to max weight
     out = np.empty((n, len(MAGPIE_PROPERTIES) * len(MAGPIE_STATS)), dtype=np.float64)
@@ -127,8 +146,8 @@ def _element_property_block(
         present = np.where(mask, vals, 0.0)
         vmin = np.where(mask, vals, np.inf).min(1)
         vmax = np.where(mask, vals, -np.inf).max(1)
-        mean = (w * present).sum(1)
-        avg_dev = (w * np.abs(present - mean[:, None])).sum(1)
+        mean = _rowsum(w * present)
+        avg_dev = _rowsum(w * np.abs(present - mean[:, None]))
         mode = np.where(is_mode, vals, np.inf).min(1)
         # a NaN element value makes every statistic NaN, as in matminer
         has_nan = np.isnan(np.where(mask, vals, 0.0)).any(1)
@@ -139,27 +158,27 @@ def _element_property_block(
 
 
 def _stoichiometry_block(amt: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    frac = amt / amt.sum(1, keepdims=True)
+    frac = amt / _rowsum(amt, keepdims=True)
     cols = []
     for p in STOICHIOMETRY_P:
         if p == 0:
             cols.append(mask.sum(1).astype(np.float64))
         else:
-            cols.append((frac**p).sum(1) ** (1.0 / p))
+            cols.append(_rowsum(frac**p) ** (1.0 / p))
     return np.stack(cols, axis=1)
 
 
 def _valence_block(idx: np.ndarray, amt: np.ndarray, columns: dict[str, np.ndarray]) -> np.ndarray:
-    w = amt / amt.sum(1, keepdims=True)
-    avg = np.stack([(w * columns[f"N{o}Valence"][idx]).sum(1) for o in ORBITALS], axis=1)
-    total = (w * columns["NValence"][idx]).sum(1, keepdims=True)
+    w = amt / _rowsum(amt, keepdims=True)
+    avg = np.stack([_rowsum(w * columns[f"N{o}Valence"][idx]) for o in ORBITALS], axis=1)
+    total = _rowsum(w * columns["NValence"][idx], keepdims=True)
     return np.concatenate([avg, avg / total], axis=1)
 
 
 def _fraction_block(idx: np.ndarray, amt: np.ndarray) -> np.ndarray:
     n = idx.shape[0]
     out = np.zeros((n, N_ELEMENTS), dtype=np.float64)
-    w = amt / amt.sum(1, keepdims=True)
+    w = amt / _rowsum(amt, keepdims=True)
     np.add.at(out, (np.repeat(np.arange(n), idx.shape[1]), idx.ravel()), w.ravel())
     return out
 
