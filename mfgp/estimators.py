@@ -583,7 +583,8 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             level's composition effect does not help it). ``False`` (the default, chosen on
             the development fold: the effect lowered the Gaussian AR1's band-gap MAE from
             0.339 to 0.320 eV but raised its NLPD from 0.78 to 0.83, changed nothing for the
-            hurdle and the enthalpy ladder, and doubles the fit time; ``docs/models.md``),
+            hurdle and the enthalpy ladder, and took 1.9 to 3.8 times as long to fit on a
+            shared machine; ``docs/models.md``),
             ``True``, or ``"auto"``: on for the ``"ar1"`` with two or more fidelities and no
             fine-tuning.
         seed: seeds every random choice.
@@ -682,6 +683,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
                 f"training='recursive' is the level-by-level fit of the 'ar1' architecture; "
                 f"{self.architecture!r} is fitted jointly (use training='joint')"
             )
+        self._effect_on(check_only=True)  # the option, for every architecture
         if self.rho != "constant" and self.architecture != "ar1":
             raise InputDataError(
                 f"rho={self.rho!r} applies to the 'ar1' architecture, not {self.architecture!r}"
@@ -723,18 +725,30 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         self.model_ = model
         return self
 
-    def _effect_on(self) -> bool:
-        """Whether the AR1 gets the composition effect (``composition_effect``, resolved)."""
+    def _effect_on(self, check_only: bool = False) -> bool:
+        """Whether the AR1 gets the composition effect (``composition_effect``, resolved).
+
+        ``check_only``: check the option before the data are read (returns ``False``).
+        """
         effect = self.composition_effect
-        if effect not in ("auto", True, False):
+        if isinstance(effect, (bool, np.bool_)):
+            effect = bool(effect)
+        elif effect != "auto":
             raise InputDataError(
                 f"composition_effect must be 'auto', True or False; got {effect!r}"
+            )
+        if effect is True and self.architecture != "ar1":
+            raise InputDataError(
+                f"composition_effect=True is part of the 'ar1' architecture, not "
+                f"{self.architecture!r}; use architecture='ar1' or composition_effect=False"
             )
         if effect is True and self.finetune:
             raise InputDataError(
                 "composition_effect=True cannot be fine-tuned (finetune= trains the extractor "
                 "on the features alone); pass composition_effect=False or finetune=False"
             )
+        if check_only:
+            return False
         if effect == "auto":
             return not self.finetune and len(self.dataset_.fidelities) > 1
         return bool(effect)

@@ -259,8 +259,9 @@ class AR1Spec(ModelSpec):
         composition_effect: every level below the top gets a composition's own effect
             (:class:`~mfgp.kernels.effect.CompositionEffect`), carried up by ``rho``: the GP's
             inputs gain two composition-key columns (:class:`CompositionKeyedMap`). The
-            recursive fit splits a level's residual variance between noise and effect by the
-            likelihood of the level above (:func:`mfgp.fit.fit_ar1_recursive`).
+            recursive fit splits a level's residual variance between noise and effect in the
+            step of the level above, fitted by its leave-one-out density
+            (:func:`mfgp.fit.fit_ar1_recursive`).
     """
 
     name: ClassVar[str] = "ar1"

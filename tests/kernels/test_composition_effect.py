@@ -175,3 +175,34 @@ def test_composition_effect_option_is_checked_and_auto_resolves():
     est = MultiFidelityRegressor(composition_effect="auto", max_iter=2, progress=False).fit(frame)
     assert est.spec_.composition_effect is True
     assert MultiFidelityRegressor().composition_effect is False  # the default (docs/models.md)
+
+
+def test_composition_effect_true_is_refused_outside_the_ar1():
+    from mfgp.estimators import MultiFidelityRegressor
+    from mfgp.exceptions import InputDataError
+
+    frame = pd.DataFrame({"formula": ["NaCl", "KCl", "NaCl", "KCl"],
+                          "fidelity": ["pbe", "pbe", "expt", "expt"],
+                          "value": [5.0, 5.1, 8.5, 8.4]})  # fmt: skip
+    with pytest.raises(InputDataError, match="part of the 'ar1' architecture"):
+        MultiFidelityRegressor("multitask", composition_effect=True, progress=False).fit(frame)
+
+
+def test_a_failed_level_leaves_no_share_parameter_on_the_model(monkeypatch):
+    import mfgp.fit.recursive as rec
+    from mfgp.exceptions import NumericalError
+
+    X, Y = _three_levels()
+    spec = AR1Spec(composition_effect=True)
+    model = spec.build(X, Y)
+    real = rec.best_of_starts
+
+    def fail_at_level_1(model_, run, **kw):
+        if kw["where"] == "level 1: ":
+            raise NumericalError("every start failed")
+        return real(model_, run, **kw)
+
+    monkeypatch.setattr(rec, "best_of_starts", fail_at_level_1)
+    with pytest.raises(NumericalError):
+        spec.fit(model, FitOptions(max_iter=5))
+    assert "_effect_share" not in dict(model.model.named_parameters())
