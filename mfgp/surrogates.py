@@ -275,7 +275,13 @@ class GaussianSurrogate(Surrogate):
                                                if bool((X[:, -1] == top).all())])  # fmt: skip
         new = GaussianSurrogate(self.estimator, model, baseline)
         if pending is not None and len(pending):
-            new.model = self._condition(model, new._rows(pending, True))
+            rows = new._rows(pending, True)
+            new.model = self._condition(model, rows)
+            # a pending experiment counts as done at its believed value: its row joins the
+            # baseline, so logei does not score improvement over a value already on its way
+            top = len(self.fidelities) - 1
+            new._baseline = torch.cat([baseline] + [X for X, _, _ in rows
+                                                    if bool((X[:, -1] == top).all())])  # fmt: skip
         return new
 
     def user_predictive(self, mean, var_y, formulas, fidelity) -> GaussianPredictive:  # noqa: D102

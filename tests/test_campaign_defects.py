@@ -366,3 +366,16 @@ def test_learn_on_a_hurdle_scores_variance_in_the_gaps_units(world, tmp_path):
         mean_g = est.regressor_.predict(ref)
         want = (1.0 - g.weight) / (1.0 + np.exp(-mean_g)) ** 2
         np.testing.assert_allclose(sur.reference_weights(ref), want, rtol=1e-6)
+
+
+def test_pending_experiments_join_the_logei_baseline(world):
+    """A pending experiment counts as done at its believed value for logei (review of #33:
+    the model was conditioned on it but the baseline ignored it)."""
+    pool, known, _ = world
+    est = MultiFidelityRegressor("ar1", **FAST).fit(known)
+    sur = est.surrogate()
+    taken = set(known.formula)
+    todo = [f for f in pool if f not in taken][:3]
+    pending = pd.DataFrame({"formula": todo, "fidelity": ["expt", "expt", "pbe"]})
+    after = sur.conditioned(pending=pending)
+    assert after.baseline().shape[0] == sur.baseline().shape[0] + 2  # the two experiments
