@@ -23,6 +23,8 @@ bits). :class:`CompositionKeyedMap` appends them in front of the fidelity column
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from gpytorch.constraints import Positive
 from gpytorch.kernels import Kernel
@@ -38,6 +40,13 @@ _HALF_BITS = 22
 _MASK = (1 << _HALF_BITS) - 1
 
 
+@functools.lru_cache(maxsize=8)
+def _multipliers(d: int) -> Tensor:
+    """Odd 62-bit multipliers, one per column: a multiply-add hash (wrapping int64 arithmetic)."""
+    g = torch.Generator().manual_seed(20261206)
+    return torch.randint(0, 2**62, (d,), generator=g, dtype=torch.int64) | 1
+
+
 def composition_keys(feats: Tensor) -> Tensor:
     """``... x 2`` integer-valued keys of raw feature rows ``... x d``, in ``feats``'s dtype.
 
@@ -51,11 +60,7 @@ def composition_keys(feats: Tensor) -> Tensor:
         bits = x.view(torch.int32).to(torch.int64)
     else:
         bits = x.to(torch.float32).view(torch.int32).to(torch.int64)
-    d = bits.shape[-1]
-    g = torch.Generator().manual_seed(20261206)
-    # odd 62-bit multipliers, one per column: a multiply-add hash (wrapping int64 arithmetic)
-    mult = (torch.randint(0, 2**62, (d,), generator=g, dtype=torch.int64) | 1).to(bits.device)
-    h = (bits * mult).sum(-1)
+    h = (bits * _multipliers(bits.shape[-1]).to(bits.device)).sum(-1)
     for shift, factor in ((31, 0x7FB5D329728EA185), (27, 0x1B873593F2C9A4B7)):
         h = torch.bitwise_xor(h, torch.bitwise_right_shift(h, shift)) * factor
     h = torch.bitwise_xor(h, torch.bitwise_right_shift(h, 33))

@@ -651,9 +651,9 @@ def _check_noise(frame: pd.DataFrame, before: pd.Series | None = None) -> None:
 
 def _both_caps(a, b):
     """A row fits when it fits both caps."""
-    from mfgp.loop.stopping import _CapEither
+    from mfgp.loop.stopping import _CapPair
 
-    return _CapEither(a, b)
+    return _CapPair(a, b, either=True)
 
 
 def _reference_sample(pool: list[str], size: int, seed: int) -> list[str]:

@@ -49,40 +49,32 @@ class Cap:
 
 
 @dataclass(frozen=True)
-class _CapEither:
-    """``a | b``: a row fits while it fits both caps (either condition stops the campaign)."""
+class _CapPair:
+    """Two caps combined.
+
+    ``either=True`` (``a | b``: either condition stops the campaign): a row fits while it fits
+    both caps. ``either=False`` (``a & b``: the campaign goes on until both hold): while it
+    fits either one.
+    """
 
     a: Cap
     b: Cap
+    either: bool
+
+    def _pick(self, x, y):
+        return min(x, y) if self.either else max(x, y)
 
     def allows(self, costs: list[float], fidelities: list[str]) -> int:  # noqa: D102
-        return min(self.a.allows(costs, fidelities), self.b.allows(costs, fidelities))
+        return self._pick(self.a.allows(costs, fidelities), self.b.allows(costs, fidelities))
 
     @property
     def cost(self) -> float:  # noqa: D102
-        return min(self.a.cost, self.b.cost)
+        return self._pick(self.a.cost, self.b.cost)
 
     @property
     def unlimited(self) -> bool:  # noqa: D102
-        return self.a.unlimited and self.b.unlimited
-
-
-@dataclass(frozen=True)
-class _CapBoth:
-    """``a & b``: a row fits while it fits either cap (the campaign goes on until both hold)."""
-
-    a: Cap
-    b: Cap
-
-    def allows(self, costs: list[float], fidelities: list[str]) -> int:  # noqa: D102
-        return max(self.a.allows(costs, fidelities), self.b.allows(costs, fidelities))
-
-    @property
-    def cost(self) -> float:  # noqa: D102
-        return max(self.a.cost, self.b.cost)
-
-    @property
-    def unlimited(self) -> bool:  # noqa: D102
+        if self.either:
+            return self.a.unlimited and self.b.unlimited
         return self.a.unlimited or self.b.unlimited
 
 
@@ -129,7 +121,7 @@ class _Both(StoppingCondition):
             return self.b.cap(campaign)
         if self.b(campaign):
             return self.a.cap(campaign)
-        return _CapBoth(self.a.cap(campaign), self.b.cap(campaign))
+        return _CapPair(self.a.cap(campaign), self.b.cap(campaign), either=False)
 
     def __repr__(self) -> str:
         return f"({self.a!r} & {self.b!r})"
@@ -144,7 +136,7 @@ class _Either(StoppingCondition):
         return self.a(campaign) or self.b(campaign)
 
     def cap(self, campaign) -> Cap:  # noqa: D102
-        return _CapEither(self.a.cap(campaign), self.b.cap(campaign))
+        return _CapPair(self.a.cap(campaign), self.b.cap(campaign), either=True)
 
     def __repr__(self) -> str:
         return f"({self.a!r} | {self.b!r})"
