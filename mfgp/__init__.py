@@ -71,8 +71,9 @@ _API: dict[str, str] = {
     "IsotonicRecalibration": "mfgp.calibration",
 }
 
-#: subpackages reachable as attributes (``mfgp.experts.load(...)``), imported on first use
-_SUBPACKAGES: tuple[str, ...] = ("experts",)
+#: subpackages reachable as attributes (``mfgp.experts.load(...)``), imported on first use;
+#: ``mfgp.pretrained`` is also callable: ``mfgp.pretrained("expt_gap")`` loads a fitted model
+_SUBPACKAGES: tuple[str, ...] = ("experts", "pretrained")
 
 __all__ = sorted(_API) + list(_SUBPACKAGES) + ["__version__"]
 
