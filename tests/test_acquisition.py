@@ -12,7 +12,9 @@ from mfgp.acquisition import (
     Uncertainty,
     UpperConfidenceBound,
     WindowHits,
+    envelope_lines,
     expected_max_of_lines,
+    expected_max_of_lines_batch,
     make_objective,
     marginal_moments,
     max_value_quantiles,
@@ -89,6 +91,29 @@ def test_expected_max_of_lines_is_exact():
         mc = np.max(a[:, None] + b[:, None] * z[None, :], axis=0).mean()
         assert abs(expected_max_of_lines(a, b) - mc) < 0.01
     assert expected_max_of_lines(np.array([1.0]), np.array([2.0])) == pytest.approx(1.0)
+
+
+def test_expected_max_of_lines_batch_equals_the_envelope_of_every_line():
+    """The vectorised filter drops only lines that are never the maximum: the same value to
+    double precision, with ties, equal slopes, flat candidates and wide scales."""
+    g = np.random.default_rng(1)
+    for trial in range(30):
+        m, n = int(g.integers(1, 200)), int(g.integers(1, 30))
+        scale = g.choice([0.01, 1.0, 100.0])
+        a, B = g.normal(size=m) * scale, g.normal(size=(m, n)) * g.choice([0.01, 1.0, 100.0])
+        if trial % 3 == 0:  # ties and equal slopes
+            a, B[: m // 2] = np.round(a, 1), np.round(B[: m // 2], 1)
+        if trial % 5 == 0:  # candidates that inform nothing
+            B[:, : n // 2] = 0.0
+        if trial % 7 == 0:  # most references unaffected, as for a far candidate
+            B[g.random(B.shape) < 0.9] = 0.0
+        exact = np.array([expected_max_of_lines(a, B[:, c]) for c in range(n)])
+        np.testing.assert_allclose(expected_max_of_lines_batch(a, B), exact, rtol=1e-13,
+                                   atol=1e-13 * (1 + np.abs(exact).max()))  # fmt: skip
+    # the filter does filter: far lines go, the lines of the envelope stay
+    a = np.array([0.0, 0.0, -5.0, 1.0])
+    B = np.array([[-1.0], [1.0], [0.0], [0.0]])
+    assert envelope_lines(a, B)[:, 0].tolist() == [True, True, False, True]
 
 
 def test_knowledge_gradient_matches_monte_carlo(setting):

@@ -42,7 +42,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special
 from torch import Tensor
 
 from mfgp.acquisition.pool import PoolMoments, twin_moments
@@ -59,7 +59,9 @@ __all__ = [
     "WindowHits",
     "GreedyMean",
     "Uncertainty",
+    "envelope_lines",
     "expected_max_of_lines",
+    "expected_max_of_lines_batch",
     "make_objective",
     "max_value_quantiles",
 ]
@@ -98,9 +100,93 @@ def expected_max_of_lines(a: np.ndarray, b: np.ndarray) -> float:
     edges = np.array(left[1:] + [math.inf])
     starts = np.array(left)
     ai, bi = a[lines], b[lines]
-    mass = stats.norm.cdf(edges) - stats.norm.cdf(starts)
-    dens = stats.norm.pdf(starts) - stats.norm.pdf(edges)
+    mass = special.ndtr(edges) - special.ndtr(starts)
+    dens = _normal_pdf(starts) - _normal_pdf(edges)
     return float(np.sum(ai * mass + bi * dens))
+
+
+def _normal_pdf(z: np.ndarray) -> np.ndarray:
+    """The standard normal density (0 at +-inf), without scipy.stats' per-call overhead."""
+    with np.errstate(over="ignore"):
+        return np.exp(-0.5 * np.square(z)) / math.sqrt(2.0 * math.pi)
+
+
+#: the lines kept by :func:`envelope_lines` are those maximal somewhere in ``[-Z_RANGE, Z_RANGE]``
+Z_RANGE = 10.0
+
+
+def envelope_lines(a: np.ndarray, B: np.ndarray, *, knots: int = 5,
+                   chunk: int = 512) -> np.ndarray:  # fmt: skip
+    """Which lines ``a_i + B_ic z`` can be the maximum of candidate ``c``'s for ``|z| <= 10``.
+
+    A vectorised filter in front of :func:`expected_max_of_lines`: at ``knots`` points ``z_k``
+    of ``[-10, 10]`` the maximal line ``l_k`` is found; on ``[z_k, z_{k+1}]`` the envelope is at
+    least ``max(l_k, l_{k+1})``, so a line below it at ``z_k``, ``z_{k+1}`` and the crossing of
+    ``l_k`` and ``l_{k+1}`` (a line minus the maximum of two lines is concave and piecewise
+    linear: its maximum is at one of these) is never the maximum there. Only the survivors
+    (a few per candidate) go through the envelope; beyond ``|z| = 10`` the normal density
+    is below ``1e-22``, so the expectation is unchanged to double precision. Lines that tie
+    with the bound are kept.
+
+    Args:
+        a: ``m`` intercepts, shared by every candidate.
+        B: ``m x n`` slopes, one column per candidate.
+        knots: grid points of ``[-10, 10]``.
+        chunk: candidates per vectorised pass (memory ``m x chunk x knots``).
+
+    Returns:
+        An ``m x n`` boolean mask of the lines to keep.
+    """
+    at_ = torch.as_tensor(np.asarray(a, dtype=np.float64))
+    Bt = torch.as_tensor(np.asarray(B, dtype=np.float64))
+    z = torch.linspace(-Z_RANGE, Z_RANGE, knots, dtype=torch.float64)
+    keep = torch.zeros(Bt.shape, dtype=torch.bool)
+    for lo in range(0, Bt.shape[1], chunk):
+        b_all = Bt[:, lo : lo + chunk]  # m x c
+        # cheap first pass: a line whose highest value on the interval is below some line's
+        # lowest there is never the maximum; only lines that pass it for some candidate of
+        # the chunk go through the knots
+        reach = Z_RANGE * b_all.abs()
+        floor = (at_[:, None] - reach).amax(0)  # c
+        tol0 = 1e-12 * (1.0 + floor.abs())
+        first = (at_[:, None] + reach) >= (floor - tol0)  # m x c
+        rows = torch.nonzero(first.any(1)).squeeze(-1)
+        b, a_rows = b_all[rows], at_[rows]
+        values = torch.addcmul(a_rows[:, None, None], b[:, :, None], z)  # r x c x k
+        bound_k, top = values.max(0)  # c x k: the maximal line at each knot
+        cols = torch.arange(b.shape[1])[:, None]
+        at, bt = a_rows[top], b[top, cols]  # c x k
+        a0, b0, a1, b1 = at[:, :-1], bt[:, :-1], at[:, 1:], bt[:, 1:]
+        cross = torch.where(b1 != b0, (a0 - a1) / torch.where(b1 != b0, b1 - b0, 1.0), z[:-1])
+        cross = torch.minimum(torch.maximum(cross, z[:-1]), z[1:])  # c x (k - 1)
+        bound_c = torch.maximum(a0 + b0 * cross, a1 + b1 * cross)
+        tol = 1e-12 * (1.0 + bound_k.abs().amax(1))  # c
+        hit = (values >= (bound_k - tol[:, None])).any(-1)
+        line_c = torch.addcmul(a_rows[:, None, None], b[:, :, None], cross)  # r x c x (k - 1)
+        hit |= (line_c >= (bound_c - tol[:, None])).any(-1)
+        keep[rows, lo : lo + chunk] = hit & first[rows]
+    return keep.numpy()
+
+
+def expected_max_of_lines_batch(a: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """:func:`expected_max_of_lines` of every column of ``B`` (intercepts ``a`` shared), fast.
+
+    The lines that cannot be maximal (:func:`envelope_lines`) are dropped first, in one
+    vectorised pass, so the exact envelope runs over a few lines per candidate instead of
+    ``m``: a knowledge gradient over a pool of 6,000 rows and 2,000 reference rows takes
+    about a second instead of twenty.
+
+    Example:
+        >>> a = np.array([0.0, 0.0, -5.0])
+        >>> B = np.array([[-1.0], [1.0], [0.0]])
+        >>> round(float(expected_max_of_lines_batch(a, B)[0]), 6)
+        0.797885
+    """
+    a = np.asarray(a, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    keep = envelope_lines(a, B)
+    return np.array([expected_max_of_lines(a[keep[:, c]], B[keep[:, c], c])
+                     for c in range(B.shape[1])])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -208,8 +294,7 @@ class KnowledgeGradient(Objective):
         a = (sign * moments.mean_ref).cpu().numpy()
         slopes = (sign * moments.cross / moments.var_y.sqrt()).cpu().numpy()
         best = a.max()
-        kg = np.array([expected_max_of_lines(a, slopes[:, c]) - best
-                       for c in range(slopes.shape[1])])  # fmt: skip
+        kg = expected_max_of_lines_batch(a, slopes) - best
         return torch.as_tensor(np.maximum(kg, 0.0)).to(cost) / cost
 
 
