@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
 	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
-	bench-experts bench-reactions bench-planner bench-campaign-round experts docs clean \
-	notebooks
+	bench-experts bench-reactions bench-planner bench-campaign-round bench-showcase bench-best \
+	bench-campaign-summary experts docs clean notebooks
 
 venv: $(STAMP)
 
@@ -75,8 +75,29 @@ docs: $(STAMP)
 bench-screen: $(STAMP)
 	cd benchmarks && ../$(PY) bench_screen.py
 
+# every planner scenario of issue #33, then their summary in results/bench_campaign.json:
+# learn / cost (bench_campaign), window / cold (bench_planner), best (bench_best), the
+# peers' showcase (bench_showcase); each resumable, hours on 2 cores in all
 bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_campaign.py
+	cd benchmarks && ../$(PY) bench_planner.py
+	cd benchmarks && ../$(PY) bench_best.py
+	cd benchmarks && ../$(PY) bench_showcase.py
+	cd benchmarks && ../$(PY) campaign_summary.py
+
+# the summary of the committed scenario results alone (nothing rerun)
+bench-campaign-summary: $(STAMP)
+	cd benchmarks && ../$(PY) campaign_summary.py
+
+# BoTorch's discrete multi-fidelity tutorial problem: mfgp kg / mes beside BoTorch's qMFKG and
+# qLogNEI (results/bench_showcase.*; resumable)
+bench-showcase: $(STAMP)
+	cd benchmarks && ../$(PY) bench_showcase.py
+
+# find the most negative experimental formation enthalpy (regret), AR1 on OQMD + MP + expt
+# (results/bench_best.*; resumable)
+bench-best: $(STAMP)
+	cd benchmarks && ../$(PY) bench_best.py
 
 # does the planner beat simple rules? window hits with the hurdle, 8 strategies x 10 seeds
 # (results/bench_planner.*; resumable)
