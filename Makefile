@@ -119,3 +119,11 @@ bench-experts: $(STAMP)
 # retrain the shipped source models into mfgp/experts/_library (about 15 minutes on 2 cores)
 experts: $(STAMP)
 	$(PY) -m mfgp.experts.train
+
+# refit the shipped ready-made models into mfgp/pretrained/_models, with their model cards
+# (mfgp.pretrained; the hurdle's fit takes minutes on 2 cores, the enthalpy model's 5-fold CV
+# a few more). PRETRAINED_ARGS: e.g. "expt_gap --cv 5" (one model, cross-validated: 5 more fits)
+.PHONY: pretrained
+PRETRAINED_ARGS ?=
+pretrained: $(STAMP)
+	$(PY) -m mfgp.pretrained.build $(PRETRAINED_ARGS)

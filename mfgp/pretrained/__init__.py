@@ -209,8 +209,10 @@ def render_card(c: dict) -> str:
                                         if b["dirty_paths"] else ""),  # fmt: skip
         f"- built: {b['created']} on {b['machine']}",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in b["versions"].items()),
-        f"- fit time: {b['fit_seconds']:.0f} s ({b['threads']} torch threads; the machine may "
-        "have been shared)",
+        f"- fit time: {b['fit_seconds']:.0f} s ({b['threads']} torch threads; "
+        + (f"load average {b['load_average'][0]:.1f} at the start, "
+           f"{b['load_average'][1]:.1f} at the end)" if b.get("load_average")
+           else "the machine may have been shared)"),
         f"- command: `{b['command']}`",
         "",
         "## Cross-validated metrics",

@@ -10,13 +10,13 @@ The metrics: the committed benchmark rows nearest to each model (``benchmarks/re
 file, the rows selected and how that benchmark's model differs from the shipped one are in the
 card), and, with ``--cv K``, a K-fold cross-validation of the exact shipped estimator on its own
 data, run here (random folds over the target compositions, fold seed 1 as the benchmarks';
-each fold is a full fit: minutes per fold for the hurdle on 2 cores). A card built without
-``--cv`` says that no cross-validation of the exact model was run.
+each fold is a full fit: minutes per fold for the hurdle on 2 cores, so by default only the
+enthalpy model's runs). A card built without one says so.
 
 Run from a checkout (it reads the git commit and ``benchmarks/results/``)::
 
-    python -m mfgp.pretrained.build                         # both models
-    python -m mfgp.pretrained.build expt_formation_enthalpy --cv 5
+    python -m mfgp.pretrained.build                   # both models, each with its own --cv
+    python -m mfgp.pretrained.build expt_gap --cv 5    # one, cross-validated (5 more fits)
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ class Recipe:
         benchmarks: ``(file, selector, note)``: committed per-fold benchmark records (in
             ``benchmarks/results/``) whose mean over folds the card cites, with how that
             benchmark's model differs from the shipped one.
+        cv_folds: folds of the build's own cross-validation of the exact model (``0``: none;
+            ``--cv`` overrides it).
     """
 
     name: str
@@ -75,6 +77,7 @@ class Recipe:
     licence: str
     formulas: tuple[str, ...]
     benchmarks: tuple[tuple[str, dict, str], ...] = field(default_factory=tuple)
+    cv_folds: int = 0
 
     @property
     def call(self) -> str:
@@ -133,6 +136,9 @@ RECIPES: dict[str, Recipe] = {
              {"dataset": "expt_gap", "folds": "chemsys", "model": "hurdle"},
              "as above, folds grouped by chemical system"),
         ),
+        # each fold is a full hurdle fit (about 4 minutes alone on 2 cores): off by default,
+        # `--cv 5` runs it
+        cv_folds=0,
     ),
     "expt_formation_enthalpy": Recipe(
         name="expt_formation_enthalpy",
@@ -164,6 +170,7 @@ RECIPES: dict[str, Recipe] = {
              {"dataset": "expt_form", "folds": "chemsys", "model": "ar1"},
              "as above, folds grouped by chemical system"),
         ),
+        cv_folds=5,  # seconds per fold
     ),
 }  # fmt: skip
 
@@ -181,8 +188,19 @@ def _git(*args: str) -> str | None:
     return out.stdout.rstrip("\n")  # porcelain lines start with a space: keep it
 
 
-def _build_info(fit_seconds: float) -> dict:
-    """The commit, uncommitted changes under ``mfgp/``, versions, machine, time."""
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return float("nan")
+
+
+def _build_info(fit_seconds: float, load: tuple[float, float]) -> dict:
+    """The commit, uncommitted changes under ``mfgp/``, versions, machine, time.
+
+    ``load``: the 1-minute load average when the fit started and when it ended (a fit time
+    on a shared machine means little without it).
+    """
     import torch
 
     from mfgp.io import versions
@@ -200,6 +218,7 @@ def _build_info(fit_seconds: float) -> dict:
         "threads": torch.get_num_threads(),
         "versions": {**versions(), "numpy": np.__version__},
         "fit_seconds": round(fit_seconds, 1),
+        "load_average": [round(x, 2) for x in load],
         "command": "python -m mfgp.pretrained.build " + " ".join(sys.argv[1:]),
     }
 
@@ -293,22 +312,27 @@ def cross_validation(recipe: Recipe, folds: int) -> dict:
     }  # fmt: skip
 
 
-def build(recipe: Recipe, out: Path = OUT, cv_folds: int = 0) -> dict:
+def build(recipe: Recipe, out: Path = OUT, cv_folds: int | None = None) -> dict:
     """Fit, save and describe one pretrained model; returns its card (also written to ``out``).
 
     Args:
         recipe: what to build.
         out: the folder of the ``.mfgp``, ``.json`` and ``.md`` files.
-        cv_folds: with ``K >= 2``, also cross-validate the exact estimator (K more fits).
+        cv_folds: with ``K >= 2``, also cross-validate the exact estimator (K more fits);
+            ``None``: the recipe's ``cv_folds``.
     """
+    if cv_folds is None:
+        cv_folds = recipe.cv_folds
     _say(f"{recipe.name}: loading {recipe.loader}({list(recipe.fidelities)})")
     frame = recipe.frame()
     data = _data_info(recipe, frame)
     _say(f"{recipe.name}: rows {data['rows_per_fidelity']}; fitting {recipe.call}")
     est = recipe.estimator()
+    load = [_load_average()]
     tic = time.perf_counter()
     est.fit(frame)
     fit_seconds = time.perf_counter() - tic
+    load.append(_load_average())
     _say(f"{recipe.name}: fitted in {fit_seconds:.0f} s; saving")
     path = out / f"{recipe.name}.mfgp"
     est.save(path)
@@ -336,7 +360,7 @@ def build(recipe: Recipe, out: Path = OUT, cv_folds: int = 0) -> dict:
         "data": data,
         "file": {"name": path.name, "bytes": len(blob),
                  "sha256": hashlib.sha256(blob).hexdigest(), "dtype": "float64"},
-        "build": _build_info(fit_seconds),
+        "build": _build_info(fit_seconds, tuple(load)),
         "metrics": {
             "cross_validation": cross,
             "note": None if cv_folds >= 2 else (
@@ -361,14 +385,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=list(RECIPES),
                         help=f"models to build (default all: {', '.join(RECIPES)})")
-    parser.add_argument("--cv", type=int, default=0, metavar="K",
-                        help="also cross-validate each exact model with K folds (K more fits)")
+    parser.add_argument("--cv", type=int, default=None, metavar="K",
+                        help="cross-validate each exact model with K folds (K more fits), 0 for "
+                             "none; default: each model's own (" + ", ".join(
+                                 f"{n} {r.cv_folds}" for n, r in RECIPES.items()) + ")")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in RECIPES]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(RECIPES)}")
-    if args.cv == 1 or args.cv < 0:
+    if args.cv is not None and (args.cv == 1 or args.cv < 0):
         parser.error(f"--cv takes 0 (off) or a number of folds >= 2; got {args.cv}")
     args.out.mkdir(parents=True, exist_ok=True)
     total = 0
