@@ -58,3 +58,32 @@ def test_classifier_rejects_non_binary_labels():
     X[:, -1] = 0
     with pytest.raises(InputDataError, match="labels must be 0 or 1; found 0.5"):
         GPClassifier(X, torch.full((10, 1), 0.5, dtype=DT))
+
+
+def test_latent_quadrature_in_batches_is_the_node_by_node_sum():
+    """Rows and nodes share posterior calls (any batch size), with the same bits as one call per
+    node; observed latents (std 0) take one evaluation."""
+    from mfgp.models import LatentInput, LatentInputClassifier
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(60, 3, generator=g, dtype=DT)
+    X = torch.cat([x, torch.zeros(60, 1, dtype=DT)], -1)  # 2 features, the latent, the task
+    clf = GPClassifier(X, (x[:, 2:] > 0.5).to(DT), num_inducing=20)  # unfitted: the sums
+    with torch.no_grad():  # are what is tested; a non-trivial variational mean
+        clf.model.variational_strategy._variational_distribution.variational_mean.normal_(
+            generator=g)
+    K, n = 8, 13
+    head = LatentInputClassifier(clf, LatentInput(0, z_mean=0.5, z_scale=0.3), nodes=K)
+    Z = torch.cat([torch.rand(n, 2, generator=g, dtype=DT), torch.zeros(n, 1, dtype=DT)], -1)
+    mean = torch.rand(n, generator=g, dtype=DT)
+    std = torch.rand(n, generator=g, dtype=DT) * 0.4
+    std[::4] = 0.0
+    u = (torch.arange(K, dtype=DT) + 0.5) / K
+    expected = torch.zeros(n, dtype=DT)
+    for node in torch.distributions.Normal(0.0, 1.0).icdf(u):
+        expected += clf.predict_proba(head.latent.augment(Z, mean + node * std)) / K
+    observed = clf.predict_proba(head.latent.augment(Z, mean))
+    expected[std == 0] = observed[std == 0]
+    for batch_size in (4096, 20, 1):  # one call; 2 rows per call; 1 row with its 8 nodes
+        got = head.quadrature(Z, mean, std, batch_size=batch_size)
+        torch.testing.assert_close(got, expected.clamp(0, 1), rtol=1e-12, atol=1e-14)
