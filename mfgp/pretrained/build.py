@@ -195,23 +195,28 @@ def _load_average() -> float:
         return float("nan")
 
 
-def _build_info(fit_seconds: float, load: tuple[float, float]) -> dict:
+def _source_state() -> dict:
+    """The commit and the uncommitted paths under ``mfgp/``: read before the fit starts."""
+    status = _git("status", "--porcelain", "--", "mfgp") or ""
+    dirty = sorted(line[3:] for line in status.splitlines()
+                   if not line[3:].startswith("mfgp/pretrained/_models/"))  # fmt: skip
+    return {"commit": (_git("rev-parse", "HEAD") or "").strip()
+            or "unknown (not built from a git checkout)", "dirty_paths": dirty}  # fmt: skip
+
+
+def _build_info(source: dict, fit_seconds: float, load: tuple[float, float]) -> dict:
     """The commit, uncommitted changes under ``mfgp/``, versions, machine, time.
 
-    ``load``: the 1-minute load average when the fit started and when it ended (a fit time
-    on a shared machine means little without it).
+    ``source``: :func:`_source_state` when the build started. ``load``: the 1-minute load
+    average when the fit started and when it ended (a fit time on a shared machine means
+    little without it).
     """
     import torch
 
     from mfgp.io import versions
 
-    status = _git("status", "--porcelain", "--", "mfgp") or ""
-    dirty = sorted(line[3:] for line in status.splitlines()
-                   if not line[3:].startswith("mfgp/pretrained/_models/"))  # fmt: skip
     return {
-        "commit": (_git("rev-parse", "HEAD") or "").strip()
-                  or "unknown (not built from a git checkout)",
-        "dirty_paths": dirty,
+        **source,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}",
@@ -323,6 +328,7 @@ def build(recipe: Recipe, out: Path = OUT, cv_folds: int | None = None) -> dict:
     """
     if cv_folds is None:
         cv_folds = recipe.cv_folds
+    source = _source_state()
     _say(f"{recipe.name}: loading {recipe.loader}({list(recipe.fidelities)})")
     frame = recipe.frame()
     data = _data_info(recipe, frame)
@@ -360,7 +366,7 @@ def build(recipe: Recipe, out: Path = OUT, cv_folds: int | None = None) -> dict:
         "data": data,
         "file": {"name": path.name, "bytes": len(blob),
                  "sha256": hashlib.sha256(blob).hexdigest(), "dtype": "float64"},
-        "build": _build_info(fit_seconds, tuple(load)),
+        "build": _build_info(source, fit_seconds, tuple(load)),
         "metrics": {
             "cross_validation": cross,
             "note": None if cv_folds >= 2 else (
