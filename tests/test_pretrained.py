@@ -23,8 +23,9 @@ from mfgp.pretrained import CARD_FORMAT, available, card, load, render_card
 
 NAMES = ["expt_formation_enthalpy", "expt_gap"]
 MODELS = resources.files("mfgp.pretrained") / "_models"
-#: loading and three predictions (seconds); a refit of the hurdle takes minutes
-LOAD_AND_PREDICT_SECONDS = 30.0
+#: loading and three predictions (seconds): the first predictions within a minute (issue #37);
+#: a refit of the hurdle takes minutes. 20 s was measured beside two benchmarks on 2 cores
+LOAD_AND_PREDICT_SECONDS = 60.0
 
 
 def test_both_models_are_shipped_and_listed():
