@@ -147,3 +147,33 @@ def sparse_rule(tokens):
         yield
     finally:
         recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE = old
+
+
+def simulate_campaign(store, est, pool_formulas, data, objective, options, *, oracle_table,
+                      fidelities, budget: int, q: int, refit_every: int, seed: int) -> list:
+    """Run a target-only campaign against a table oracle; the acquired target values in order.
+
+    The campaign (``mfgp.loop.Campaign``) starts from ``data`` (the seed experiments and the
+    free lower-fidelity rows), suggests ``q`` rows at a time, is answered by
+    ``oracle_table`` (the hidden experimental values) and stops after ``budget``
+    experiments. Shared by the planner benchmarks so that every one runs the same loop.
+    """
+    from mfgp.loop import Campaign, TableOracle
+
+    camp = Campaign(est, list(pool_formulas), target="expt", costs={"expt": 1.0},
+                    objective=objective, objective_options=options, data=data.copy(),
+                    store=store, fidelities=fidelities, seed=seed,
+                    refit_every=refit_every)  # fmt: skip
+    oracle = TableOracle(oracle_table)
+    acquired: list[float] = []
+    try:
+        while len(acquired) < budget:
+            batch = camp.suggest(min(q, budget - len(acquired)))
+            if batch.empty:
+                break
+            answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
+            camp.observe(answers[["formula", "fidelity", "value"]])
+            acquired += answers["value"].tolist()
+    finally:
+        camp.close()
+    return acquired

@@ -47,11 +47,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import COMMIT, RESULTS, append_partial, read_partial, write_results
+from _common import (
+    COMMIT,
+    RESULTS,
+    append_partial,
+    read_partial,
+    simulate_campaign,
+    write_results,
+)
 
 from mfgp.datasets import load_formation_enthalpy
 from mfgp.estimators import MultiFidelityRegressor
-from mfgp.loop import Campaign, TableOracle
 
 SEEDS = [int(s) for s in os.environ.get("SEEDS", "0,1,2,3,4,5,6,7,8,9").split(",") if s]
 OUT = os.environ.get("OUT", "bench_best")
@@ -80,23 +86,10 @@ def _world(seed: int):
 
 def _campaign_run(tmp: Path, name: str, est, pool, data, objective, seed) -> list:
     fids = [f for f in ("oqmd", "mp", "expt") if f in set(data.fidelity)]
-    camp = Campaign(est, pool.formula.tolist(), target="expt", costs={"expt": 1.0},
-                    objective=objective, objective_options=OPTIONS.get(objective, {}),
-                    data=data, store=tmp / f"{name}-{seed}.db", fidelities=fids, seed=seed,
-                    refit_every=REFIT)  # fmt: skip
-    oracle = TableOracle(_ORACLE[0])
-    acquired: list[float] = []
-    try:
-        while len(acquired) < BUDGET:
-            batch = camp.suggest(min(Q, BUDGET - len(acquired)))
-            if batch.empty:
-                break
-            answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
-            camp.observe(answers[["formula", "fidelity", "value"]])
-            acquired += answers["value"].tolist()
-    finally:
-        camp.close()
-    return acquired
+    return simulate_campaign(tmp / f"{name}-{seed}.db", est, pool.formula, data, objective,
+                             OPTIONS.get(objective, {}), oracle_table=_ORACLE[0],
+                             fidelities=fids, budget=BUDGET, q=Q, refit_every=REFIT,
+                             seed=seed)  # fmt: skip
 
 
 _ORACLE: list = [None]

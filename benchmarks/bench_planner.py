@@ -59,12 +59,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import COMMIT, RESULTS, append_partial, read_partial, write_results
+from _common import (
+    COMMIT,
+    RESULTS,
+    append_partial,
+    read_partial,
+    simulate_campaign,
+    write_results,
+)
 
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
 from mfgp.exceptions import InputDataError
-from mfgp.loop import Campaign, TableOracle
 
 SEEDS = int(os.environ.get("SEEDS", 10))
 FIRST_SEED = int(os.environ.get("FIRST_SEED", 0))
@@ -111,25 +117,10 @@ def _hits(values: np.ndarray) -> np.ndarray:
 
 
 def _campaign_run(tmp: Path, name: str, est, pool, data, objective, options, seed) -> list:
-    data = data.copy()
     fids = [f for f in ("pbe", "expt") if f in set(data.fidelity)]
-    camp = Campaign(est, pool.formula.tolist(), target="expt", costs={"expt": 1.0},
-                    objective=objective, objective_options=options, data=data,
-                    store=tmp / f"{name}-{seed}.db", fidelities=fids, seed=seed,
-                    refit_every=REFIT)  # fmt: skip
-    oracle = TableOracle(_ORACLE[0])
-    acquired: list[float] = []
-    try:
-        while len(acquired) < BUDGET:
-            batch = camp.suggest(min(Q, BUDGET - len(acquired)))
-            if batch.empty:
-                break
-            answers = oracle(batch[["formula", "fidelity"]].reset_index(drop=True))
-            camp.observe(answers[["formula", "fidelity", "value"]])
-            acquired += answers["value"].tolist()
-    finally:
-        camp.close()
-    return acquired
+    return simulate_campaign(tmp / f"{name}-{seed}.db", est, pool.formula, data, objective,
+                             options, oracle_table=_ORACLE[0], fidelities=fids, budget=BUDGET,
+                             q=Q, refit_every=REFIT, seed=seed)  # fmt: skip
 
 
 _ORACLE: list = [None]
