@@ -203,21 +203,31 @@ def _lchoose(a, b):
             - np.vectorize(math.lgamma)(np.maximum(a - b, 0) + 1))  # fmt: skip
 
 
+_BASE: dict = {}
+
+
+def _random_curve(r: dict, n: int) -> np.ndarray:
+    """Random's expected regret after 1..n experiments on the record's pool (cached per seed)."""
+    key = (r["seed"], n)
+    if key not in _BASE:
+        v = np.array(r["pool_sorted"])
+        _BASE[key] = np.array([expected_random_regret(v, m) for m in range(1, n + 1)])
+    return _BASE[key]
+
+
 def _stats(recs: list[dict], n: int = BUDGET) -> dict:
     R = np.array([r["regret"][:n] for r in recs])
-    base = np.array([[expected_random_regret(np.array(r["pool_sorted"]), m)
-                      for m in range(1, n + 1)] for r in recs])  # fmt: skip
+    base = np.array([_random_curve(r, n) for r in recs])
     mean, base_mean = R.mean(0), base.mean(0)
     ef = base_mean[-1] / mean[-1] if mean[-1] > 0 else math.inf
     reach = np.nonzero(mean <= base_mean[-1] + 1e-12)[0]
     if reach.size:
         af = n / (reach[0] + 1)
     else:  # below 1: the experiments random needs to do as well as the strategy did in n
-        m = n
-        while m < min(len(r["pool_sorted"]) for r in recs) and np.mean(
-                [expected_random_regret(np.array(r["pool_sorted"]), m) for r in recs]) > mean[-1]:
-            m += 1
-        af = m / n
+        longest = min(len(r["pool_sorted"]) for r in recs)
+        curve = np.mean([_random_curve(r, longest) for r in recs], 0)
+        below = np.nonzero(curve <= mean[-1])[0]
+        af = (below[0] + 1) / n if below.size else longest / n
     top = np.array([r["top_hits"][n - 1] for r in recs])
     return {"regret_mean": float(mean[-1]), "regret_median": float(np.median(R[:, -1])),
             "random_regret_expected": float(base_mean[-1]), "ef": float(ef), "af": float(af),

@@ -401,7 +401,7 @@ def plot(done: list[dict]) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("money spent after the 16 start points (cost 0.25 + s per evaluation)")
     ax.set_ylabel("simple regret of the recommendation, f* - f(x_rec, 1)")
-    ax.set_title("Augmented Hartmann-6, fidelities 0.5 / 0.75 / 1 (median, IQR over seeds)")
+    ax.set_title("BoTorch's Augmented Hartmann-6, s in {0.5, 0.75, 1}: median, IQR", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(RESULTS / f"{NAME}.png", dpi=120)
