@@ -16,6 +16,8 @@ and writes the summary (nothing is rerun, nothing is tuned here):
   ``cost``: EF = fixed fidelity's MAE / the strategy's after the budget (12,500) is spent.
 * ``window`` and ``cold`` from ``bench_planner.json`` (hurdle on PBE + experiment, 10 seeds;
   EF, AF as defined there).
+* ``best`` from ``bench_best.json`` (the AR1 on OQMD + MP + experiment, the most negative
+  formation enthalpy as regret).
 * ``showcase_hartmann6`` from ``bench_showcase.json`` (BoTorch's discrete multi-fidelity
   tutorial problem; regrets and costs to reach them).
 
@@ -28,6 +30,7 @@ Run: ``make bench-campaign-summary`` (also the last step of ``make bench-campaig
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 from _common import RESULTS
@@ -36,7 +39,6 @@ from mfgp._io import atomic_write
 
 N_BOOT = 2000
 MISSING = {
-    "best": "find the best (the most negative formation enthalpy, regret): not run yet",
     "learn_enthalpy": "learn the map on formation enthalpies: not run yet",
     "showcase_emukit": "Emukit's multi-fidelity BO example: not run yet",
 }
@@ -45,6 +47,14 @@ MISSING = {
 def _ci(values: np.ndarray) -> list[float]:
     """The 2.5% and 97.5% bootstrap quantiles (no interpolation: an ``inf`` stays one)."""
     return [float(np.quantile(values, q, method="inverted_cdf")) for q in (0.025, 0.975)]
+
+
+def _commits(payload: dict, scenario: str | None = None) -> list[str]:
+    """The commits the records ran on (each record's own), else the file's."""
+    recs = [r for r in payload.get("records", [])
+            if scenario is None or r.get("scenario", scenario) == scenario]  # fmt: skip
+    found = sorted({r["commit"] for r in recs if r.get("commit")})
+    return found or [payload.get("commit")]
 
 
 def _load(name: str) -> dict | None:
@@ -108,7 +118,9 @@ def _learn(campaign: dict) -> dict:
         out[strategy] = {"seeds": len(seeds), "mae_100": final, "ef": ef, "ef_ci": _ci(bs[:, 0]),
                          "af": af, "af_ci": _ci(bs[:, 1])}  # fmt: skip
     out["mfgp"] = dict(out.get("mfgp", {}))
-    return {"source": "bench_campaign.json", "commit": campaign.get("commit"),
+    return {"source": "bench_campaign.json", "commit": _commits(campaign, "learn") if any(
+                r.get("commit") for r in recs) else [f"{campaign.get('commit')} (the file's: the "
+                                                     "learn-the-map rerun)"],
             "model": "Gaussian AR1 (MultiFidelityRegressor, PBE + experiment): the ablation "
                      "model; the hurdle (recommended for gaps) is not run in this scenario",
             "metric": "held-out experimental-gap MAE (eV); EF = random's MAE / the "
@@ -141,7 +153,9 @@ def _cost(campaign: dict) -> dict:
         bs = [final("fixed fidelity", b) / final(strategy, b) for b in boots]
         out[strategy] = {"seeds": len(seeds), "mae_at_budget": final(strategy, seeds),
                          "ef": ef, "ef_ci": _ci(np.array(bs))}  # fmt: skip
-    return {"source": "bench_campaign.json", "commit": campaign.get("commit"),
+    return {"source": "bench_campaign.json", "commit": _commits(campaign, "cost") if any(
+                r.get("commit") for r in recs) else ["c8bc2e4 (docs/campaigns.md; these records "
+                                                     "carry no commit and were not rerun)"],
             "model": "Gaussian AR1 on PBE + HSE + experiment (HSE 20, experiment 500)",
             "metric": "held-out experimental-gap MAE (eV) after 12,500 spent; EF = fixed "
                       "fidelity's MAE / the strategy's (above 1: the cheap level helped)",
@@ -161,18 +175,30 @@ def main() -> None:
     if planner is not None:
         for scenario, cells in planner.get("summary", {}).items():
             summary[scenario] = {
-                "source": "bench_planner.json", "commit": planner.get("commit"),
+                "source": "bench_planner.json", "commit": _commits(planner, scenario),
                 "model": "HurdleRegressor() on PBE + experiment (mfgp); the Gaussian AR1 as "
                          "'ar1 window'",
                 "metric": "window hits (experimental gap in [1.1, 1.7] eV) after 50 "
                           "experiments; EF and AF against random (Rohr et al. 2020)",
                 "strategies": cells}  # fmt: skip
+    best = _load("bench_best")
+    if best is not None:
+        for scenario, cells in best.get("summary", {}).items():
+            seeds = max((c.get("seeds", 0) for c in cells.values()), default=0)
+            summary[scenario] = {
+                "source": "bench_best.json", "commit": _commits(best),
+                "model": "MultiFidelityRegressor('ar1') on OQMD + MP + experiment, objective "
+                         "kg (lowest value)" + (f"; only {seeds} seeds so far (resumable)"
+                                                if seeds < 10 else ""),
+                "metric": "simple regret (eV/atom) of the most negative experimental formation "
+                          "enthalpy found after 50 experiments; EF = random's expected regret "
+                          "/ the strategy's mean",
+                "strategies": cells}  # fmt: skip
     showcase = _load("bench_showcase")
     if showcase is not None:
         for scenario, cells in showcase.get("summary", {}).items():
             summary[scenario] = {
-                "source": "bench_showcase.json", "commit": showcase.get("commit"),
-                "commits": showcase.get("commits"),
+                "source": "bench_showcase.json", "commit": _commits(showcase),
                 "model": "mfgp AR1Spec() on the pool; BoTorch SingleTaskMultiFidelityGP",
                 "metric": "simple regret of the posterior-mean recommendation against the "
                           "money spent (cost 0.25 + s)",
@@ -181,12 +207,58 @@ def main() -> None:
     campaign["summary"] = summary
     with atomic_write(RESULTS / "bench_campaign.json") as fh:
         json.dump(campaign, fh, indent=1)
+    text = render(summary)
+    with atomic_write(RESULTS / "bench_campaign_summary.md") as fh:
+        fh.write(text)
+    print(text)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, list):
+        return "-".join(_fmt(x) for x in v)
+    if isinstance(v, float):
+        return "inf" if math.isinf(v) else f"{v:.3g}"
+    return str(v)
+
+
+#: the headline number of each scenario: (key, CI key, what it is, larger is better)
+HEADLINE = {
+    "learn": ("ef", "ef_ci", "EF (random's MAE / the strategy's after 100)", True),
+    "cost": ("ef", "ef_ci", "EF (fixed fidelity's MAE / the strategy's at the budget)", True),
+    "window": ("ef", "ef_ci", "EF (hits / random's expected hits after 50)", True),
+    "cold": ("ef", "ef_ci", "EF (hits / random's expected hits after 50)", True),
+    "best": ("ef", "ef_ci", "EF (random's expected regret / the strategy's after 50)", True),
+    "showcase_hartmann6": ("regret_final_median", "regret_final_ci",
+                           "median simple regret after spending 30", False),
+}
+
+
+def render(summary: dict) -> str:
+    """One markdown table per scenario: every strategy's headline number, best first."""
+    out = ["# bench_campaign summary", "",
+           "Written by `benchmarks/campaign_summary.py` from the committed scenario results "
+           "(nothing rerun). `mfgp` is the recommended strategy of each scenario.", ""]  # fmt: skip
     for scenario, cell in summary.items():
         if scenario == "missing":
             continue
-        mf = cell["strategies"].get("mfgp", {})
-        print(f"{scenario:22s} mfgp: " + ", ".join(
-            f"{k}={v:.3g}" for k, v in mf.items() if isinstance(v, float)))  # fmt: skip
+        key, ci, what, larger = HEADLINE.get(scenario, ("ef", "ef_ci", "EF", True))
+        rows = [(name, c) for name, c in cell["strategies"].items()
+                if isinstance(c, dict) and key in c and not name.startswith("_")]  # fmt: skip
+        mine = cell["strategies"].get("mfgp")
+        alias = [n for n, c in rows if n != "mfgp" and c == mine]
+        if alias:  # "mfgp" names another row (the showcase's "mfgp kg"): show it once
+            rows = [(f"{n} (mfgp)" if n == alias[0] else n, c) for n, c in rows if n != "mfgp"]
+        rows.sort(key=lambda r: -r[1][key] if larger else r[1][key])
+        out += [f"## {scenario}", "", f"{cell['model']}. Metric: {cell['metric']}. Source: "
+                f"`{cell['source']}` (records ran on {', '.join(map(str, cell.get('commit', [])))}).",
+                "",
+                f"| strategy | seeds | {what} | 95% CI |", "|---|---|---|---|"]  # fmt: skip
+        for name, c in rows:
+            out.append(f"| {name} | {c.get('seeds', '')} | {_fmt(c[key])} | {_fmt(c.get(ci, ''))} |")
+        out.append("")
+    if summary.get("missing"):
+        out += ["## Not run yet", ""] + [f"- `{k}`: {v}" for k, v in summary["missing"].items()]
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
