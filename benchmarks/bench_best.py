@@ -12,8 +12,9 @@ Strategies:
 
 * ``mfgp``: the recommended model for enthalpies, the AR1 on OQMD + MP + experiment
   (``MultiFidelityRegressor("ar1")``), objective ``OBJECTIVE`` (default ``kg``: the pool
-  knowledge gradient of the lowest value; the choice among ``kg``, ``logei`` and ``ucb`` is
-  made on the development seeds 100-102, ``SEEDS=100,101,102 OUT=bench_best_dev``).
+  knowledge gradient of the lowest value, chosen before the first run, not on any seeds;
+  other objectives are to be compared on the development seeds 100-102 first:
+  ``SEEDS=100,101,102 OBJECTIVE=logei OUT=bench_best_dev_logei STRATEGIES=mfgp``).
 * ``ar1 greedy``: the same model, the lowest predicted mean (pure exploitation).
 * ``single-fidelity``: a GP on the experiments only with the same objective.
 * ``DFT rule``: what a chemist does without a model: the lowest mean of a composition's OQMD
