@@ -114,6 +114,8 @@ def test_expected_max_of_lines_batch_equals_the_envelope_of_every_line():
     a = np.array([0.0, 0.0, -5.0, 1.0])
     B = np.array([[-1.0], [1.0], [0.0], [0.0]])
     assert envelope_lines(a, B)[:, 0].tolist() == [True, True, False, True]
+    with pytest.raises(InputDataError, match="finite"):
+        expected_max_of_lines_batch(a, np.where(B == 0.0, np.nan, B))
 
 
 def test_knowledge_gradient_matches_monte_carlo(setting):

@@ -125,8 +125,8 @@ def envelope_lines(a: np.ndarray, B: np.ndarray, *, knots: int = 5,
     ``l_k`` and ``l_{k+1}`` (a line minus the maximum of two lines is concave and piecewise
     linear: its maximum is at one of these) is never the maximum there. Only the survivors
     (a few per candidate) go through the envelope; beyond ``|z| = 10`` the normal density
-    is below ``1e-22``, so the expectation is unchanged to double precision. Lines that tie
-    with the bound are kept.
+    is below ``1e-22``, so the expectation is unchanged to double precision of the inputs'
+    scale. Lines that tie with the bound are kept.
 
     Args:
         a: ``m`` intercepts, shared by every candidate.
@@ -184,6 +184,12 @@ def expected_max_of_lines_batch(a: np.ndarray, B: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(a, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(B).all()):
+        raise InputDataError(
+            f"expected_max_of_lines_batch needs finite intercepts and slopes; got "
+            f"{int((~np.isfinite(a)).sum())} non-finite of {a.size} intercepts and "
+            f"{int((~np.isfinite(B)).sum())} of {B.size} slopes (a model whose predictive "
+            "variance is 0 or NaN: check its noise and its fit)")
     keep = envelope_lines(a, B)
     return np.array([expected_max_of_lines(a[keep[:, c]], B[keep[:, c], c])
                      for c in range(B.shape[1])])  # fmt: skip
