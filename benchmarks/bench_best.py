@@ -53,6 +53,7 @@ from _common import (
     RESULTS,
     append_partial,
     read_partial,
+    forest_campaign,
     simulate_campaign,
     write_results,
 )
@@ -115,7 +116,6 @@ def _random(pool, seed) -> list:
 
 def _random_forest(seed_rows, pool, dft, seed) -> list:
     from scipy.stats import norm
-    from sklearn.ensemble import RandomForestRegressor
 
     from mfgp.featurize import CompositionFeaturizer
 
@@ -130,25 +130,15 @@ def _random_forest(seed_rows, pool, dft, seed) -> list:
             cols += [np.nan_to_num(v, nan=0.0)[:, None], np.isnan(v)[:, None]]
         return np.hstack(cols)
 
-    X_pool, y_pool = features(pool), pool.value.to_numpy()
-    X_train, y_train = features(seed_rows), seed_rows.value.to_numpy()
-    free = np.ones(len(pool), dtype=bool)
-    acquired: list[float] = []
-    while len(acquired) < BUDGET:
-        rf = RandomForestRegressor(n_estimators=300, random_state=seed,
-                                   n_jobs=2).fit(X_train, y_train)  # fmt: skip
-        trees = np.stack([t.predict(X_pool) for t in rf.estimators_])
-        mu, sd = trees.mean(0), trees.std(0) + 1e-9
+    def expected_improvement(mu, sd, y_train):  # below the best so far
+        sd = sd + 1e-9
         best = y_train.min()
-        z = (best - mu) / sd  # expected improvement below the best so far
-        ei = (best - mu) * norm.cdf(z) + sd * norm.pdf(z)
-        ei[~free] = -np.inf
-        take = np.argsort(-ei)[: min(Q, BUDGET - len(acquired))]
-        free[take] = False
-        acquired += y_pool[take].tolist()
-        X_train = np.vstack([X_train, X_pool[take]])
-        y_train = np.concatenate([y_train, y_pool[take]])
-    return acquired
+        z = (best - mu) / sd
+        return (best - mu) * norm.cdf(z) + sd * norm.pdf(z)
+
+    return forest_campaign(features(seed_rows), seed_rows.value.to_numpy(), features(pool),
+                           pool.value.to_numpy(), expected_improvement, budget=BUDGET, q=Q,
+                           seed=seed)  # fmt: skip
 
 
 def run_cell(strategy: str, seed: int, tmp: Path) -> dict:

@@ -64,6 +64,7 @@ from _common import (
     RESULTS,
     append_partial,
     read_partial,
+    forest_campaign,
     simulate_campaign,
     write_results,
 )
@@ -155,7 +156,6 @@ def _random(pool, seed) -> list:
 
 def _random_forest(seed_rows, pool, pbe, seed, use_pbe: bool = True) -> list:
     from scipy.stats import norm
-    from sklearn.ensemble import RandomForestRegressor
 
     from mfgp.featurize import CompositionFeaturizer
 
@@ -169,23 +169,13 @@ def _random_forest(seed_rows, pool, pbe, seed, use_pbe: bool = True) -> list:
             return F
         return np.column_stack([F, np.nan_to_num(p, nan=-1.0), np.isnan(p)])
 
-    X_pool, y_pool = features(pool), pool.value.to_numpy()
-    X_train, y_train = features(seed_rows), seed_rows.value.to_numpy()
-    free = np.ones(len(pool), dtype=bool)
-    acquired: list[float] = []
-    while len(acquired) < BUDGET:
-        rf = RandomForestRegressor(n_estimators=300, min_samples_leaf=1, random_state=seed,
-                                   n_jobs=2).fit(X_train, y_train)  # fmt: skip
-        trees = np.stack([t.predict(X_pool) for t in rf.estimators_])
-        mu, sd = trees.mean(0), trees.std(0) + 1e-6
-        p = norm.cdf((WINDOW[1] - mu) / sd) - norm.cdf((WINDOW[0] - mu) / sd)
-        p[~free] = -np.inf
-        take = np.argsort(-p)[: min(Q, BUDGET - len(acquired))]
-        free[take] = False
-        acquired += y_pool[take].tolist()
-        X_train = np.vstack([X_train, X_pool[take]])
-        y_train = np.concatenate([y_train, y_pool[take]])
-    return acquired
+    def window_probability(mu, sd, _):
+        sd = sd + 1e-6
+        return norm.cdf((WINDOW[1] - mu) / sd) - norm.cdf((WINDOW[0] - mu) / sd)
+
+    return forest_campaign(features(seed_rows), seed_rows.value.to_numpy(), features(pool),
+                           pool.value.to_numpy(), window_probability, budget=BUDGET, q=Q,
+                           seed=seed)  # fmt: skip
 
 
 def run_cell(strategy: str, seed: int, tmp: Path, scenario: str = "window") -> dict:
