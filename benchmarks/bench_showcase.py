@@ -59,6 +59,7 @@ import math
 import os
 import sys
 import time
+import types
 import warnings
 
 import numpy as np
@@ -171,22 +172,11 @@ class _MfgpMean(torch.nn.Module):
         shape = X.shape
         flat = X.reshape(-1, shape[-1])
         post = self.model.posterior(_mfgp_rows(flat))
-        mean = post.mean.reshape(*shape[:-1], 1)
-
-        class _P:
-            pass
-
-        p = _P()
-        p.mean = mean
-        return p
+        return types.SimpleNamespace(mean=post.mean.reshape(*shape[:-1], 1))
 
 
 def mfgp_recommend(model) -> float:
-    from botorch.acquisition import PosteriorMean
-
-    # PosteriorMean reads posterior(X).mean only
-    PosteriorMean  # noqa: B018
-    return recommend(_MfgpMean(model), 1.0)
+    return recommend(_MfgpMean(model), 1.0)  # BoTorch's PosteriorMean reads .mean only
 
 
 # -- BoTorch --------------------------------------------------------------------------------------
@@ -411,6 +401,26 @@ def plot(done: list[dict]) -> None:
     fig.savefig(RESULTS / f"{NAME}.png", dpi=120)
 
 
+def problem_facts() -> dict:
+    """What the docs say of the problem, measured: how far apart the fidelities are, how far
+    each seed's pool is from the optimum, and what the default AR1 fits from the 16 start
+    points (the output scales of the lowest level and of the top level's discrepancy)."""
+    f = problem()
+    facts: dict = {"pool_best_regret": {}, "ar1_start_outputscale": {}}
+    for seed in SEEDS:
+        P = pool(seed)
+        at = {s: f(torch.cat([P, torch.full((len(P), 1), s, **TK)], 1)) for s in FIDELITIES}
+        if seed == SEEDS[0]:
+            facts["mean_abs_fidelity_gap"] = {
+                f"{s:g}": float((at[s] - at[1.0]).abs().mean()) for s in FIDELITIES[:-1]}
+        facts["pool_best_regret"][str(seed)] = float(OPTIMUM - at[1.0].max())
+        kernels = fit_mfgp(*initial(seed)).covar_module.data_kernels
+        facts["ar1_start_outputscale"][str(seed)] = {
+            "level_0": float(kernels[0].outputscale), "top_discrepancy": float(
+                kernels[-1].outputscale)}  # fmt: skip
+    return facts
+
+
 def main() -> None:
     if "--report-only" not in sys.argv:
         done_keys = {(r["strategy"], r["seed"]) for r in read_partial(PARTIAL)}
@@ -432,6 +442,7 @@ def main() -> None:
 
     payload = json.loads(path.read_text())
     payload["summary"] = summary
+    payload["problem"] = problem_facts()
     payload["commits"] = sorted({r.get("commit", COMMIT) for r in done})
     from mfgp._io import atomic_write
 

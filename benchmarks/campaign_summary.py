@@ -79,15 +79,10 @@ def _reach(xs: np.ndarray, ys: np.ndarray, target: float) -> float:
     return float("inf")
 
 
-def _mean_curves(records: list[dict], x: str, y: str, at: float) -> tuple[np.ndarray, np.ndarray]:
-    xs = None
-    rows = []
-    for r in records:
-        cx, cy = _curve(r, x, y)
-        grid = cx if xs is None else xs
-        xs = grid
-        rows.append(np.interp(grid, cx, cy))
-    return xs, np.mean(rows, 0)
+def _mean_curves(records: list[dict], x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    """The records' mean curve on the first record's x grid."""
+    xs = _curve(records[0], x, y)[0]
+    return xs, np.mean([np.interp(xs, *_curve(r, x, y)) for r in records], 0)
 
 
 def _learn(campaign: dict) -> dict:
@@ -102,8 +97,8 @@ def _learn(campaign: dict) -> dict:
     boots = [rng.choice(seeds, len(seeds)) for _ in range(N_BOOT)]
 
     def stats(strategy, sample):
-        xs, m = _mean_curves([by[strategy][s] for s in sample], "experiments", "mae", budget)
-        _, mr = _mean_curves([by["random"][s] for s in sample], "experiments", "mae", budget)
+        xs, m = _mean_curves([by[strategy][s] for s in sample], "experiments", "mae")
+        _, mr = _mean_curves([by["random"][s] for s in sample], "experiments", "mae")
         final, final_r = float(np.interp(budget, xs, m)), float(np.interp(budget, xs, mr))
         need = _reach(xs, m, final_r)  # the same rule for every strategy, random included
         return final_r / final, budget / need if need > 0 else float("inf"), final
@@ -115,7 +110,6 @@ def _learn(campaign: dict) -> dict:
         bs = np.array([stats(strategy, b)[:2] for b in boots])
         out[strategy] = {"seeds": len(seeds), "mae_100": final, "ef": ef, "ef_ci": _ci(bs[:, 0]),
                          "af": af, "af_ci": _ci(bs[:, 1])}  # fmt: skip
-    out["mfgp"] = dict(out.get("mfgp", {}))
     return {"source": "bench_campaign.json", "commit": _commits(campaign, "learn") if any(
                 r.get("commit") for r in recs) else [f"{campaign.get('commit')} (the file's: the "
                                                      "learn-the-map rerun)"],
