@@ -180,3 +180,74 @@ def test_a_classifier_on_a_capped_latent_is_the_same_alone_or_in_a_batch(ladder)
     p = clf.predict_proba(asked)[:, 1]
     alone = np.array([clf.predict_proba([x])[0, 1] for x in asked])
     np.testing.assert_allclose(p, alone, **TIGHT)
+
+
+# -- the noise of a composition's own rows: the likelihood's, read off the prior ------------------
+
+@pytest.mark.parametrize("architecture", ["ar1", "multitask"])
+def test_own_row_noise_is_read_off_the_prior(ladder, architecture, monkeypatch):
+    """Each own row's noise costs a kernel diagonal, not a predictive variance (a solve against
+    every training row): the posterior is asked at no more than 2 rows per fidelity, to check
+    the prior's noise; the predictions are those of the posterior's noise at every row."""
+    import gpytorch
+
+    import mfgp.predict as P
+
+    reg = _fit(ladder, architecture)
+    asked = _asked(reg)
+    counted = []
+    original = P.predict_marginals
+
+    def counting(model, X, **kw):
+        if kw.get("observation_noise") and not gpytorch.settings.prior_mode.on():
+            counted.append(X.shape[0])
+        return original(model, X, **kw)
+
+    monkeypatch.setattr(P, "predict_marginals", counting)
+    mean, std = reg.predict(asked, return_std=True)
+    fidelities = len(reg.dataset_.fidelities)
+    assert 0 < sum(counted) <= 2 * fidelities, counted
+    monkeypatch.setattr(P, "predict_marginals", original)
+    monkeypatch.setattr(P, "_noise_variance", lambda m, X, b, mb: P._posterior_noise(m, X, b, mb))
+    mean0, std0 = reg.predict(asked, return_std=True)
+    np.testing.assert_allclose(mean, mean0, **TIGHT)
+    np.testing.assert_allclose(std, std0, **TIGHT)
+
+
+def test_own_row_noise_falls_back_where_the_prior_differs():
+    """A likelihood whose noise the prior does not give (here: a wrapper that adds 1 to the
+    prior's noisy variance) gets the posterior's noise at every row."""
+    import types
+
+    import gpytorch
+    from botorch.models import SingleTaskGP
+
+    import mfgp.predict as P
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(20, 3, generator=g, dtype=torch.float64)
+    X[:, -1] = (X[:, -1] > 0.5).double()
+    gp = SingleTaskGP(X, torch.sin(6 * X[:, :1]))
+    gp.eval()
+
+    class PriorNoiseDiffers(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def posterior(self, Xq, observation_noise=False, **kw):
+            post = self.inner.posterior(Xq, observation_noise=observation_noise, **kw)
+            if observation_noise and gpytorch.settings.prior_mode.on():
+                return types.SimpleNamespace(mean=post.mean, variance=post.variance + 1.0)
+            return post
+
+    model = PriorNoiseDiffers(gp)
+    Q = torch.rand(7, 3, generator=g, dtype=torch.float64)
+    Q[:, -1] = torch.tensor([0, 1, 0, 1, 1, 0, 0], dtype=torch.float64)
+    expected = P._posterior_noise(model, Q, 64, 2**20)
+    got = P._noise_variance(model, Q, 64, 2**20)
+    torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-12)
+    plain = P._noise_variance(gp, Q, 64, 2**20)  # the unwrapped GP: the prior's noise is right
+    torch.testing.assert_close(plain, P._posterior_noise(gp, Q, 64, 2**20), rtol=1e-9,
+                               atol=1e-12)  # fmt: skip
+    assert P._noise_variance(gp, Q[:0], 64, 2**20).shape == (0,)
