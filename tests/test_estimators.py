@@ -268,7 +268,7 @@ def hidden_property():
     return prop, labels
 
 
-def test_metal_classifier_with_a_latent_property(hidden_property):
+def test_metal_classifier_with_a_latent_property(hidden_property, monkeypatch):
     from mfgp.calibration import classification_scores
 
     prop, labels = hidden_property
@@ -302,6 +302,26 @@ def test_metal_classifier_with_a_latent_property(hidden_property):
     mc = head.classifier.predict_proba(head.latent.augment(Z.repeat(S, 1), draws.reshape(-1)))
     assert np.allclose(clf.predict_proba(X)[:, 1], mc.reshape(S, -1).mean(0).numpy(),
                        atol=0.015)  # fmt: skip
+    # the classifier's moments are interpolated in z from 16 (then 32) Chebyshev points a row, not
+    # evaluated at the 64 nodes, within the rule's tolerance of every node evaluated; a row's
+    # answer is the same alone and in the batch
+    counted = []
+    original = head.classifier.latent_moments
+
+    def counting(Xq, batch_size=4096):
+        counted.append(Xq.shape[0])
+        return original(Xq, batch_size)
+
+    monkeypatch.setattr(head.classifier, "latent_moments", counting, raising=False)
+    fast = head.quadrature(Z, mean, std)
+    assert 0 < sum(counted) < head.nodes * len(others), counted
+    monkeypatch.setattr(head, "interpolation", None)
+    every = head.quadrature(Z, mean, std)
+    assert float((fast - every).abs().max()) <= head.tolerance
+    monkeypatch.undo()
+    alone = torch.cat([head.quadrature(Z[i : i + 1], mean[i : i + 1], std[i : i + 1])
+                       for i in range(len(others))])  # fmt: skip
+    torch.testing.assert_close(alone, fast, rtol=0, atol=1e-12)
     # the labels' latent is pure noise to the latent's GP: its noise-free function knows
     # nothing of it, so a classifier on that function cannot rank the held-out labels
     blind = MetalClassifier(False, latent=latent, latent_observed=False, **options).fit(train)
