@@ -114,6 +114,21 @@ class ParseResult:
         raise cls(f"row {name}: {reason}{more}")
 
 
+#: the longest value an error message quotes in full
+_SHOWN = 60
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, cut to :data:`_SHOWN` characters with its length said.
+
+    A message that names a bad value stays one line, even for a whole list passed as one formula.
+    """
+    text = repr(value)
+    if len(text) <= _SHOWN:
+        return text
+    return f"{text[:_SHOWN]}... ({len(text):,} characters)"
+
+
 def _parse_uncached(formula: str) -> ParsedFormula:
     try:
         with warnings.catch_warnings():
@@ -123,8 +138,11 @@ def _parse_uncached(formula: str) -> ParsedFormula:
             reduced = comp.reduced_formula
     except Exception as err:  # pymatgen raises ValueError, KeyError, ... for bad strings
         msg = str(err).strip() or type(err).__name__
+        if len(msg) > 2 * _SHOWN:  # pymatgen's message quotes the whole (cleaned) string
+            msg = "pymatgen cannot read it"
         raise InvalidFormulaError(
-            f"formula {formula!r} cannot be parsed ({msg}); write it like 'Fe2O3' or 'Ca(OH)2'"
+            f"formula {_shown(formula)} cannot be parsed ({msg}); write it like 'Fe2O3' or "
+            "'Ca(OH)2'"
         ) from None
     amounts: list[tuple[str, float]] = []
     for species, amount in comp.items():
@@ -135,14 +153,16 @@ def _parse_uncached(formula: str) -> ParsedFormula:
                 symbol = element.symbol
             else:
                 raise UnknownElementError(
-                    f"formula {formula!r} has unknown element {symbol!r}; "
+                    f"formula {_shown(formula)} has unknown element {symbol!r}; "
                     "use element symbols from H to Og"
                 )
         if not math.isfinite(amount):
-            raise InvalidFormulaError(f"formula {formula!r} has a non-finite amount {amount!r}")
+            raise InvalidFormulaError(
+                f"formula {_shown(formula)} has a non-finite amount {amount!r}"
+            )
         amounts.append((symbol, float(amount)))
     if not amounts or sum(a for _, a in amounts) <= 0:
-        raise InvalidFormulaError(f"formula {formula!r} contains no atoms")
+        raise InvalidFormulaError(f"formula {_shown(formula)} contains no atoms")
     merged: dict[str, float] = {}
     for symbol, amount in amounts:
         merged[symbol] = merged.get(symbol, 0.0) + amount
@@ -178,10 +198,11 @@ def parse_formula(formula: object) -> ParsedFormula:
         'Fe2O3'
     """
     if not isinstance(formula, str):
+        hint = ("pass one formula per row, not a batch of them" if isinstance(
+            formula, (list, tuple)) else "read CSV files with keep_default_na=False so that "
+            "'NaN' (NaN, sodium nitride) stays a formula")  # fmt: skip
         raise InvalidFormulaError(
-            f"formula {formula!r} is a {type(formula).__name__}, not a string; "
-            "read CSV files with keep_default_na=False so that 'NaN' (NaN, sodium nitride) "
-            "stays a formula"
+            f"formula {_shown(formula)} is a {type(formula).__name__}, not a string; {hint}"
         )
     key = formula.strip()
     result = _parse_cached(key) if _MEMOISE.get() else _parse_or_message(key)

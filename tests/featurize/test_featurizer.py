@@ -156,3 +156,17 @@ def test_features_are_the_same_bits_however_spelled_and_batched(preset):
     batched = f.transform([big, "Cu2ZnSnS4", "LiFeO2", "NaCl"])[1:]
     assert np.array_equal(alone, respelled)
     assert np.array_equal(alone, batched)
+
+
+def test_a_long_bad_formula_gives_a_one_line_message():
+    """A whole batch passed as one formula (a list, or its text) is named in 60 characters with
+    its length, not echoed in full (it was 4,000 characters, twice, before)."""
+    from mfgp.featurize.composition import parse_formulas
+
+    batch = ["NaCl"] * 500
+    res = parse_formulas([str(batch), batch, "Xx2" + "O" * 100])
+    for reason in res.errors.values():
+        assert len(reason) < 250, reason
+    assert "(4,002 characters)" in res.errors[0]
+    assert "pass one formula per row" in res.errors[1]
+    assert "unknown element 'Xx'" in res.errors[2]
