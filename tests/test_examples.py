@@ -28,6 +28,7 @@ def check_quickstart(ns):
 def check_campaign(ns):
     batch, h, camp = ns["batch"], ns["h"], ns["camp"]
     assert len(batch) == 5 and batch.formula.is_unique
+    assert (batch.lower_90 >= 0).all()  # the hurdle: a gap's interval never goes below 0
     n = int(h.experiments.iloc[-1])
     assert n == ns["n_total"] or int(h.hits.iloc[-1]) >= 8
     assert len(h) == n  # experiments only: every acquired row is one
