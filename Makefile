@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test demo lint bench-featurize bench-calibration bench-architectures bench-metals \
 	bench-ladder bench-quickstart bench-pool-scoring bench-campaign bench-synthetic bench-screen \
-	bench-experts bench-reactions bench-planner bench-campaign-round bench-showcase bench-best \
+	bench-experts bench-reactions bench-planner bench-campaign-round bench-showcase bench-showcase-emukit bench-best \
 	bench-campaign-summary experts docs clean notebooks
 
 venv: $(STAMP)
@@ -83,6 +83,7 @@ bench-campaign: $(STAMP)
 	cd benchmarks && ../$(PY) bench_planner.py
 	cd benchmarks && ../$(PY) bench_best.py
 	cd benchmarks && ../$(PY) bench_showcase.py
+	cd benchmarks && ../$(PY) bench_showcase_emukit.py
 	cd benchmarks && ../$(PY) campaign_summary.py
 
 # the summary of the committed scenario results alone (nothing rerun)
@@ -96,6 +97,12 @@ bench-showcase: $(STAMP)
 
 # find the most negative experimental formation enthalpy (regret), AR1 on OQMD + MP + expt
 # (results/bench_best.*; resumable)
+# Emukit's multi-fidelity BO example (Forrester, low 1 / high 5): mfgp kg / mes beside Emukit's
+# own multi-information-source entropy search (results/bench_showcase_emukit.*; resumable; the
+# Emukit rows need pip install -e .[compare])
+bench-showcase-emukit: $(STAMP)
+	cd benchmarks && ../$(PY) bench_showcase_emukit.py
+
 bench-best: $(STAMP)
 	cd benchmarks && ../$(PY) bench_best.py
 

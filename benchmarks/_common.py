@@ -43,6 +43,12 @@ def commit() -> str:
 COMMIT = commit()
 
 
+def env_seeds(default: int) -> list[int]:
+    """Seeds from ``SEEDS_LIST="0,3,5"``, else ``range(SEEDS)`` (default ``default``)."""
+    listed = [int(s) for s in os.environ.get("SEEDS_LIST", "").split(",") if s]
+    return listed or list(range(int(os.environ.get("SEEDS", default))))
+
+
 def write_results(
     name: str,
     records: list[dict],
@@ -204,3 +210,172 @@ def forest_campaign(X_train, y_train, X_pool, y_pool, score, *, budget: int, q: 
         X_train = np.vstack([X_train, X_pool[take]])
         y_train = np.concatenate([y_train, y_pool[take]])
     return acquired
+
+
+# -- simple-regret campaigns against money spent (the peers' showcases) ---------------------------
+
+def cost_to_reach(rec: dict, threshold: float, budget: float) -> float:
+    """The money spent when a run's regret first reaches ``threshold``; ``inf`` if not within
+    ``budget`` (the last batch may overshoot it: a recommendation made after is not counted).
+
+    ``rec["cost"]`` and ``rec["regret"]``: the money spent and the regret of the recommendation
+    made then, one entry per refit.
+    """
+    import math
+
+    for c, r in zip(rec["cost"], rec["regret"]):
+        if c > budget + 1e-9:
+            break
+        if r <= threshold:
+            return c
+    return math.inf
+
+
+def regret_at(rec: dict, budget: float) -> float:
+    """The regret of a run's last recommendation made with at most ``budget`` spent."""
+    best = rec["regret"][0]
+    for c, r in zip(rec["cost"], rec["regret"]):
+        if c <= budget + 1e-9:
+            best = r
+    return best
+
+
+def bootstrap_ci(values, stat, n: int = 2000) -> list[float]:
+    """The 2.5% and 97.5% quantiles of ``stat`` over ``n`` bootstrap resamples (seed 0; no
+    interpolation, so an ``inf`` stays one)."""
+    import numpy as np
+
+    values = np.asarray(values)
+    rng = np.random.default_rng(0)
+    draws = [stat(values[rng.integers(0, len(values), len(values))]) for _ in range(n)]
+    return [float(np.quantile(draws, q, method="inverted_cdf")) for q in (0.025, 0.975)]
+
+
+def regret_summary(done: list[dict], strategies, budget: float, thresholds, *, share_key: str,
+                   share, reference: str, others=()) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+    """Each strategy's regret at the budget and half of it, and cost to reach each threshold.
+
+    Medians over seeds with 95% bootstrap CIs (:func:`bootstrap_ci`), the share of a run's
+    picks at the target (``share(rec)``, stored as ``share_key``), the median seconds; and,
+    for ``reference`` against each of ``others``, the paired (same seed) ratio of the costs to
+    reach each threshold (median over the seeds where both reach it). Returns the summary
+    (``{strategy: cell}``, ``"mfgp"`` naming ``reference``'s cell) and a table.
+    """
+    import numpy as np
+
+    by: dict = {}
+    for r in done:
+        by.setdefault(r["strategy"], []).append(r)
+    summary: dict = {}
+    rows = []
+    for strategy in strategies:
+        recs = sorted(by.get(strategy, []), key=lambda r: r["seed"])
+        if not recs:
+            continue
+        final = np.array([regret_at(r, budget) for r in recs])
+        half = np.array([regret_at(r, budget / 2) for r in recs])
+        cell = {"seeds": len(recs), "regret_final_median": float(np.median(final)),
+                "regret_final_ci": bootstrap_ci(final, np.median),
+                "regret_half_median": float(np.median(half)),
+                "regret_half_ci": bootstrap_ci(half, np.median), "budget": budget,
+                share_key: float(np.mean([share(r) for r in recs])),
+                "median_seconds": float(np.median([r["seconds"] for r in recs]))}  # fmt: skip
+        row = {"strategy": strategy, "seeds": len(recs),
+               f"regret_{budget:g}": cell["regret_final_median"],
+               f"regret_{budget:g}_95ci": "{:.3g}-{:.3g}".format(*cell["regret_final_ci"]),
+               f"regret_{budget / 2:g}": cell["regret_half_median"]}  # fmt: skip
+        for t in thresholds:
+            reach = np.array([cost_to_reach(r, t, budget) for r in recs])
+            cell[f"cost_to_{t:g}_median"] = float(np.median(reach))
+            cell[f"cost_to_{t:g}_ci"] = bootstrap_ci(reach, np.median)
+            cell[f"reached_{t:g}"] = int(np.isfinite(reach).sum())
+            row[f"cost_to_{t:g}"] = float(np.median(reach))
+            row[f"reached_{t:g}"] = f"{int(np.isfinite(reach).sum())}/{len(recs)}"
+        row["share_target"] = cell[share_key]
+        row["median_seconds"] = cell["median_seconds"]
+        summary[strategy] = cell
+        rows.append(row)
+    for t in thresholds:
+        ratios = {}
+        a = {r["seed"]: cost_to_reach(r, t, budget) for r in by.get(reference, [])}
+        for other in others:
+            b = {r["seed"]: cost_to_reach(r, t, budget) for r in by.get(other, [])}
+            common = sorted(set(a) & set(b))
+            both = [a[s] / b[s] for s in common
+                    if np.isfinite(a[s]) and np.isfinite(b[s]) and b[s] > 0]  # fmt: skip
+            if both:
+                ratios[other] = {"median": float(np.median(both)), "seeds": len(both),
+                                 "of": len(common)}  # fmt: skip
+        if ratios and reference in summary:
+            summary[reference][f"cost_ratio_to_{t:g}"] = ratios
+    summary["mfgp"] = summary.get(reference, {})
+    return summary, pd.DataFrame(rows)
+
+
+def plot_regret(done: list[dict], strategies, budget: float, path: Path, *, xlabel: str,
+                ylabel: str, title: str, floor: float | None = None) -> None:  # fmt: skip
+    """Median regret against money spent, with the interquartile band, one line a strategy
+    (log scale; ``floor``: values below it drawn at it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    grid = np.linspace(0, budget, 101 if floor is not None else 61)
+    cut = (lambda v: np.maximum(v, floor)) if floor is not None else (lambda v: v)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for strategy in strategies:
+        recs = [r for r in done if r["strategy"] == strategy]
+        if not recs:
+            continue
+        curves = np.array([[regret_at(r, c) for c in grid] for r in recs])
+        med = np.median(curves, 0)
+        lo, hi = np.quantile(curves, 0.25, 0), np.quantile(curves, 0.75, 0)
+        (line,) = ax.step(grid, cut(med), where="post", label=f"{strategy} (n={len(recs)})")
+        ax.fill_between(grid, cut(lo), cut(hi), step="post", alpha=0.15, color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def showcase_main(tag: str, name: str, strategies, seeds, budget: float, run, summarize, plot,
+                  problem, skip=()) -> None:  # fmt: skip
+    """A showcase script's main: run the missing (strategy, seed) cells, then write the results.
+
+    Cells are appended to ``results/<name>.partial.jsonl`` as they finish (``--report-only``:
+    none is run); ``STRATEGIES="a;b"`` runs only those; ``skip`` (strategies whose package is
+    missing) are left out. Writes ``results/<name>.{json,md}`` (the JSON with ``summary``,
+    ``problem()`` and the commits its cells ran on) and the figure (``plot``).
+    """
+    import json
+
+    path = RESULTS / f"{name}.partial.jsonl"
+    if "--report-only" not in sys.argv:
+        done_keys = {(r["strategy"], r["seed"]) for r in read_partial(path)}
+        only = os.environ.get("STRATEGIES")
+        chosen = [s for s in strategies if (not only or s in only.split(";")) and s not in skip]
+        for seed in seeds:
+            for strategy in chosen:
+                if (strategy, seed) in done_keys:
+                    continue
+                print(f"[{tag}] {strategy}, seed {seed}", flush=True)
+                append_partial(path, [run(strategy, seed)])
+    done = [r for r in read_partial(path) if r["seed"] in seeds]
+    summary, table = summarize(done)
+    out = write_results(name, done, columns=["strategy", "seed", "seconds", "commit"],
+                        sections={"cost to reach a regret (median over seeds; inf: not "
+                                  f"within the budget of {budget:g}) and the regret at the "
+                                  "budget and half of it": table})  # fmt: skip
+    payload = json.loads(out.read_text())
+    payload["summary"] = summary
+    payload["problem"] = problem()
+    payload["commits"] = sorted({r.get("commit", COMMIT) for r in done})
+    with atomic_write(out) as fh:
+        json.dump(payload, fh, indent=1)
+    plot(done)
+    print(table.to_string(index=False))

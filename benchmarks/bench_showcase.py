@@ -55,23 +55,25 @@ cells are kept in results/bench_showcase.partial.jsonl, so an interrupted run re
 
 from __future__ import annotations
 
-import math
 import os
-import sys
 import time
 import types
 import warnings
 
 import numpy as np
 import torch
-from _common import COMMIT, RESULTS, append_partial, read_partial, write_results
+from _common import (
+    RESULTS,
+    env_seeds,
+    plot_regret,
+    regret_summary,
+    showcase_main,
+)
 
-SEEDS = [int(s) for s in os.environ.get("SEEDS_LIST", "").split(",") if s] or list(
-    range(int(os.environ.get("SEEDS", 10))))
+SEEDS = env_seeds(10)
 BUDGET = float(os.environ.get("BUDGET", 30))
 POOL = int(os.environ.get("POOL", 2000))
 NAME = "bench_showcase" if (BUDGET, POOL) == (30.0, 2000) else "bench_showcase_smoke"
-PARTIAL = RESULTS / f"{NAME}.partial.jsonl"
 Q = 4
 N_INIT = 16
 FIDELITIES = (0.5, 0.75, 1.0)
@@ -295,110 +297,19 @@ def run(strategy: str, seed: int) -> dict:
 
 # -- summary --------------------------------------------------------------------------------------
 
-def cost_to_reach(rec: dict, threshold: float) -> float:
-    """The money spent when the regret first reaches ``threshold``; ``inf`` if not within the
-    budget (the last batch may overshoot it: a recommendation made after is not counted)."""
-    for c, r in zip(rec["cost"], rec["regret"]):
-        if c > BUDGET + 1e-9:
-            break
-        if r <= threshold:
-            return c
-    return math.inf
-
-
-def regret_at(rec: dict, budget: float) -> float:
-    """The regret of the last recommendation made with at most ``budget`` spent."""
-    best = rec["regret"][0]
-    for c, r in zip(rec["cost"], rec["regret"]):
-        if c <= budget + 1e-9:
-            best = r
-    return best
-
-
-def _boot(values: np.ndarray, stat, n: int = 2000) -> list[float]:
-    rng = np.random.default_rng(0)
-    draws = [stat(values[rng.integers(0, len(values), len(values))]) for _ in range(n)]
-    return [float(np.quantile(draws, q, method="inverted_cdf")) for q in (0.025, 0.975)]
-
-
 def summarize(done: list[dict]):
-    import pandas as pd
-
-    summary: dict = {}
-    rows = []
-    by = {}
-    for r in done:
-        by.setdefault(r["strategy"], []).append(r)
-    for strategy in STRATEGIES:
-        recs = sorted(by.get(strategy, []), key=lambda r: r["seed"])
-        if not recs:
-            continue
-        final = np.array([regret_at(r, BUDGET) for r in recs])
-        half = np.array([regret_at(r, BUDGET / 2) for r in recs])
-        cell = {"seeds": len(recs), "regret_final_median": float(np.median(final)),
-                "regret_final_ci": _boot(final, np.median),
-                "regret_half_median": float(np.median(half)),
-                "regret_half_ci": _boot(half, np.median), "budget": BUDGET,
-                "share_target_fidelity": float(np.mean([np.mean(np.array(r["fidelities"]) == 1.0)
-                                                        for r in recs])),
-                "median_seconds": float(np.median([r["seconds"] for r in recs]))}  # fmt: skip
-        row = {"strategy": strategy, "seeds": len(recs),
-               f"regret_{BUDGET:g}": cell["regret_final_median"],
-               f"regret_{BUDGET:g}_95ci": "{:.3f}-{:.3f}".format(*cell["regret_final_ci"]),
-               f"regret_{BUDGET / 2:g}": cell["regret_half_median"]}  # fmt: skip
-        for t in THRESHOLDS:
-            reach = np.array([cost_to_reach(r, t) for r in recs])
-            cell[f"cost_to_{t:g}_median"] = float(np.median(reach))
-            cell[f"cost_to_{t:g}_ci"] = _boot(reach, np.median)
-            cell[f"reached_{t:g}"] = int(np.isfinite(reach).sum())
-            row[f"cost_to_{t:g}"] = float(np.median(reach))
-            row[f"reached_{t:g}"] = f"{int(np.isfinite(reach).sum())}/{len(recs)}"
-        row["share_target"] = cell["share_target_fidelity"]
-        row["median_seconds"] = cell["median_seconds"]
-        summary[strategy] = cell
-        rows.append(row)
-    # the ratio the issue's target reads: mfgp's cost to a regret against single-fidelity's
-    for t in THRESHOLDS:
-        ratios = {}
-        for other in ("mfgp kg, target only", "botorch qLogNEI", "botorch qMFKG"):
-            a = {r["seed"]: cost_to_reach(r, t) for r in by.get("mfgp kg", [])}
-            b = {r["seed"]: cost_to_reach(r, t) for r in by.get(other, [])}
-            common = sorted(set(a) & set(b))
-            both = [a[s] / b[s] for s in common if np.isfinite(a[s]) and np.isfinite(b[s])]
-            if both:
-                ratios[other] = {"median": float(np.median(both)), "seeds": len(both),
-                                 "of": len(common)}  # fmt: skip
-        if ratios and "mfgp kg" in summary:
-            summary["mfgp kg"][f"cost_ratio_to_{t:g}"] = ratios
-    summary["mfgp"] = summary.get("mfgp kg", {})
-    table = pd.DataFrame(rows)
+    summary, table = regret_summary(
+        done, STRATEGIES, BUDGET, THRESHOLDS, share_key="share_target_fidelity",
+        share=lambda r: float(np.mean(np.array(r["fidelities"]) == 1.0)), reference="mfgp kg",
+        others=("mfgp kg, target only", "botorch qLogNEI", "botorch qMFKG"))  # fmt: skip
     return {"showcase_hartmann6": summary}, table
 
 
 def plot(done: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    grid = np.linspace(0, BUDGET, 61)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for strategy in STRATEGIES:
-        recs = [r for r in done if r["strategy"] == strategy]
-        if not recs:
-            continue
-        curves = np.array([[regret_at(r, c) for c in grid] for r in recs])
-        med = np.median(curves, 0)
-        lo, hi = np.quantile(curves, 0.25, 0), np.quantile(curves, 0.75, 0)
-        (line,) = ax.step(grid, med, where="post", label=f"{strategy} (n={len(recs)})")
-        ax.fill_between(grid, lo, hi, step="post", alpha=0.15, color=line.get_color())
-    ax.set_yscale("log")
-    ax.set_xlabel("money spent after the 16 start points (cost 0.25 + s per evaluation)")
-    ax.set_ylabel("simple regret of the recommendation, f* - f(x_rec, 1)")
-    ax.set_title("BoTorch's Augmented Hartmann-6, s in {0.5, 0.75, 1}: median, IQR", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(RESULTS / f"{NAME}.png", dpi=120)
+    plot_regret(done, STRATEGIES, BUDGET, RESULTS / f"{NAME}.png",
+                xlabel="money spent after the 16 start points (cost 0.25 + s per evaluation)",
+                ylabel="simple regret of the recommendation, f* - f(x_rec, 1)",
+                title="BoTorch's Augmented Hartmann-6, s in {0.5, 0.75, 1}: median, IQR")  # fmt: skip
 
 
 def problem_facts() -> dict:
@@ -422,34 +333,8 @@ def problem_facts() -> dict:
 
 
 def main() -> None:
-    if "--report-only" not in sys.argv:
-        done_keys = {(r["strategy"], r["seed"]) for r in read_partial(PARTIAL)}
-        only = os.environ.get("STRATEGIES")
-        chosen = [s for s in STRATEGIES if not only or s in only.split(";")]
-        for seed in SEEDS:
-            for strategy in chosen:
-                if (strategy, seed) in done_keys:
-                    continue
-                print(f"[showcase] {strategy}, seed {seed}", flush=True)
-                append_partial(PARTIAL, [run(strategy, seed)])
-    done = [r for r in read_partial(PARTIAL) if r["seed"] in SEEDS]
-    summary, table = summarize(done)
-    path = write_results(NAME, done, columns=["strategy", "seed", "seconds", "commit"],
-                         sections={"cost to reach a regret (median over seeds; inf: not "
-                                   f"within the budget of {BUDGET:g}) and the regret at the "
-                                   "budget and half of it": table})  # fmt: skip
-    import json
-
-    payload = json.loads(path.read_text())
-    payload["summary"] = summary
-    payload["problem"] = problem_facts()
-    payload["commits"] = sorted({r.get("commit", COMMIT) for r in done})
-    from mfgp._io import atomic_write
-
-    with atomic_write(path) as fh:
-        json.dump(payload, fh, indent=1)
-    plot(done)
-    print(table.to_string(index=False))
+    showcase_main("showcase", NAME, STRATEGIES, SEEDS, BUDGET, run, summarize, plot,
+                  problem_facts)  # fmt: skip
 
 
 if __name__ == "__main__":
