@@ -6,7 +6,7 @@ Verbs: ``fit``, ``predict``, ``evaluate``, ``reactions``, ``screen``, ``campaign
 Examples:
     mfgp fit measured.csv --target expt -o gaps.mfgp
     mfgp predict gaps.mfgp formulas.csv -o predictions.csv
-    mfgp evaluate measured.csv --folds 5 --plots figures/
+    mfgp evaluate measured.csv --folds 5 --plots figures/ --quantity 'band gap' --units eV
 """
 
 from __future__ import annotations
@@ -234,7 +234,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         folder = Path(args.plots)
         folder.mkdir(parents=True, exist_ok=True)
         p = cv.predictions
-        for name, (fig, _) in {"parity": parity_plot(p.observed, p["mean"], p["std"]),
+        parity = parity_plot(p.observed, p["mean"], p["std"], units=args.units,
+                             quantity=args.quantity, folds=args.folds)  # fmt: skip
+        for name, (fig, _) in {"parity": parity,
                                "calibration": calibration_curve(p.observed, p["mean"],
                                                                 p["std"])}.items():  # fmt: skip
             fig.savefig(folder / f"{name}.png", dpi=110)
@@ -365,7 +367,8 @@ EXAMPLES = {
     "fit": ["mfgp fit measured.csv --target expt -o gaps.mfgp",
             "mfgp fit measured.csv --fidelities pbe,hse,expt --model hurdle -o gaps.mfgp",
             "mfgp fit enthalpies.csv --fidelities oqmd,mp,expt --recalibrate 5 -o h.mfgp"],
-    "evaluate": ["mfgp evaluate measured.csv --folds 5 --plots figures/",
+    "evaluate": ["mfgp evaluate measured.csv --folds 5 --plots figures/ --quantity 'band gap' "
+                 "--units eV",
                  "mfgp evaluate measured.csv --fidelities pbe,expt --model hurdle -o cv.json"],
     "predict": ["mfgp predict gaps.mfgp formulas.csv -o predictions.csv",
                 "mfgp predict gaps.mfgp formulas.csv --fidelity pbe --level 0.95 -o p.csv"],
@@ -412,6 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
             p.add_argument("-o", "--output", help="also write the metrics as JSON")
             p.add_argument("--plots", help="folder for parity and calibration plots (PNG)")
+            p.add_argument("--quantity", default="", help="the property on the plots' axes, "
+                           "e.g. 'band gap'")
+            p.add_argument("--units", default="", help="its unit on the axes and in the MAE, "
+                           "e.g. eV")
         p.add_argument("--model", choices=["regressor", "hurdle"], default="regressor",
                        help="a Gaussian regressor, or the hurdle model for values with zeros")
         p.add_argument("--architecture", default="ar1",

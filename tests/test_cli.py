@@ -60,11 +60,25 @@ def test_fit_recalibrates_and_predict_uses_the_map(files, capsys):
     assert np.allclose(pred.lower_90, lo) and np.allclose(pred.upper_90, hi)
 
 
-def test_evaluate_writes_metrics_and_plots(files, capsys):
+def test_evaluate_writes_metrics_and_plots(files, capsys, monkeypatch):
+    import mfgp.calibration.plots as plots_module
+
+    titles = []
+    original = plots_module.parity_plot
+
+    def parity(*args, **kwargs):
+        fig, ax = original(*args, **kwargs)
+        titles.append((ax.get_title(), ax.get_xlabel()))
+        return fig, ax
+
+    monkeypatch.setattr(plots_module, "parity_plot", parity)
     out, plots = files / "metrics.json", files / "figures"
     assert main(["evaluate", str(files / "data.csv"), "--target", "expt", "--folds", "2",
                  "--architecture", "single", "-o", str(out), "--plots", str(plots),
-                 "--quiet"]) == 0  # fmt: skip
+                 "--quantity", "band gap", "--units", "eV", "--quiet"]) == 0  # fmt: skip
+    (title, xlabel), = titles
+    assert "eV" in title and "out-of-fold over 2 folds" in title, title
+    assert "band gap" in xlabel and "eV" in xlabel, xlabel
     metrics = json.loads(out.read_text())
     assert metrics["folds"] == 2 and metrics["summary"]
     assert (plots / "parity.png").stat().st_size > 1000
