@@ -34,7 +34,7 @@ from mfgp.estimators._serialization import (  # noqa: F401
     Parts,
     _load_device,
     _nest,
-    _prefixed,
+    _select_prefixed,
     _unnest,
     estimator_from_bytes,
     estimator_to_bytes,

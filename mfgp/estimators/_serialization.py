@@ -66,7 +66,12 @@ def _unnest(name: str, parts: Parts) -> Parts:
             {k[len(m):]: v for k, v in members.items() if k.startswith(m)})  # fmt: skip
 
 
-def _prefixed(tensors: dict[str, Tensor], prefix: str | tuple[str, ...]) -> dict[str, Tensor]:
+def _select_prefixed(tensors: dict[str, Tensor],
+                     prefix: str | tuple[str, ...]) -> dict[str, Tensor]:  # fmt: skip
+    """The entries whose keys start with ``prefix`` (one or a tuple), keys unchanged.
+
+    Not :func:`mfgp.io._strip_prefix`, which also drops the prefix from the keys it keeps.
+    """
     return {k: v for k, v in tensors.items() if k.startswith(prefix)}
 
 

@@ -41,9 +41,9 @@ class MetalClassifier(_FormulaEstimator):
     are labels after ``>= 0.5`` (duplicated compositions averaged first: the majority wins,
     ties count as metal).
 
-    With ``latent``, the classifier is the explicit-latent architecture with a *different
-    property* as the latent: a fitted regression (e.g. of PBE gaps) is queried at each
-    composition and its prediction is one more input of the classifier. Training rows enter at
+    With ``latent``, a *different property* is one more input of the classifier (its input
+    property; the idea of the explicit-latent architecture): a fitted regression (e.g. of PBE
+    gaps) is queried at each composition and its prediction is that input. Training rows enter at
     the latent's value (its mean); a prediction integrates ``P(metal | x, z)`` over the latent's
     Gaussian ``z ~ N(m(x), s(x)^2)`` by quadrature, so a composition whose latent is uncertain
     (no PBE calculation nearby) gets a correspondingly softer probability. Where the latent was
@@ -163,7 +163,7 @@ class MetalClassifier(_FormulaEstimator):
             )
         self.dataset_ = ds
         if self.latent is not None:
-            self._check_latent()
+            self._check_property_regressor()
         options = self._tensor_options
         X_all, Y_all, _ = ds.tensors(**options)
         self.extractor_ = self._extractor(X_all, Y_all)
@@ -172,24 +172,24 @@ class MetalClassifier(_FormulaEstimator):
         else:
             rows = np.flatnonzero(ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1)
         X, Y = self._task_inputs(self._inputs(X_all[rows])), (Y_all[rows] >= 0.5).to(Y_all)
-        latent = None
+        prop = None  # the input property (the prediction of ``self.latent``), if any
         if self.latent is not None:
-            latent = self._latent_input()
+            prop = self._property_input()
             keys = ds.frame["composition"].to_numpy()[rows]
-            z, _ = self._latent_moments(X_all[rows], keys, latent)
-            latent.standardize(z)
-            X = latent.augment(X, z)
+            z, _ = self._property_moments(X_all[rows], keys, prop)
+            prop.standardize(z)
+            X = prop.augment(X, z)
         self.spec_ = spec
         classifier = spec.build(X, Y)
         self.fit_report_ = spec.fit(classifier, FitOptions(seed=self.seed,
                                                            progress=self.progress))[0]  # fmt: skip
-        self.model_ = classifier if latent is None else LatentInputClassifier(
-            classifier, latent, nodes=self.latent_nodes)  # fmt: skip
+        self.model_ = classifier if prop is None else LatentInputClassifier(
+            classifier, prop, nodes=self.latent_nodes)  # fmt: skip
         self.classes_ = np.array([0, 1])
         return self
 
-    def _latent_input(self) -> LatentInput:
-        """The latent's observed values (every target row of the latent regressor) and noise."""
+    def _property_input(self) -> LatentInput:
+        """The input property's observed values (``latent``'s target rows) and noise."""
         lat = self.latent.dataset_
         top = np.flatnonzero(lat.frame["fidelity_index"].to_numpy() == len(lat.fidelities) - 1)
         X_obs, Y_obs, _ = lat.tensors(top, **self._tensor_options)
@@ -198,13 +198,13 @@ class MetalClassifier(_FormulaEstimator):
             observation_noise=self.latent_observed,
         )  # fmt: skip
 
-    def _latent_moments(self, raw: Tensor, keys: np.ndarray, latent: LatentInput
-                        ) -> tuple[Tensor, Tensor]:  # fmt: skip
-        """The latent's mean and std at ``raw``, each row conditioned on its own rows only."""
+    def _property_moments(self, raw: Tensor, keys: np.ndarray, prop: LatentInput
+                          ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The input property's mean and std at ``raw``, each row on its own rows only."""
         def marginals(Xl: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
             return self.latent._marginals(Xl, keys, observation_noise=noise)
 
-        return latent.moments(None, raw, marginals=marginals)
+        return prop.moments(None, raw, marginals=marginals)
 
     def _p_metal(self, X: Sequence[str] | pd.DataFrame | Tensor,
                  task: str | None = None) -> np.ndarray:  # fmt: skip
@@ -212,7 +212,7 @@ class MetalClassifier(_FormulaEstimator):
         raw, keys = self._asked(X, task)
         Z = self._task_inputs(self._inputs(raw))
         if isinstance(self.model_, LatentInputClassifier):
-            mean, std = self._latent_moments(raw, keys, self.model_.latent)
+            mean, std = self._property_moments(raw, keys, self.model_.latent)
             p = self.model_.quadrature(Z, mean, std)
         else:
             p = self.model_.predict_proba(Z)
@@ -239,16 +239,17 @@ class MetalClassifier(_FormulaEstimator):
         Z[:, -1] = 0.0
         return Z
 
-    def _check_latent(self) -> None:
-        latent = self.latent
-        if not isinstance(latent, MultiFidelityRegressor) or not hasattr(latent, "model_"):
+    def _check_property_regressor(self) -> None:
+        """Check ``latent``, the input property's regressor: fitted, on the same features."""
+        reg = self.latent
+        if not isinstance(reg, MultiFidelityRegressor) or not hasattr(reg, "model_"):
             raise InputDataError(
                 f"latent must be a fitted MultiFidelityRegressor (e.g. of PBE gaps); got "
-                f"{type(latent).__name__}: fit it first, or pass latent=None"
+                f"{type(reg).__name__}: fit it first, or pass latent=None"
             )
-        if list(latent.dataset_.feature_labels) != list(self.dataset_.feature_labels):
+        if list(reg.dataset_.feature_labels) != list(self.dataset_.feature_labels):
             raise InputDataError(
-                f"the latent regressor uses featurizer {latent.dataset_.featurizer.preset!r} but "
+                f"the latent regressor uses featurizer {reg.dataset_.featurizer.preset!r} but "
                 f"this classifier uses {self.dataset_.featurizer.preset!r}; fit both with the same "
                 "featurizer"
             )
@@ -287,27 +288,27 @@ class MetalClassifier(_FormulaEstimator):
 
     @classmethod
     def _from_parts(cls, parts: Parts, device, source) -> MetalClassifier:
-        from mfgp.io import _prefixed as strip
+        from mfgp.io import _strip_prefix
         from mfgp.models.specs import FeatureMapSpec, spec_from_dict
 
         manifest, tensors, _ = parts
         device = _load_device(manifest, device)
         ds = cls._dataset_from_parts(parts, source)
         fmap = FeatureMapSpec(**manifest["feature_map"]).build(device=device)
-        fmap.load_state_dict(strip(tensors, "fmap."))
+        fmap.load_state_dict(_strip_prefix(tensors, "fmap."))
         fmap.to(device)
         spec = spec_from_dict(manifest["spec"])
         classifier = spec.build(tensors["train.X"].to(device), tensors["train.Y"].to(device))
         model = classifier
         head = manifest.get("latent_input")
-        state = strip(tensors, "state.")
+        state = _strip_prefix(tensors, "state.")
         if head is not None:
             table = None
             if head["observed"]:
                 table = (state["latent.obs_X"].to(device), state["latent.obs_z"].to(device))
-            latent = LatentInput(head["latent_fidelity"], table,
-                                 observation_noise=head["observation_noise"])  # fmt: skip
-            model = LatentInputClassifier(classifier, latent.to(device), nodes=head["nodes"])
+            prop = LatentInput(head["latent_fidelity"], table,
+                               observation_noise=head["observation_noise"])  # fmt: skip
+            model = LatentInputClassifier(classifier, prop.to(device), nodes=head["nodes"])
         try:
             model.load_state_dict(state)
         except RuntimeError as err:

@@ -186,7 +186,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             options = {**common, **({} if self.experts is None else {"experts": self.experts}),
                        **(self.classifier_options or {})}  # fmt: skip
             if self.latent and len(ds.fidelities) > 1:
-                self.latent_ = self._fit_latent(ds, candidates, {**common, **mixed})
+                self.latent_ = self._fit_gap_input(ds, candidates, {**common, **mixed})
                 options["latent"] = self.latent_
             clf = MetalClassifier(self.multitask, **options)
         else:
@@ -200,7 +200,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def _fit_latent(self, ds: MultiFidelityDataset, candidates, common: dict):
+    def _fit_gap_input(self, ds: MultiFidelityDataset, candidates, common: dict):
         """A single-fidelity GP of the lowest fidelity's gaps, for the classifier's input."""
         options = {**self.latent_defaults, **(self.latent if isinstance(self.latent, dict) else {})}
         cap = options.pop("max_rows_per_fidelity")

@@ -34,7 +34,7 @@ from mfgp.estimators._base import (
     _torch_dtype,
 )
 from mfgp.estimators._recalibration import _Recalibrated
-from mfgp.estimators._serialization import Parts, _load_device, _prefixed
+from mfgp.estimators._serialization import Parts, _load_device, _select_prefixed
 from mfgp.exceptions import InputDataError
 from mfgp.fit import FitReport
 from mfgp.models.features import FeatureMap
@@ -68,7 +68,7 @@ def _multitask_spec(est) -> ModelSpec:
     return MultiTaskSpec(rank=est.rank, num_latents=est.num_latents)
 
 
-def _latent_spec(est) -> ModelSpec:
+def _latent_chain_spec(est) -> ModelSpec:
     return LatentChainSpec(observed=est.latent_observed, seed=est.seed)
 
 
@@ -78,7 +78,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "single": _single_spec,
     "ar1": _ar1_spec,
     "multitask": _multitask_spec,
-    "latent": _latent_spec,
+    "latent": _latent_chain_spec,
 }
 
 
@@ -331,7 +331,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             "reports": {name: dataclasses.asdict(getattr(self, f"{name}_report_"))
                         for name in ("pretrain", "finetune")
                         if getattr(self, f"{name}_report_", None) is not None},
-        }, _prefixed(state, ("state.", "fmap.")), {})  # fmt: skip
+        }, _select_prefixed(state, ("state.", "fmap.")), {})  # fmt: skip
         parts[1]["train_rows"] = torch.as_tensor(np.asarray(self.train_rows_, dtype=np.int64))
         self._dataset_parts(parts)
         self._recalibration_parts(parts)
@@ -348,7 +348,7 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         rows = tensors["train_rows"].numpy()
         X, Y, Yvar = ds.tensors(rows, dtype=dtype)
         X_all, Y_all, _ = ds.tensors(dtype=dtype)
-        state = _prefixed(tensors, ("state.", "fmap."))
+        state = _select_prefixed(tensors, ("state.", "fmap."))
         state.update({"train.X": X, "train.Y": Y, "obs.X": X_all, "obs.Y": Y_all})
         if Yvar is not None:
             state["train.Yvar"] = Yvar
@@ -662,8 +662,9 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
 
         After :meth:`recalibrate`, that of a new target measurement (the target fidelity,
         ``observation_noise=True``) is the recalibrated one unless ``recalibrated=False``; other
-        fidelities and the latent function stay Gaussian (the map was fitted on target values),
-        as do the rows of raw tensors whose fidelity column is not the target's.
+        fidelities and the noise-free function (``observation_noise=False``) stay Gaussian (the
+        map was fitted on target values), as do the rows of raw tensors whose fidelity column is
+        not the target's.
         """
         mean, std = self.predict(X, True, fidelity=fidelity, observation_noise=observation_noise)
         pred = GaussianPredictive(mean, std)
