@@ -5,7 +5,7 @@ per fold, the hurdle's records on all compositions and on the nonzero gaps, and 
 out-of-fold P(metal) of its classifier, ``gp_latent/magpie``). A metal's gap is 0, the atom of
 the hurdle's predictive, which spans ``[0, w]`` of the CDF with ``w = P(metal)``; its expected
 randomised-PIT coverage of the central ``q`` interval is ``|[0, w] & [(1-q)/2, (1+q)/2]| / w``
-(:meth:`mfgp.calibration.predictive.Predictive.covered`), a function of ``w`` alone. So the
+(:meth:`mfgp.distributions.Predictive.covered`), a function of ``w`` alone. So the
 coverage of the metals is computed here from the kept probabilities, and that of the
 non-metals is the ``nonzero`` record. A check: their weighted sum is the ``all`` record.
 

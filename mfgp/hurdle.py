@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mfgp.calibration.predictive import (
+from mfgp.distributions import (
     LogNormalPredictive,
     PointMassMixture,
     SoftplusNormalPredictive,

@@ -125,7 +125,12 @@ def read_bundle(path: str | os.PathLike) -> tuple[dict, dict[str, Tensor], dict[
     return manifest, tensors, members
 
 
-def _prefixed(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+def _strip_prefix(tensors: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """The entries whose keys start with ``prefix``, under their keys without it.
+
+    ``_strip_prefix({"fmap.w": t, "state.b": u}, "fmap.") == {"w": t}``: a part of a state
+    dict as the module that owns it names its entries.
+    """
     n = len(prefix)
     return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix)}
 
@@ -154,7 +159,7 @@ def rebuild_model(manifest: dict, tensors: dict[str, Tensor],
     fmap = None
     if manifest.get("feature_map") is not None:
         fmap = FeatureMapSpec(**manifest["feature_map"]).build(device=device)
-        fmap.load_state_dict(_prefixed(tensors, "fmap."))
+        fmap.load_state_dict(_strip_prefix(tensors, "fmap."))
         fmap.to(device)
     def move(t: Tensor | None) -> Tensor | None:
         return None if t is None else t.to(device)
@@ -166,7 +171,7 @@ def rebuild_model(manifest: dict, tensors: dict[str, Tensor],
         obs = (move(tensors["obs.X"]), move(tensors["obs.Y"]))
     model = spec.build(X, Y, Yvar, feature_map=fmap, observations=obs)
     try:
-        model.load_state_dict(_prefixed(tensors, "state."))
+        model.load_state_dict(_strip_prefix(tensors, "state."))
     except RuntimeError as err:
         raise SerializationError(
             f"the saved state does not fit a {type(model).__name__} built from spec "

@@ -10,7 +10,7 @@ memoised: :func:`mfgp.featurize.streaming`); results do not depend on ``batch_si
 
 With ``client=`` (a ``dask.distributed.Client``) the batches, or the partitions of a Dask
 DataFrame of formulas, are featurized and scored on the workers: the model travels once as its
-saved bytes (:meth:`~mfgp.MultiFidelityRegressor.save`'s format, no pickle of torch objects)
+saved bytes (:func:`mfgp.estimators.estimator_to_bytes`: the format of ``save``, no pickle)
 and is loaded once per worker, each task returns its batch's top-k, and the client merges them.
 A task whose worker dies is rerun elsewhere (``retries``); the result is the local call's.
 
@@ -238,14 +238,9 @@ _PART = 2**40
 def _worker_model(blob: bytes, digest: str):
     model = _WORKER_MODELS.get(digest)
     if model is None:
-        import tempfile
+        from mfgp.estimators import estimator_from_bytes
 
-        from mfgp.estimators import load_estimator
-
-        with tempfile.TemporaryDirectory() as d:
-            path = Path(d) / "model.mfgp"
-            path.write_bytes(blob)
-            model = load_estimator(path)
+        model = estimator_from_bytes(blob)
         _WORKER_MODELS.clear()
         _WORKER_MODELS[digest] = model
     return model
@@ -282,15 +277,6 @@ def _formulas_of(part) -> list[str]:
     return [str(f) for f in part]
 
 
-def _model_bytes(model) -> bytes:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "model.mfgp"
-        model.save(path)
-        return path.read_bytes()
-
-
 def _dask_frames(client, model, candidates, batch_size: int, opts: dict, top_k, retries: int):
     """Frames (and row counts) scored on the workers, as they finish; a bounded number in flight."""
     import hashlib
@@ -298,7 +284,9 @@ def _dask_frames(client, model, candidates, batch_size: int, opts: dict, top_k, 
 
     from distributed import as_completed
 
-    blob = _model_bytes(model)
+    from mfgp.estimators import estimator_to_bytes
+
+    blob = estimator_to_bytes(model)
     digest = hashlib.sha256(blob).hexdigest()
     state = {"blob": client.scatter(blob, broadcast=True, hash=False)}
     workers = max(1, len(client.scheduler_info().get("workers", {})))

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from mfgp.calibration.predictive import GaussianPredictive, PointMassMixture, Predictive
+from mfgp.distributions import GaussianPredictive, PointMassMixture, Predictive
 from mfgp.exceptions import InputDataError, UnknownFidelityError
 
 __all__ = [

@@ -70,9 +70,13 @@ def test_estimators_hold_no_modelling_code():
     """The facade builds no kernel, likelihood or model class and runs no optimiser itself."""
     import ast
 
-    tree = ast.parse((ROOT / "estimators.py").read_text())
-    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    files = sorted((ROOT / "estimators").glob("*.py"))
+    assert len(files) > 1, files  # the package, one file per estimator
+    names = set()
+    for path in files:
+        tree = ast.parse(path.read_text())
+        names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
     banned = {"GPClassifier", "SingleFidelityGP", "AR1GP", "MultiTaskGP", "ExplicitLatentGP",
               "fit_gp", "fit_variational", "fit_ar1_recursive", "LBFGS", "Adam", "icdf",
               "MaternKernel", "ScaleKernel"}  # fmt: skip

@@ -294,7 +294,7 @@ def test_metal_classifier_with_a_latent_property(hidden_property, monkeypatch):
     Z = clf._task_inputs(clf._inputs(X))
     head = clf.model_  # the core LatentInputClassifier holds the latent and the quadrature
     keys = np.array(reduced_composition(others), dtype=object)
-    mean, std = clf._latent_moments(X, keys, head.latent)
+    mean, std = clf._property_moments(X, keys, head.latent)
     assert (std > 0.3).all()
     S = 20000
     g = torch.Generator().manual_seed(0)

@@ -232,7 +232,7 @@ class Objective:
               baseline: Tensor | None = None, **kwargs) -> Tensor:  # fmt: skip
         """One score per candidate (``-inf`` where the objective does not apply)."""
         if self.from_predictive:
-            from mfgp.calibration.predictive import GaussianPredictive
+            from mfgp.distributions import GaussianPredictive
 
             at = torch.nonzero(is_target).squeeze(-1)
             pred = GaussianPredictive(moments.mean[at].cpu().numpy(),

@@ -10,7 +10,12 @@ from mfgp.calibration.classification import (
 )
 from mfgp.calibration.cv import CVResult, cross_validate
 from mfgp.calibration.metrics import evaluate, summary, summary_mixture, summary_samples
-from mfgp.calibration.predictive import (
+from mfgp.calibration.recalibrate import (
+    IsotonicRecalibration,
+    RecalibratedPredictive,
+    VarianceScaling,
+)
+from mfgp.distributions import (
     GaussianPredictive,
     LogNormalPredictive,
     PointMassMixture,
@@ -21,11 +26,6 @@ from mfgp.calibration.predictive import (
     concatenate,
     softplus,
     softplus_inverse,
-)
-from mfgp.calibration.recalibrate import (
-    IsotonicRecalibration,
-    RecalibratedPredictive,
-    VarianceScaling,
 )
 
 __all__ = [

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mfgp.calibration.predictive import Predictive, _arr
+from mfgp.distributions import Predictive, _arr
 
 __all__ = ["to_inference_data"]
 

@@ -36,9 +36,9 @@ import torch
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
 from mfgp.calibration.metrics import summary
-from mfgp.calibration.predictive import Predictive, concatenate
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.data.splits import Folds
+from mfgp.distributions import Predictive, concatenate
 from mfgp.exceptions import InputDataError
 
 __all__ = ["Predictor", "CVResult", "cross_validate"]

@@ -1,6 +1,6 @@
 """Proper scores and calibration metrics for predictive distributions.
 
-Every metric takes the observations ``y`` and a :class:`~mfgp.calibration.predictive.Predictive`
+Every metric takes the observations ``y`` and a :class:`~mfgp.distributions.Predictive`
 (Gaussian, samples, or a mixture with a point mass). :func:`summary` (Gaussian ``mean``/``std``),
 :func:`summary_samples` and :func:`summary_mixture` return one tidy DataFrame, overall and per
 group (e.g. per fidelity).
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mfgp.calibration.predictive import (
+from mfgp.distributions import (
     GaussianPredictive,
     PointMassMixture,
     Predictive,
@@ -91,7 +91,7 @@ def coverage(y: object, pred: Predictive, level: float) -> float:
     """Fraction of observations inside the central ``level`` interval.
 
     On an atom (e.g. a zero gap) an observation counts by the share of the atom's mass inside
-    the interval (:meth:`~mfgp.calibration.predictive.Predictive.covered`).
+    the interval (:meth:`~mfgp.distributions.Predictive.covered`).
     """
     y = _check(y, pred)
     return float(pred.covered(y, np.array([level]))[0].mean())

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mfgp.calibration.predictive import GaussianPredictive, Predictive, _arr
+from mfgp.distributions import GaussianPredictive, Predictive, _arr
 
 __all__ = [
     "parity_plot",

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from mfgp.calibration.predictive import GaussianPredictive, PointMassMixture, Predictive, _arr
+from mfgp.distributions import GaussianPredictive, PointMassMixture, Predictive, _arr
 from mfgp.exceptions import InputDataError, NotFittedError, ShapeError
 
 __all__ = ["VarianceScaling", "IsotonicRecalibration", "RecalibratedPredictive"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -331,32 +330,21 @@ class Campaign:
         n = len(self.observations())
         if n == 0:
             raise InputDataError("the campaign has no observations yet: observe some first")
+        from mfgp.estimators import estimator_from_bytes, estimator_to_bytes
+
         if self._fitted is None:
             saved = self.store.latest_checkpoint()
             if saved is not None:
-                self._fitted = (saved[0], self._from_blob(saved[1]))
+                cls = _estimator_class(self.config["model"])
+                self._fitted = (saved[0], estimator_from_bytes(saved[1], cls))
         stale = self._fitted is None or n - self._fitted[0] >= self.config["refit_every"]
         if stale or (refit and self._fitted[0] != n):
             cls = _estimator_class(self.config["model"])
             est = cls(**{**self.config["params"], "progress": False})
             est.fit(self.frame(), candidates=self.store.pool())
-            self.store.add_checkpoint(n, self._to_blob(est), keep=KEEP_CHECKPOINTS)
+            self.store.add_checkpoint(n, estimator_to_bytes(est), keep=KEEP_CHECKPOINTS)
             self._fitted = (n, est)
         return self._fitted[1], self._fitted[0]
-
-    @staticmethod
-    def _to_blob(est) -> bytes:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.mfgp"
-            est.save(path)
-            return path.read_bytes()
-
-    def _from_blob(self, blob: bytes):
-        cls = _estimator_class(self.config["model"])
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.mfgp"
-            path.write_bytes(blob)
-            return cls.load(path)
 
     def surrogate(self):
         """What the next suggestion is scored with: a conditioned surrogate.

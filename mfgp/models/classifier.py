@@ -7,7 +7,7 @@ metallicity, experimental metallicity, zero experimental gaps) it is the coregio
 :class:`~mfgp.kernels.LCMKernel`, so cheap labels of one task inform another exactly as the
 multi-task regression does.
 
-The predictive probability integrates the latent uncertainty in closed form:
+The predictive probability integrates the uncertainty of the GP's function ``f`` in closed form:
 ``P(y = 1) = Phi(mu / sqrt(1 + sigma^2))``.
 
 :class:`LatentInputClassifier` is the explicit-latent architecture with a classifier on top:
@@ -55,8 +55,9 @@ class _SparseGP(ApproximateGP):
 class GPClassifier(ApproximateGPyTorchModel):
     """Sparse variational GP classifier with a Bernoulli (probit) likelihood.
 
-    A BoTorch ``Model``: :meth:`posterior` is the latent ``f`` (for acquisition functions, e.g.
-    the most uncertain classification); :meth:`predict_proba` gives ``P(y = 1)``.
+    A BoTorch ``Model``: :meth:`posterior` is the GP's function ``f`` before the probit link
+    (for acquisition functions, e.g. the most uncertain classification); :meth:`predict_proba`
+    gives ``P(y = 1)``.
 
     Args:
         train_X: ``n x (d + 1)`` features then task index (one task: any constant).
