@@ -248,8 +248,8 @@ class LatentInputClassifier(torch.nn.Module):
     error of its probability at ``tolerance`` (first-order in the two tails, the standard
     estimate of a converged Chebyshev series); the others try twice as many points, then get
     the classifier at every node. On 2,000 candidate compositions of the ready-made band-gap
-    model, 99.6% of rows kept 16 points (about 4x faster than 64 nodes) and no probability
-    moved by more than 3e-6.
+    model, 99.6% of rows kept 16 points (3.7x faster than 64 nodes) and no probability moved by
+    more than 2.7e-6 (``benchmarks/diag_classifier_quadrature.py``).
 
     Args:
         classifier: the fitted :class:`GPClassifier` on ``latent.augment``-ed inputs.
