@@ -1,7 +1,13 @@
 """mfgp: Bayesian multi-fidelity Gaussian processes for materials properties.
 
-The curated public API, loaded lazily (PEP 562): ``import mfgp`` imports neither torch nor
-pandas, and changes no global setting; each name loads its module on first use.
+The user layer, loaded lazily (PEP 562): ``import mfgp`` imports neither torch nor pandas, and
+changes no global setting; each name loads its module on first use. The top level holds what a
+user of formulas and DataFrames calls (estimators, data, campaigns, screening, calibration,
+the ready-made models); the core pieces (GP models, specs, fitting, saving a bare model,
+``predict_marginals``, ``select_batch``) are imported from their modules (``mfgp.models``,
+``mfgp.models.specs``, ``mfgp.fit``, ``mfgp.io``, ``mfgp.predict``, ``mfgp.acquisition``,
+``mfgp.hurdle``). Their old top-level names still work and warn (``FutureWarning``) with the
+module to import them from.
 
 Example:
     >>> import mfgp
@@ -16,7 +22,7 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-#: public name -> the module that defines it
+#: public name -> the module that defines it (the user layer)
 _API: dict[str, str] = {
     # estimators (DataFrames of formulas)
     "MultiFidelityRegressor": "mfgp.estimators",
@@ -34,7 +40,26 @@ _API: dict[str, str] = {
     "load_expt_is_metal": "mfgp.datasets",
     "load_steels_yield": "mfgp.datasets",
     "CompositionFeaturizer": "mfgp.featurize",
-    # core models, specs, prediction, saving
+    # campaigns
+    "Campaign": "mfgp.loop",
+    "TableOracle": "mfgp.loop",
+    "Budget": "mfgp.loop",
+    "Experiments": "mfgp.loop",
+    "HitsFound": "mfgp.loop",
+    "PredictiveChange": "mfgp.loop",
+    # screening
+    "screen": "mfgp.screen",
+    "enumerate_compositions": "mfgp.candidates",
+    "count_compositions": "mfgp.candidates",
+    # calibration
+    "cross_validate": "mfgp.calibration",
+    "evaluate": "mfgp.calibration",
+    "IsotonicRecalibration": "mfgp.calibration",
+}
+
+#: core pieces once exported at the top level: name -> the module to import them from (still
+#: reachable as ``mfgp.NAME``, with a FutureWarning; not in ``__all__`` or ``dir(mfgp)``)
+_CORE: dict[str, str] = {
     "AR1GP": "mfgp.models",
     "MultiTaskGP": "mfgp.models",
     "SingleFidelityGP": "mfgp.models",
@@ -46,29 +71,14 @@ _API: dict[str, str] = {
     "SingleSpec": "mfgp.models.specs",
     "LatentChainSpec": "mfgp.models.specs",
     "FitOptions": "mfgp.models.specs",
+    "ClassifierSpec": "mfgp.models.specs",
+    "HurdleSpec": "mfgp.hurdle",
     "predict_marginals": "mfgp.predict",
     "save_model": "mfgp.io",
     "load_model": "mfgp.io",
     "fit_gp": "mfgp.fit",
     "fit_ar1_recursive": "mfgp.fit",
-    "ClassifierSpec": "mfgp.models.specs",
-    "HurdleSpec": "mfgp.hurdle",
-    # campaigns
-    "Campaign": "mfgp.loop",
-    "TableOracle": "mfgp.loop",
-    "Budget": "mfgp.loop",
-    "Experiments": "mfgp.loop",
-    "HitsFound": "mfgp.loop",
-    "PredictiveChange": "mfgp.loop",
     "select_batch": "mfgp.acquisition",
-    # screening
-    "screen": "mfgp.screen",
-    "enumerate_compositions": "mfgp.candidates",
-    "count_compositions": "mfgp.candidates",
-    # calibration
-    "cross_validate": "mfgp.calibration",
-    "evaluate": "mfgp.calibration",
-    "IsotonicRecalibration": "mfgp.calibration",
 }
 
 #: subpackages reachable as attributes (``mfgp.experts.load(...)``), imported on first use;
@@ -84,6 +94,15 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     module = _API.get(name)
+    if module is None and name in _CORE:
+        import warnings
+
+        warnings.warn(
+            f"mfgp.{name} is a core piece, no longer exported by mfgp's top level (the user "
+            f"layer); import it from its module: from {_CORE[name]} import {name}",
+            FutureWarning, stacklevel=2,
+        )  # fmt: skip
+        return getattr(importlib.import_module(_CORE[name]), name)
     if module is None:
         raise AttributeError(f"module 'mfgp' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -96,8 +115,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
-    from mfgp.acquisition import select_batch  # noqa: F401
     from mfgp.calibration import IsotonicRecalibration, cross_validate, evaluate  # noqa: F401
+    from mfgp.candidates import count_compositions, enumerate_compositions  # noqa: F401
     from mfgp.data import (  # noqa: F401
         MultiFidelityDataset,
         element_family_folds,
@@ -111,11 +130,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         load_metallicity,
         load_steels_yield,
     )
-    from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor  # noqa: F401
+    from mfgp.estimators import (  # noqa: F401
+        HurdleRegressor,
+        MetalClassifier,
+        MultiFidelityRegressor,
+        load_estimator,
+    )
     from mfgp.featurize import CompositionFeaturizer  # noqa: F401
-    from mfgp.fit import fit_ar1_recursive, fit_gp  # noqa: F401
-    from mfgp.hurdle import HurdleSpec  # noqa: F401
-    from mfgp.io import load_model, save_model  # noqa: F401
     from mfgp.loop import (  # noqa: F401
         Budget,
         Campaign,
@@ -124,20 +145,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
         PredictiveChange,
         TableOracle,
     )
-    from mfgp.models import (  # noqa: F401
-        AR1GP,
-        ExplicitLatentGP,
-        FeatureMap,
-        FeatureMapModel,
-        MultiTaskGP,
-        SingleFidelityGP,
-    )
-    from mfgp.models.specs import (  # noqa: F401
-        AR1Spec,
-        ClassifierSpec,
-        FitOptions,
-        LatentChainSpec,
-        MultiTaskSpec,
-        SingleSpec,
-    )
-    from mfgp.predict import predict_marginals  # noqa: F401
+    from mfgp.screen import screen  # noqa: F401

@@ -132,3 +132,26 @@ def test_an_estimator_round_trips_through_bytes(regressor):
         estimator_from_bytes(blob, HurdleRegressor)
     with pytest.raises(SerializationError):
         estimator_from_bytes(blob[: len(blob) // 2])
+
+
+def test_the_top_level_is_the_user_layer():
+    """``import mfgp`` lists the user layer; a core piece is imported from its module, and its
+    old top-level name still works with a FutureWarning that names that module."""
+    import warnings
+
+    user = {"MultiFidelityRegressor", "HurdleRegressor", "Campaign", "screen",
+            "load_bandgap_ladder", "cross_validate", "pretrained"}  # fmt: skip
+    core = {"AR1GP": "mfgp.models", "AR1Spec": "mfgp.models.specs", "fit_gp": "mfgp.fit",
+            "save_model": "mfgp.io", "predict_marginals": "mfgp.predict",
+            "select_batch": "mfgp.acquisition"}  # fmt: skip
+    assert user <= set(mfgp.__all__) and user <= set(dir(mfgp))
+    assert not set(core) & set(mfgp.__all__) and not set(core) & set(dir(mfgp))
+    for name, module in core.items():
+        with pytest.warns(FutureWarning, match=f"from {module} import {name}"):
+            value = getattr(mfgp, name)
+        assert value is getattr(importlib.import_module(module), name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mfgp.MultiFidelityRegressor is mfgp.estimators.MultiFidelityRegressor
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        mfgp.nothing_here  # noqa: B018
