@@ -2,7 +2,7 @@
 
 Issue #33 asks ``benchmarks/results/bench_campaign.json`` for a top-level ``summary``
 ``{scenario: {strategy: {"af", "af_ci", "ef", "ef_ci", ...}}}`` with the recommended strategy
-as ``mfgp``. The scenarios are run by three scripts; this one reads their committed results
+as ``mfgp``. The scenarios are run by five scripts; this one reads their committed results
 and writes the summary (nothing is rerun, nothing is tuned here):
 
 * ``learn`` and ``cost`` from ``bench_campaign.json``'s own records (``bench_campaign.py``;
