@@ -22,6 +22,15 @@ Strategies:
   (``AR1Spec(training="joint")``) instead of the default recursive trainer (the ablation:
   with about 5 start points per level, the recursive fit cannot tell that the levels are
   nearly the same function; the joint likelihood sees every level at once).
+* ``mfgp kg, AR1, tutorial prior`` and ``mfgp kg, joint AR1, tutorial prior``: ``mfgp kg``
+  (recursive and joint AR1) with the lengthscale prior of BoTorch's tutorial model,
+  ``Gamma(3, 6)``, and its output scale prior, ``Gamma(2, 0.15)`` (:func:`tutorial_kernel`),
+  instead of mfgp's defaults: the ablation of the model's prior, which
+  ``diag_showcase_model.py`` found to be most of what separates mfgp's model from BoTorch's
+  on this problem.
+* ``mfgp kg, BoTorch's model``: mfgp's planner (the same pool, objective and costs) on
+  BoTorch's tutorial model (``SingleTaskMultiFidelityGP``, fitted as ``botorch qMFKG``
+  fits it): the ablation that separates the model from the planner.
 * ``botorch qMFKG``: BoTorch's own tutorial as it runs it: ``SingleTaskMultiFidelityGP`` with
   ``Standardize``, ``qMultiFidelityKnowledgeGradient`` with 128 fantasies, the current value
   from maximising the posterior mean at ``s = 1`` (10 restarts, 1,024 raw samples), the batch
@@ -49,7 +58,8 @@ cost" is out of reach on this problem by construction, and the table says so.
 
 Writes results/bench_showcase.{json,md,png}; the JSON's ``summary`` is
 ``{"showcase_hartmann6": {strategy: {...}}}``. Run: ``make bench-showcase`` (``SEEDS=2
-BUDGET=8`` for a quick look, written to bench_showcase_smoke). Finished (strategy, seed)
+BUDGET=8`` for a quick look, written to bench_showcase_smoke; ``OUT=name`` writes elsewhere, as
+the development seeds do: ``SEEDS_LIST=100,101,102,103,104 OUT=bench_showcase_dev``). Finished (strategy, seed)
 cells are kept in results/bench_showcase.partial.jsonl, so an interrupted run resumes.
 """
 
@@ -73,7 +83,8 @@ from _common import (
 SEEDS = env_seeds(10)
 BUDGET = float(os.environ.get("BUDGET", 30))
 POOL = int(os.environ.get("POOL", 2000))
-NAME = "bench_showcase" if (BUDGET, POOL) == (30.0, 2000) else "bench_showcase_smoke"
+NAME = os.environ.get(
+    "OUT", "bench_showcase" if (BUDGET, POOL) == (30.0, 2000) else "bench_showcase_smoke")
 Q = 4
 N_INIT = 16
 FIDELITIES = (0.5, 0.75, 1.0)
@@ -81,7 +92,8 @@ FIXED_COST = 0.25
 OPTIMUM = 3.32237
 THRESHOLDS = (1.0, 0.5, 0.2)
 STRATEGIES = ("mfgp kg", "mfgp mes", "mfgp kg, target only", "mfgp kg, joint AR1",
-              "botorch qMFKG", "botorch qLogNEI", "random")  # fmt: skip
+              "mfgp kg, AR1, tutorial prior", "mfgp kg, joint AR1, tutorial prior",
+              "mfgp kg, BoTorch's model", "botorch qMFKG", "botorch qLogNEI", "random")  # fmt: skip
 TK = {"dtype": torch.float64}
 
 
@@ -137,28 +149,77 @@ def _mfgp_rows(X: torch.Tensor) -> torch.Tensor:
     return torch.cat([X[:, :6], index[:, None].to(X)], 1)
 
 
-def fit_mfgp(X, Y, training: str = "auto"):
+def tutorial_kernel(d: int, batch_shape=None, active_dims=None, outputscale: bool = True):
+    """The data kernel with the priors of BoTorch's tutorial model.
+
+    ``SingleTaskMultiFidelityGP``'s shared (unbiased) Matern-5/2 has a ``Gamma(3, 6)`` prior
+    on each lengthscale (mode 1/3 of the unit box) and its output scale a ``Gamma(2, 0.15)``
+    prior (zero density at zero: the model cannot explain every row as noise). mfgp's default
+    is the dimension-scaled ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`` lengthscale prior
+    (median 10 at d = 6), which 16 points of a 6-D function cannot overrule, and no output
+    scale prior (``diag_showcase_model.py``). ``outputscale=False``: the lengthscale prior only.
+    """
+    from gpytorch.kernels import MaternKernel, ScaleKernel
+    from gpytorch.priors import GammaPrior
+
+    base = MaternKernel(nu=2.5, ard_num_dims=d, lengthscale_prior=GammaPrior(3.0, 6.0))
+    return ScaleKernel(base, outputscale_prior=GammaPrior(2.0, 0.15) if outputscale else None)
+
+
+def tutorial_ar1_kernel():
+    """The AR1 kernel over the three fidelities with the tutorial model's priors.
+
+    Every level's lengthscales get ``Gamma(3, 6)``; the output scale prior goes to level 0's
+    kernel only, the function every fidelity shares (as the tutorial's output scale is that of
+    its shared kernel); the discrepancies keep mfgp's default, no prior.
+    """
+    from mfgp.kernels import AR1Kernel
+
+    return AR1Kernel([tutorial_kernel(6, outputscale=t == 0) for t in range(len(FIDELITIES))])
+
+
+def fit_mfgp(X, Y, training: str = "auto", prior: str = "default"):
+    """mfgp's AR1 on the rows; ``prior="tutorial"``: with :func:`tutorial_kernel`."""
     from mfgp.models.specs import AR1Spec, FitOptions
 
     Xm = _mfgp_rows(X)
+    if prior == "tutorial":
+        from mfgp.fit import fit_ar1_recursive, fit_gp
+        from mfgp.kernels.means import FidelityMean
+        from mfgp.models import AR1GP
+        from mfgp.models.specs import joint_priors
+
+        model = AR1GP(Xm, Y, covar_module=tutorial_ar1_kernel(), **(
+            {} if training == "joint"  # AR1Spec's joint build: one shared constant mean
+            else {"mean_module": FidelityMean(len(FIDELITIES)).to(Xm)}))  # or one per level
+        if training == "joint":  # and its priors
+            joint_priors(model.covar_module, Xm[:, -1])
+        (fit_gp if training == "joint" else fit_ar1_recursive)(model)
+        return model
     spec = AR1Spec(training=training)
     model = spec.build(Xm, Y, observations=(Xm, Y))
     spec.fit(model, FitOptions())
     return model
 
 
-def mfgp_step(model, P: torch.Tensor, objective: str, target_only: bool) -> torch.Tensor:
+def mfgp_step(model, P: torch.Tensor, objective: str, target_only: bool,
+              botorch_rows: bool = False) -> torch.Tensor:  # fmt: skip
+    """mfgp's batch from the pool; ``botorch_rows``: ``model`` reads s, not a level index."""
     from mfgp.acquisition import KnowledgeGradient, MaxValueEntropy, select_batch
 
     levels = [2] if target_only else [0, 1, 2]
-    C = torch.cat([torch.cat([P, torch.full((len(P), 1), float(t), **TK)], 1) for t in levels])
-    cost = cost_of(torch.tensor([FIDELITIES[int(t)] for t in C[:, -1]], **TK))
-    R = torch.cat([P, torch.full((len(P), 1), 2.0, **TK)], 1)
+    column = (lambda t: FIDELITIES[t]) if botorch_rows else float
+    C = torch.cat([torch.cat([P, torch.full((len(P), 1), column(t), **TK)], 1) for t in levels])
+    level = torch.tensor(levels, **TK).repeat_interleave(len(P))
+    cost = cost_of(torch.tensor([FIDELITIES[int(t)] for t in level], **TK))
+    R = torch.cat([P, torch.full((len(P), 1), column(2), **TK)], 1)
     groups = np.tile(np.arange(len(P)), len(levels))
     obj = KnowledgeGradient(maximize=True) if objective == "kg" else MaxValueEntropy(maximize=True)
-    sel = select_batch(model, C, obj, q=Q, R=R, cost=cost, is_target=C[:, -1] == 2,
+    sel = select_batch(model, C, obj, q=Q, R=R, cost=cost, is_target=level == 2,
                        groups=groups, variances="exact")  # fmt: skip
     rows = C[sel.rows]
+    if botorch_rows:
+        return rows
     return torch.cat([rows[:, :6], torch.tensor(FIDELITIES, **TK)[rows[:, -1].long()][:, None]], 1)
 
 
@@ -256,8 +317,9 @@ def run(strategy: str, seed: int) -> dict:
     spent, costs, regrets, fids, seconds = 0.0, [], [], [], 0.0
     while True:
         t0 = time.perf_counter()
-        if strategy.startswith("mfgp"):
-            model = fit_mfgp(X, Y, "joint" if strategy.endswith("joint AR1") else "auto")
+        if strategy.startswith("mfgp") and not strategy.endswith("BoTorch's model"):
+            model = fit_mfgp(X, Y, "joint" if "joint AR1" in strategy else "auto",
+                             "tutorial" if strategy.endswith("tutorial prior") else "default")
             regret = mfgp_recommend(model)
         else:
             model = fit_botorch(X, Y)
@@ -273,8 +335,11 @@ def run(strategy: str, seed: int) -> dict:
             new = mfgp_step(model, P, "mes", False)
         elif strategy == "mfgp kg, target only":
             new = mfgp_step(model, P, "kg", True)
-        elif strategy == "mfgp kg, joint AR1":
+        elif strategy in ("mfgp kg, joint AR1", "mfgp kg, AR1, tutorial prior",
+                          "mfgp kg, joint AR1, tutorial prior"):
             new = mfgp_step(model, P, "kg", False)
+        elif strategy == "mfgp kg, BoTorch's model":
+            new = mfgp_step(model, P, "kg", False, botorch_rows=True)
         elif strategy == "botorch qMFKG":
             new = botorch_mfkg_step(model)
         elif strategy == "botorch qLogNEI":
@@ -327,8 +392,8 @@ def problem_facts() -> dict:
         facts["pool_best_regret"][str(seed)] = float(OPTIMUM - at[1.0].max())
         kernels = fit_mfgp(*initial(seed)).covar_module.data_kernels
         facts["ar1_start_outputscale"][str(seed)] = {
-            "level_0": float(kernels[0].outputscale), "top_discrepancy": float(
-                kernels[-1].outputscale)}  # fmt: skip
+            "level_0": float(kernels[0].outputscale.detach()), "top_discrepancy": float(
+                kernels[-1].outputscale.detach())}  # fmt: skip
     return facts
 
 

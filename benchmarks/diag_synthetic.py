@@ -10,7 +10,9 @@ never reported), for every function (a change must not lose elsewhere):
 * ``noprior``: no lengthscale prior (Emukit's GPy kernels have none);
 * ``noise``: the noise fixed at 1e-6 of the output variance instead of learned;
 * ``restarts``: four extra seeded starts of L-BFGS (Emukit uses 5 starts in all);
-* ``joint``: the joint trainer (Emukit's AR1 is one joint GP);
+* ``joint``: the joint trainer (Emukit's AR1 is one joint GP), with its priors
+  (:func:`mfgp.models.specs.joint_priors`); ``joint+raw``: without them (the joint AR1
+  before they were added);
 * ``nosparse``: the recursive trainer without its rule for sparse levels
   (``fit_ar1_recursive(sparse=False)``: every level fits its own noise and an unpenalised
   discrepancy variance, the default before the rule);
@@ -83,6 +85,20 @@ def data_kernel(make):
         mf_models.default_data_kernel = old
 
 
+@contextmanager
+def raw_joint(on: bool):
+    """``AR1Spec(training="joint")`` without its priors (``on``)."""
+    import mfgp.models.specs as specs
+
+    old = specs.joint_priors
+    if on:
+        specs.joint_priors = lambda *args: None
+    try:
+        yield
+    finally:
+        specs.joint_priors = old
+
+
 def run(variant: str, X, Y, X_test, T):
     """A variant is ``default`` or tokens joined by ``+``: ``rbf``, ``noprior`` (no lengthscale
     prior), ``noise`` (noise fixed at 1e-6 of the output variance), ``restarts`` (4 more
@@ -96,7 +112,7 @@ def run(variant: str, X, Y, X_test, T):
     spec = AR1Spec(training="joint" if "joint" in tokens else "auto")
     t0 = time.perf_counter()
     make = data_kernel_of(tokens) if tokens & {"rbf", "noprior"} else mf_models.default_data_kernel
-    with data_kernel(make), sparse_rule(tokens):
+    with data_kernel(make), sparse_rule(tokens), raw_joint("raw" in tokens):
         model = spec.build(Xt, Yt, Yvar)
         if "nosparse" in tokens:
             if spec.training == "joint":

@@ -244,6 +244,53 @@ class SingleSpec(ModelSpec):
         return SingleFidelityGP(X, Y, Yvar, data_kernel=kwargs.get("data_kernel"))
 
 
+#: ``(mean, sd)`` of the normal prior on each ``rho_t`` of a jointly fitted AR1 (standardised
+#: outputs: levels of one property are about equally scaled)
+JOINT_RHO_PRIOR = (1.0, 0.5)
+
+
+def _fixed_prior(module: torch.nn.Module, name: str, prior, closure) -> None:
+    """Register ``prior`` on ``module`` without saving it: a spec's constant, rebuilt on load.
+
+    Its buffers are not persistent, so a model file has the same keys with or without it
+    (files written before the prior existed still load, and the reverse).
+    """
+    module.register_prior(name, prior, closure)
+    prior._non_persistent_buffers_set.update(prior._buffers)
+
+
+def joint_priors(kernel: AR1Kernel, levels: Tensor) -> None:
+    """The priors of a jointly fitted AR1, the counterparts of the recursive trainer's rules.
+
+    * every ``rho_t``: ``N(1, 0.5^2)`` (:data:`JOINT_RHO_PRIOR`). The joint likelihood can
+      trade ``rho_t`` for the discrepancy: on the augmented Hartmann-6 showcase's start (16
+      points over three fidelities, development seed 104) it put ``rho_2`` at 0.02 and the
+      top discrepancy's variance at 1e-30, a target level that is a constant with no
+      uncertainty (NLPD 14,000 on the target), so a planner saw no value anywhere;
+    * a sparse level (:func:`mfgp.fit.sparse_level`: fewer rows than its hyperparameters):
+      the recursive trainer's ``Gamma(2, 2)`` prior on its discrepancy's variance, so it
+      cannot vanish into the noise.
+
+    Chosen on development seeds only (``benchmarks/diag_showcase_model.py``, seeds 100-109;
+    ``benchmarks/diag_synthetic.py``, seeds 100-104).
+    """
+    from gpytorch.priors import GammaPrior, NormalPrior
+
+    from mfgp.fit.recursive import SPARSE_OUTPUTSCALE, sparse_level
+
+    T = kernel.num_tasks
+    if T < 2:
+        return
+    dev = {"dtype": kernel.rho.dtype, "device": kernel.rho.device}
+    mean, sd = (torch.tensor(v, **dev) for v in JOINT_RHO_PRIOR)
+    _fixed_prior(kernel, "joint_rho_prior", NormalPrior(mean, sd), lambda m: m.rho)
+    for t in range(1, T):
+        if sparse_level(kernel, t, int((levels == t).sum())):
+            rate = [torch.tensor(v, **dev) for v in SPARSE_OUTPUTSCALE]
+            _fixed_prior(kernel.data_kernels[t], "sparse_outputscale_prior", GammaPrior(*rate),
+                         lambda m: m.outputscale)  # fmt: skip
+
+
 @register_spec
 @dataclass(frozen=True)
 class AR1Spec(ModelSpec):
@@ -255,7 +302,9 @@ class AR1Spec(ModelSpec):
             accurate and better calibrated on the band-gap benchmark, ``docs/models.md``),
             ``"joint"`` (:func:`mfgp.fit.fit_gp`) or ``"auto"`` (recursive). The recursive
             build has a constant mean per level (each level a regression on the one below,
-            with an intercept); the joint one a single shared constant (see :class:`AR1GP`).
+            with an intercept); the joint one a single shared constant (see :class:`AR1GP`),
+            a ``N(1, 0.5^2)`` prior on each ``rho_t`` and the recursive trainer's prior on a
+            sparse level's discrepancy (:func:`joint_priors`).
         composition_effect: every level below the top gets a composition's own effect
             (:class:`~mfgp.kernels.effect.CompositionEffect`), carried up by ``rho``: the GP's
             inputs gain two composition-key columns (:class:`CompositionKeyedMap`). The
@@ -288,7 +337,9 @@ class AR1Spec(ModelSpec):
         if self.composition_effect:
             return self._build_with_effect(X, Y, Yvar, data_kernel)
         if self.training == "joint":
-            return AR1GP(X, Y, Yvar, rho=self.rho, data_kernel=data_kernel)
+            model = AR1GP(X, Y, Yvar, rho=self.rho, data_kernel=data_kernel)
+            joint_priors(model.covar_module, X[:, -1])
+            return model
         # the recursive fit takes each level as a regression on the one below with its own
         # intercept (Le Gratiet and Garnier 2014): a constant per level. With one shared
         # constant fixed after level 0, a level that is the one below scaled about any other
@@ -317,6 +368,8 @@ class AR1Spec(ModelSpec):
                            WithCompositionEffect(base, CompositionEffect(keys)))  # fmt: skip
         covar = AR1Kernel(kernels, rho_dims=d if self.rho == "linear" else None)
         mean = ConstantMean() if self.training == "joint" else FidelityMean(T)
+        if self.training == "joint":
+            joint_priors(covar, X[:, -1])
         return AR1GP(X, Y, Yvar, rho=self.rho, covar_module=covar, mean_module=mean.to(X),
                      input_transform=feature_normalize(X, n_features=d))  # fmt: skip
 
