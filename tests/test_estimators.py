@@ -129,6 +129,14 @@ def test_hurdle_predictive_is_a_zero_inflated_positive_distribution(zero_inflate
     lo, hi = pred.interval(0.9)
     assert (lo >= 0).all() and (hi > lo).all()
     assert (pred.sample(200) >= 0).all()
+    # the notebook table: the hurdle's own scale, P(metal) beside the mixture's moments
+    frame = hurdle.predict_frame(formulas, level=95)
+    assert frame.columns.tolist() == ["formula", "p_metal", "mean", "std", "lower_95",
+                                      "upper_95"]  # fmt: skip
+    np.testing.assert_allclose(frame.p_metal, proba[:, 1])
+    np.testing.assert_allclose(frame["mean"], pred.mean())
+    np.testing.assert_allclose(frame.lower_95, pred.interval(0.95)[0])
+    assert (frame.lower_95 >= 0).all() and len(hurdle.predict_frame("NaCl")) == 1
     mean, std = hurdle.predict(["NaCl"], True)
     assert mean[0] > 0 and std[0] > 0
     # point predictions: the hard decision is 0 exactly where P(metal) >= threshold, else the

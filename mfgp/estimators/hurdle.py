@@ -21,7 +21,7 @@ import pandas as pd
 
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.distributions import LogNormalPredictive, PointMassMixture, SoftplusNormalPredictive
-from mfgp.estimators._base import _FormulaEstimator
+from mfgp.estimators._base import _FormulaEstimator, _interval_level
 from mfgp.estimators._recalibration import _Recalibrated
 from mfgp.estimators._serialization import Parts, _load_device, _nest, _unnest
 from mfgp.estimators.classifier import MetalClassifier, _metal_probability
@@ -276,6 +276,32 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
                 f"unknown statistic {statistic!r}; choose mean, median, classify or nonmetal"
             )
         return (point, pred.std()) if return_std else point
+
+    def predict_frame(self, formulas: Sequence[str], level: float = 0.9) -> pd.DataFrame:
+        """A table of predictions, one row per formula: what a notebook shows.
+
+        Columns ``formula, p_metal, mean, std, lower_<p>, upper_<p>`` (``p``: percent) of
+        :meth:`predictive` (a new measurement of the target gap; recalibrated after
+        :meth:`recalibrate`). A lower bound is 0 eV wherever the interval reaches the point
+        mass at 0, never below.
+
+        Args:
+            formulas: the compositions.
+            level: the central interval's probability, as a fraction (``0.9``) or a
+                percentage (``90``).
+
+        Example (the ready-made band-gap model):
+            >>> mfgp.pretrained("expt_gap").predict_frame(["GaAs", "Cu"]).round(2)  # doctest: +SKIP
+              formula  p_metal  mean   std  lower_90  upper_90
+            0    GaAs     0.20  0.79  0.46       0.0      1.42
+            1      Cu     0.85  0.21  0.65       0.0      1.69
+        """
+        if isinstance(formulas, str):
+            formulas = [formulas]
+        level = _interval_level(level)
+        table = self.predictive(list(formulas)).table(level)
+        p_metal = table.pop("p_zero")
+        return pd.DataFrame({"formula": list(formulas), "p_metal": p_metal, **table})
 
     def _p_metal(self, X) -> np.ndarray:
         """``P(gap = 0)``, ``n``: column 1 of :meth:`predict_proba` (recalibrated too)."""
