@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -257,9 +258,10 @@ def regret_summary(done: list[dict], strategies, budget: float, thresholds, *, s
 
     Medians over seeds with 95% bootstrap CIs (:func:`bootstrap_ci`), the share of a run's
     picks at the target (``share(rec)``, stored as ``share_key``), the median seconds; and,
-    for ``reference`` against each of ``others``, the paired (same seed) ratio of the costs to
-    reach each threshold (median over the seeds where both reach it). Returns the summary
-    (``{strategy: cell}``, ``"mfgp"`` naming ``reference``'s cell) and a table.
+    for ``reference`` (a strategy, or several) against each of ``others``, the paired (same
+    seed) ratio of the costs to reach each threshold (median over the seeds where both reach
+    it). Returns the summary (``{strategy: cell}``, ``"mfgp"`` naming the (first) reference's
+    cell) and a table.
     """
     import numpy as np
 
@@ -295,10 +297,13 @@ def regret_summary(done: list[dict], strategies, budget: float, thresholds, *, s
         row["median_seconds"] = cell["median_seconds"]
         summary[strategy] = cell
         rows.append(row)
-    for t in thresholds:
+    references = (reference,) if isinstance(reference, str) else tuple(reference)
+    for ref, t in itertools.product(references, thresholds):
         ratios = {}
-        a = {r["seed"]: cost_to_reach(r, t, budget) for r in by.get(reference, [])}
+        a = {r["seed"]: cost_to_reach(r, t, budget) for r in by.get(ref, [])}
         for other in others:
+            if other == ref:
+                continue
             b = {r["seed"]: cost_to_reach(r, t, budget) for r in by.get(other, [])}
             common = sorted(set(a) & set(b))
             both = [a[s] / b[s] for s in common
@@ -306,9 +311,9 @@ def regret_summary(done: list[dict], strategies, budget: float, thresholds, *, s
             if both:
                 ratios[other] = {"median": float(np.median(both)), "seeds": len(both),
                                  "of": len(common)}  # fmt: skip
-        if ratios and reference in summary:
-            summary[reference][f"cost_ratio_to_{t:g}"] = ratios
-    summary["mfgp"] = summary.get(reference, {})
+        if ratios and ref in summary:
+            summary[ref][f"cost_ratio_to_{t:g}"] = ratios
+    summary["mfgp"] = summary.get(references[0], {})
     return summary, pd.DataFrame(rows)
 
 

@@ -365,8 +365,10 @@ def run(strategy: str, seed: int) -> dict:
 def summarize(done: list[dict]):
     summary, table = regret_summary(
         done, STRATEGIES, BUDGET, THRESHOLDS, share_key="share_target_fidelity",
-        share=lambda r: float(np.mean(np.array(r["fidelities"]) == 1.0)), reference="mfgp kg",
-        others=("mfgp kg, target only", "botorch qLogNEI", "botorch qMFKG"))  # fmt: skip
+        share=lambda r: float(np.mean(np.array(r["fidelities"]) == 1.0)),
+        reference=("mfgp kg", "mfgp kg, joint AR1", "mfgp kg, joint AR1, tutorial prior"),
+        others=("mfgp kg", "mfgp kg, target only", "botorch qLogNEI",
+                "botorch qMFKG"))  # fmt: skip
     return {"showcase_hartmann6": summary}, table
 
 

@@ -286,9 +286,9 @@ def joint_priors(kernel: AR1Kernel, levels: Tensor) -> None:
     _fixed_prior(kernel, "joint_rho_prior", NormalPrior(mean, sd), lambda m: m.rho)
     for t in range(1, T):
         if sparse_level(kernel, t, int((levels == t).sum())):
-            rate = [torch.tensor(v, **dev) for v in SPARSE_OUTPUTSCALE]
-            _fixed_prior(kernel.data_kernels[t], "sparse_outputscale_prior", GammaPrior(*rate),
-                         lambda m: m.outputscale)  # fmt: skip
+            shape, rate = (torch.tensor(v, **dev) for v in SPARSE_OUTPUTSCALE)
+            _fixed_prior(kernel.data_kernels[t], "sparse_outputscale_prior",
+                         GammaPrior(shape, rate), lambda m: m.outputscale)  # fmt: skip
 
 
 @register_spec
