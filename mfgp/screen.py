@@ -39,7 +39,7 @@ import pandas as pd
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
 from mfgp.exceptions import InputDataError
-from mfgp.featurize.composition import streaming
+from mfgp.featurize.composition import batch_parses, streaming
 
 __all__ = ["SCORES", "screen"]
 
@@ -198,11 +198,12 @@ def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.D
     """One batch scored: ``order, formula, score`` and the predictive's table.
 
     Inside :func:`mfgp.featurize.streaming`: candidates are seen once, so memoising their
-    parses and features would only grow memory with the pool.
+    parses and features would only grow memory with the pool; each is parsed once for the
+    whole estimator within the batch (:func:`mfgp.featurize.composition.batch_parses`).
     """
     from mfgp.fastvar import variances_mode
 
-    with streaming(), variances_mode(opts.get("variances"), opts.get("rank")):
+    with streaming(), batch_parses(), variances_mode(opts.get("variances"), opts.get("rank")):
         pred = model.predictive(batch, **opts["kw"])
     frame = pd.DataFrame({"formula": batch,
                           "score": _scores(pred, opts["score"], opts["maximize"], opts["window"]),

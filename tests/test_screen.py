@@ -134,6 +134,19 @@ def test_screening_memoises_no_candidate(fitted):
     screen(fitted, flat, score="mean", top_k=5, batch_size=50, progress=False)
     assert _parse_cached.cache_info().currsize == 0
     assert len(features) == 0
+    # but within a batch each candidate is parsed once, whichever parts of the estimator
+    # read it (the AR1 parses the batch twice: its inputs and their compositions)
+    import mfgp.featurize.composition as composition
+
+    calls = []
+    real = composition._parse_or_message
+    composition._parse_or_message = lambda key: calls.append(key) or real(key)
+    try:
+        screen(fitted, flat[:100], score="mean", top_k=5, batch_size=50, progress=False)
+    finally:
+        composition._parse_or_message = real
+    assert sorted(calls) == sorted(flat[:100])
+    assert _parse_cached.cache_info().currsize == 0
     # outside screening the same formulas are memoised (so the checks above can fail)
     fitted.predictive(flat[:20])
     assert _parse_cached.cache_info().currsize >= 20
