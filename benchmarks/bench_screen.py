@@ -106,7 +106,7 @@ def candidates(n: int):
 
 
 def fit(path: Path, model: str = "campaign AR1", quick: bool = False) -> tuple[float, int]:
-    """Fit and save one model; returns the seconds and its largest GP's training rows.
+    """Fit (or, for the hurdle, load) and save one model; the seconds and its largest GP's rows.
 
     ``campaign AR1``: 500 experimental compositions, at most 1,000 other PBE rows (``quick``:
     100 and 200, a short fit). ``hurdle all gaps``: the ready-made ``expt_gap`` model (every
@@ -117,12 +117,12 @@ def fit(path: Path, model: str = "campaign AR1", quick: bool = False) -> tuple[f
     from mfgp.fastvar import estimator_training_rows
 
     t0 = time.perf_counter()
-    df = load_bandgap_ladder(["pbe", "expt"])
     if model == "hurdle all gaps":  # the ready-made model: HurdleRegressor() on every row
         import mfgp
 
         est = mfgp.pretrained("expt_gap")
     else:
+        df = load_bandgap_ladder(["pbe", "expt"])
         n_expt, cap = (100, 200) if quick else (500, 1000)
         expt = df[df.fidelity == "expt"].composition.drop_duplicates().sample(n=n_expt,
                                                                                random_state=0)

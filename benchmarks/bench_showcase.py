@@ -158,7 +158,11 @@ def tutorial_kernel(d: int, batch_shape=None, active_dims=None, outputscale: boo
     is the dimension-scaled ``LogNormal(sqrt(2) + log(d) / 2, sqrt(3))`` lengthscale prior
     (median 10 at d = 6), which 16 points of a 6-D function cannot overrule, and no output
     scale prior (``diag_showcase_model.py``). ``outputscale=False``: the lengthscale prior only.
+    ``batch_shape`` and ``active_dims`` are accepted for the data-kernel signature and must be
+    left at ``None`` (this problem needs neither).
     """
+    if batch_shape is not None or active_dims is not None:
+        raise ValueError("tutorial_kernel takes neither batch_shape nor active_dims")
     from gpytorch.kernels import MaternKernel, ScaleKernel
     from gpytorch.priors import GammaPrior
 
@@ -179,7 +183,9 @@ def tutorial_ar1_kernel():
 
 
 def fit_mfgp(X, Y, training: str = "auto", prior: str = "default"):
-    """mfgp's AR1 on the rows; ``prior="tutorial"``: with :func:`tutorial_kernel`."""
+    """mfgp's AR1 on the rows; ``prior="tutorial"``: with :func:`tutorial_ar1_kernel`."""
+    if prior not in ("default", "tutorial"):
+        raise ValueError(f"prior must be 'default' or 'tutorial'; got {prior!r}")
     from mfgp.models.specs import AR1Spec, FitOptions
 
     Xm = _mfgp_rows(X)

@@ -169,9 +169,9 @@ def _predict(args: argparse.Namespace) -> int:
     level = _interval_level(args.level)
     if isinstance(est, MultiFidelityRegressor):
         pred = est.predictive(formulas, fidelity=args.fidelity)
-    else:
-        pred = est.predictive(formulas)
-    out = pd.DataFrame({"formula": formulas, **pred.table(level)})  # p_zero for a hurdle
+        out = pd.DataFrame({"formula": formulas, **pred.table(level)})
+    else:  # the hurdle's own table: P(metal) second, as predict_frame gives it
+        out = est.predict_frame(formulas, level=level)
     _write_csv(out, args, f"wrote {len(out)} predictions to {args.output}")
     return 0
 

@@ -44,6 +44,21 @@ def test_fit_then_predict(files, capsys):
     assert np.allclose(pred["mean"], mean)
 
 
+def test_predict_with_a_hurdle_file_gives_its_table(files):
+    # the ready-made band-gap hurdle: P(metal) beside the mixture's moments, as predict_frame
+    import mfgp
+    from mfgp.pretrained import _dir
+
+    out = files / "hurdle_pred.csv"
+    model = _dir() / "expt_gap.mfgp"
+    assert main(["predict", str(model), str(files / "new.csv"), "-o", str(out), "--quiet"]) == 0
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == ["formula", "p_metal", "mean", "std", "lower_90", "upper_90"]
+    frame = mfgp.pretrained("expt_gap").predict_frame(["Si", "GaAs", "ZnO"])
+    np.testing.assert_allclose(pred[frame.columns[1:]].to_numpy(),
+                               frame[frame.columns[1:]].to_numpy(), rtol=1e-9)  # fmt: skip
+
+
 def test_fit_recalibrates_and_predict_uses_the_map(files, capsys):
     from mfgp.estimators import MultiFidelityRegressor
 

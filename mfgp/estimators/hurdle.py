@@ -290,7 +290,12 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             level: the central interval's probability, as a fraction (``0.9``) or a
                 percentage (``90``).
 
-        Example (the ready-made band-gap model):
+        Returns:
+            A frame with one row per formula, in the order given.
+
+        Example:
+            The ready-made band-gap model:
+
             >>> mfgp.pretrained("expt_gap").predict_frame(["GaAs", "Cu"]).round(2)  # doctest: +SKIP
               formula  p_metal  mean   std  lower_90  upper_90
             0    GaAs     0.20  0.79  0.46       0.0      1.42

@@ -25,6 +25,7 @@ __all__ = [
     "parse_formula",
     "parse_formulas",
     "reduced_composition",
+    "batch_parses",
     "chemical_system",
     "streaming",
 ]
@@ -69,9 +70,10 @@ def batch_parses() -> Iterator[None]:
 
     One batch of a screen is read by every part of an estimator (the hurdle's regression, its
     classifier and the classifier's latent GP each parse the formulas they are asked about,
-    about four parses a candidate: 21% of a screen's time with the ready-made band-gap
-    hurdle). The parses made here are kept until the block ends, so memory holds one batch's,
-    never the stream's. :func:`mfgp.screen` wraps every batch in it.
+    about four parses a candidate; 3-4% of a screen's time with the ready-made band-gap
+    hurdle, ``benchmarks/results/bench_screen.md``). The parses made here are kept until the
+    block ends, so memory holds one batch's, never the stream's. :func:`mfgp.screen` wraps
+    every batch in it.
 
     Example:
         >>> with streaming(), batch_parses():
