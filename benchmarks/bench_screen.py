@@ -68,6 +68,8 @@ VARIANCES = os.environ.get("VARIANCES", "exact,fast").split(",")
 RANK = int(os.environ.get("RANK", "512"))
 #: the size whose end-to-end top 1,000 is compared between fast and exact
 OVERLAP_N = 100_000
+#: ``refine=`` of the fast screens (``REFINE=none``: the fast scores decide; default: screen's)
+REFINE = os.environ.get("REFINE")
 QUICK = "--quick" in sys.argv
 
 
@@ -134,6 +136,22 @@ def fit(path: Path, model: str = "campaign AR1", quick: bool = False) -> tuple[f
     return time.perf_counter() - t0, estimator_training_rows(est)
 
 
+def refine_kw() -> dict:
+    """``refine=`` for :func:`mfgp.screen` from ``REFINE`` (empty: the function's default)."""
+    if REFINE is None:
+        return {}
+    return {"refine": None if REFINE.lower() in ("none", "0") else float(REFINE)}
+
+
+def refine_used(variances: str) -> float | None:
+    """The ``refine`` a cell ran with (``None``: exact variances, or the fast scores decide)."""
+    from mfgp.screen import DEFAULT_REFINE
+
+    if variances != "fast":
+        return None
+    return refine_kw().get("refine", DEFAULT_REFINE)
+
+
 def child(mode: str, n: int, model_path: str, variances: str = "exact") -> dict:
     from mfgp.estimators import load_estimator
     from mfgp.fastvar import fast_variances
@@ -170,7 +188,7 @@ def _measure(reg, mode: str, n: int, variances: str) -> dict:
     elif mode == "end to end":
         t0 = time.perf_counter()
         best = screen(reg, candidates(n), score="window", window=WINDOW, top_k=1000,
-                      progress=False, variances=variances)  # fmt: skip
+                      progress=False, variances=variances, **refine_kw())  # fmt: skip
         seconds = time.perf_counter() - t0
         out["top_score"] = float(best.score.iloc[0])
         out["top"] = best.formula.tolist()
@@ -183,7 +201,8 @@ def _measure(reg, mode: str, n: int, variances: str) -> dict:
             client.run(lambda: None)  # workers up before the clock starts
             t0 = time.perf_counter()
             best = screen(reg, candidates(n), score="window", window=WINDOW, top_k=1000,
-                          progress=False, client=client, variances=variances)  # fmt: skip
+                          progress=False, client=client, variances=variances,
+                          **refine_kw())  # fmt: skip
             seconds = time.perf_counter() - t0
             workers = client.run(peak_rss_mb)
         out["top_score"] = float(best.score.iloc[0])
@@ -236,7 +255,8 @@ def main() -> None:
                         rec = _run(mode, n, path, variances)
                         rank = int(os.environ.get("RANK", RANK))
                         rec.update(commit=COMMIT, model=model, training_rows=n_train,
-                                   rank=rank if variances == "fast" else None)  # fmt: skip
+                                   rank=rank if variances == "fast" else None,
+                                   refine=refine_used(variances))  # fmt: skip
                         records.append(rec)
                         print({k: v for k, v in rec.items() if k != "top"}, flush=True)
     _overlap(records)
@@ -267,7 +287,8 @@ def main() -> None:
             MODEL_ORDER.index(r["model"]), r["n"], MODE_ORDER.index(r["mode"]),
             r["variances"]))  # fmt: skip
     df = pd.DataFrame(records)
-    keep = ["model", "training_rows", "variances", "mode", "n", "device", "rss_after_load_mb",
+    keep = ["model", "training_rows", "variances", "refine", "mode", "n", "device",
+            "rss_after_load_mb",
             "peak_rss_mb", "worker_peak_rss_mb", "top_overlap"]
     if not MEMORY:
         keep[6:6] = ["seconds", "per_second"]

@@ -276,11 +276,12 @@ def _screen(args: argparse.Namespace) -> int:
 
     if args.rank < 1:
         raise InputDataError(f"--rank must be >= 1; got {args.rank}")
+    refine = {} if args.refine is None else {"refine": args.refine or None}
     with fast_variances(rank=args.rank):  # the rank of fast variances; screen picks the mode
         top = screen(est, candidates, score=args.score, top_k=args.top_k, window=window,
                      maximize=not args.minimize, batch_size=args.batch_size,
                      output=args.parquet, progress=not args.quiet,
-                     variances=args.variances)  # fmt: skip
+                     variances=args.variances, **refine)  # fmt: skip
     _write_csv(top, args, f"wrote the best {len(top)} to {args.output}")
     return 0
 
@@ -468,6 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="predictive variances: exact, fast (low-rank, never below exact) or "
                         "auto (fast for >= 2,048 training rows and a large pool)")
     p.add_argument("--rank", type=int, default=512, help="rank of --variances fast")
+    p.add_argument("--refine", type=float, default=None,
+                   help="fast variances: rescore the best refine x top-k rows with exact "
+                        "variances before picking the top k (default 4; 0: the fast scores "
+                        "decide)")
     p.add_argument("-o", "--output", required=True, help="CSV of the best rows")
     p.add_argument("--parquet", help="also write every scored row to this Parquet file")
     p.add_argument("--device", default=None)

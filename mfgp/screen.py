@@ -18,7 +18,12 @@ Variances: ``variances="auto"`` (the default) scores with fast, low-rank predict
 (:mod:`mfgp.fastvar`) when the estimator's largest GP has at least 2,048 training rows and the
 pool at least 2,048 candidates (or a stream of unknown length), and with exact ones otherwise;
 the choice is made once for the whole pool, so a candidate's score does not depend on the
-batch it is scored in. Means are exact either way.
+batch it is scored in. Means are exact either way. A fast screen keeps the best
+``refine x top_k`` rows by the fast score and rescores them with exact variances before it
+picks the ``top_k`` (:data:`DEFAULT_REFINE`): the returned rows and their numbers are those of
+an exact screen of the rows the fast pass kept, at the cost of an exact prediction of a few
+thousand. The screen reuses its large freed blocks instead of mapping them afresh
+(:mod:`mfgp._alloc`).
 
 Example:
     >>> chunks = enumerate_compositions(["Li", "Na", "O", "S", "Cl"])  # doctest: +SKIP
@@ -27,6 +32,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import types
@@ -36,12 +42,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mfgp._alloc import reuse_large_blocks
 from mfgp._progress import bar as progress_bar
 from mfgp._progress import logger
 from mfgp.exceptions import InputDataError
 from mfgp.featurize.composition import batch_parses, streaming
 
-__all__ = ["SCORES", "screen"]
+__all__ = ["DEFAULT_REFINE", "SCORES", "screen"]
+
+#: a fast screen rescores its best ``DEFAULT_REFINE x top_k`` rows with exact variances.
+#: Chosen on a development pool (``benchmarks/diag_screen_refine.py``: rows after the ones
+#: ``bench_screen`` reports, the ready-made band-gap hurdle, window score)
+DEFAULT_REFINE = 4.0
 
 #: score names: "mean" (the predicted value, ``maximize=False`` for the lowest), "std"
 #: (the most uncertain), "window" (``P(lo <= y <= hi)``, a hurdle's point mass counted)
@@ -105,6 +117,7 @@ def screen(
     client=None,
     retries: int = 3,
     variances: str = "auto",
+    refine: float | None = DEFAULT_REFINE,
 ) -> pd.DataFrame:
     """Score every candidate with a fitted estimator and return the ``top_k`` best.
 
@@ -132,9 +145,16 @@ def screen(
             ``training rows x rank`` flops a candidate instead of ``training rows^2``;
             :mod:`mfgp.fastvar`) or ``"auto"`` (fast for a model of at least
             :data:`~mfgp.fastvar.AUTO_MIN_ROWS` training rows and a pool of at least
-            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` candidates or of unknown length). The rank
+            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` candidates or of unknown length; with
+            ``refine=None`` also only where the cache's estimated error is at most
+            :data:`~mfgp.fastvar.AUTO_MAX_ERROR`, as the fast scores are then final). The rank
             is that of an enclosing :func:`mfgp.fastvar.fast_variances` block, else
             :data:`~mfgp.fastvar.DEFAULT_RANK`.
+        refine: with fast variances, the best ``ceil(refine * top_k)`` rows by the fast score
+            are rescored with exact variances, and the ``top_k`` are picked by the exact
+            score: fast variances only decide which rows reach the exact pass. Every number
+            returned is then exact (``output=`` keeps each row's fast score). ``None``: the
+            fast scores decide. Ignored with exact variances.
 
     Returns:
         The best rows, best first: ``rank, formula, score, mean, std, lower_<p>, upper_<p>``
@@ -151,16 +171,39 @@ def screen(
         raise InputDataError(f"score='window' needs window=(lo, hi) with lo < hi; got {window!r}")
     if top_k < 1 or batch_size < 1:
         raise InputDataError(f"top_k and batch_size must be >= 1; got {top_k}, {batch_size}")
+    if refine is not None and not (isinstance(refine, (int, float)) and refine >= 1):
+        raise InputDataError(f"refine must be None or a number >= 1 (rows rescored exactly, "
+                             f"as a multiple of top_k); got {refine!r}")  # fmt: skip
     level = _interval_level(level)
     kw = {"fidelity": fidelity} if isinstance(model, MultiFidelityRegressor) else {}
     if fidelity is not None and not kw:
         raise InputDataError(f"fidelity= applies to a MultiFidelityRegressor, not a "
                              f"{type(model).__name__}")  # fmt: skip
+    # with an exact pass over the kept rows, the cache only decides which rows reach it: "auto"
+    # then needs no accuracy check of the cache (which builds it), only the size rule
     mode = resolve_variances(variances, estimator_training_rows(model), _pool_size(candidates),
-                             model)  # fmt: skip
+                             model if refine is None else None)  # fmt: skip
     opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw,
             "variances": mode, "rank": fast_rank() or DEFAULT_RANK}  # fmt: skip
     logger.debug("screen: %s variances", mode)
+    keep = top_k if mode != "fast" or refine is None else int(np.ceil(refine * top_k))
+    with contextlib.ExitStack() as heap:
+        if client is None:  # the scoring runs in this process: reuse its large blocks
+            heap.enter_context(reuse_large_blocks())
+        best = _scan(model, candidates, batch_size, opts, keep, output, client, retries,
+                     progress)  # fmt: skip
+        if best is not None and keep > top_k:
+            best = _rescore_exact(model, best, batch_size, opts, top_k, progress)
+    if best is None:
+        raise InputDataError("no candidates to screen")
+    out = best.drop(columns="order").reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+def _scan(model, candidates, batch_size: int, opts: dict, keep: int, output, client,
+          retries: int, progress: bool) -> pd.DataFrame | None:  # fmt: skip
+    """Score every candidate; the best ``keep`` rows (``None`` for an empty pool)."""
     best: pd.DataFrame | None = None
     writer = tmp = None
     bar = progress_bar(progress=progress, desc="screen", unit=" formulas")
@@ -169,11 +212,11 @@ def screen(
             frames = _local_frames(model, candidates, batch_size, opts)
         else:
             frames = _dask_frames(client, model, candidates, batch_size, opts,
-                                  None if output is not None else top_k, retries)  # fmt: skip
+                                  None if output is not None else keep, retries)  # fmt: skip
         for frame, n in frames:
             if output is not None:
                 writer, tmp = _write(frame, output, writer, tmp)
-            best = _merge(best, frame, top_k)
+            best = _merge(best, frame, keep)
             bar.update(n)
             logger.debug("screen: %d more candidates scored", n)
         if writer is not None:
@@ -187,11 +230,7 @@ def screen(
             writer.close()
         if tmp is not None and Path(tmp).exists():
             Path(tmp).unlink()
-    if best is None:
-        raise InputDataError("no candidates to screen")
-    out = best.drop(columns="order").reset_index(drop=True)
-    out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out
+    return best
 
 
 def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.DataFrame:
@@ -210,6 +249,26 @@ def _score_batch(model, batch: list[str], order: np.ndarray, opts: dict) -> pd.D
                           **pred.table(opts["level"])})  # fmt: skip
     frame.insert(0, "order", order)
     return frame
+
+
+def _rescore_exact(model, best: pd.DataFrame, batch_size: int, opts: dict, top_k: int,
+                   progress: bool) -> pd.DataFrame:  # fmt: skip
+    """The ``top_k`` of ``best`` (a fast screen's kept rows) by their exact scores."""
+    exact = {**opts, "variances": "exact"}
+    formulas, order = best["formula"].tolist(), best["order"].to_numpy()
+    out = None
+    bar = progress_bar(progress=progress, desc="screen: exact rescoring", unit=" formulas",
+                       total=len(formulas))  # fmt: skip
+    try:
+        for lo in range(0, len(formulas), batch_size):
+            frame = _score_batch(model, formulas[lo: lo + batch_size], order[lo: lo + batch_size],
+                                 exact)  # fmt: skip
+            out = _merge(out, frame, top_k)
+            bar.update(len(frame))
+    finally:
+        bar.close()
+    logger.debug("screen: %d rows rescored with exact variances", len(formulas))
+    return out
 
 
 def _top(frame: pd.DataFrame, top_k: int) -> pd.DataFrame:
@@ -248,8 +307,9 @@ def _worker_model(blob: bytes, digest: str):
 
 
 def _remote_batch(blob, digest, batch, start, opts, top_k):
-    frame = _score_batch(_worker_model(blob, digest), batch,
-                         np.arange(start, start + len(batch)), opts)  # fmt: skip
+    with reuse_large_blocks():
+        frame = _score_batch(_worker_model(blob, digest), batch,
+                             np.arange(start, start + len(batch)), opts)  # fmt: skip
     return (frame if top_k is None else _top(frame, top_k)), len(batch)
 
 
@@ -258,13 +318,15 @@ def _remote_partition(blob, digest, part, index, batch_size, opts, top_k):
     formulas = _formulas_of(part)
     best, parts = None, []
     model = _worker_model(blob, digest)
-    for lo in range(0, len(formulas), batch_size):
-        batch = formulas[lo: lo + batch_size]
-        frame = _score_batch(model, batch, index * _PART + np.arange(lo, lo + len(batch)), opts)
-        if top_k is None:
-            parts.append(frame)
-        else:
-            best = _merge(best, frame, top_k)
+    with reuse_large_blocks():
+        for lo in range(0, len(formulas), batch_size):
+            batch = formulas[lo: lo + batch_size]
+            frame = _score_batch(model, batch, index * _PART + np.arange(lo, lo + len(batch)),
+                                 opts)  # fmt: skip
+            if top_k is None:
+                parts.append(frame)
+            else:
+                best = _merge(best, frame, top_k)
     if top_k is None:
         best = pd.concat(parts, ignore_index=True) if parts else None
     return best, len(formulas)

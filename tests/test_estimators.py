@@ -315,12 +315,18 @@ def test_metal_classifier_with_a_latent_property(hidden_property, monkeypatch):
     # answer is the same alone and in the batch
     counted = []
     original = head.classifier.latent_moments
+    along = head.classifier.latent_moments_along
 
     def counting(Xq, batch_size=4096):
         counted.append(Xq.shape[0])
         return original(Xq, batch_size)
 
+    def counting_along(Xq, column, values):  # points per row, the other columns shared
+        counted.append(values.numel())
+        return along(Xq, column, values)
+
     monkeypatch.setattr(head.classifier, "latent_moments", counting, raising=False)
+    monkeypatch.setattr(head.classifier, "latent_moments_along", counting_along, raising=False)
     fast = head.quadrature(Z, mean, std)
     assert 0 < sum(counted) < head.nodes * len(others), counted
     monkeypatch.setattr(head, "interpolation", None)

@@ -237,7 +237,7 @@ def test_screen_top_k_is_the_same_for_any_batch_size_with_fast_variances(reg, la
     pool = _pool(ladder)
     with fast_variances(rank=32):
         runs = [screen(reg, pool, score="std", top_k=10, batch_size=b, progress=False,
-                       variances="fast") for b in (1, 4, 13, len(pool))]  # fmt: skip
+                       variances="fast", refine=None) for b in (1, 4, 13, len(pool))]  # fmt: skip
     for run in runs[1:]:
         assert run.formula.tolist() == runs[0].formula.tolist()
         np.testing.assert_allclose(run["score"], runs[0]["score"], **TIGHT)
@@ -247,6 +247,36 @@ def test_screen_top_k_is_the_same_for_any_batch_size_with_fast_variances(reg, la
     assert not np.allclose(fast["std"], fast["std_exact"], rtol=1e-6)  # rank 32: not exact
     auto = screen(reg, pool, score="std", top_k=10, progress=False)  # small: exact
     np.testing.assert_allclose(auto["score"], exact["score"][:10], **TIGHT)
+
+
+def test_a_fast_screen_rescores_its_best_rows_with_exact_variances(reg, ladder):
+    """``refine``: the fast scores pick which rows reach an exact pass; the ``top_k`` and every
+    number returned come from that pass (issue 35: the fast top 1,000 missed 14% of the exact
+    one). With ``refine`` covering the pool the result is the exact screen's."""
+    from mfgp.screen import screen
+
+    pool = _pool(ladder)
+    exact = screen(reg, pool, score="std", top_k=10, progress=False, variances="exact")
+    with fast_variances(rank=32):
+        plain = screen(reg, pool, score="std", top_k=10, progress=False, variances="fast",
+                       refine=None)  # fmt: skip
+        whole = [screen(reg, pool, score="std", top_k=10, batch_size=b, progress=False,
+                        variances="fast", refine=len(pool) / 10) for b in (3, len(pool))]  # fmt: skip
+        some = screen(reg, pool, score="std", top_k=10, progress=False, variances="fast",
+                      refine=2)  # fmt: skip
+    assert not np.allclose(plain["score"], exact["score"], rtol=1e-6)  # rank 32: not exact
+    for run in whole:
+        assert run.formula.tolist() == exact.formula.tolist()
+        for col in ("score", "mean", "std", "lower_90", "upper_90"):
+            np.testing.assert_allclose(run[col], exact[col], **TIGHT)
+    # 20 rows rescored: each returned row carries its exact numbers, in exact order
+    rows = screen(reg, some.formula.tolist(), score="std", top_k=10, progress=False,
+                  variances="exact")  # fmt: skip
+    assert some.formula.tolist() == rows.formula.tolist()
+    np.testing.assert_allclose(some["score"], rows["score"], **TIGHT)
+    for bad in (0.5, "4", 0):
+        with pytest.raises(InputDataError, match="refine must be None or a number >= 1"):
+            screen(reg, pool, top_k=10, progress=False, refine=bad)
 
 
 def test_cli_screen_variances(reg, tmp_path):
@@ -267,6 +297,15 @@ def test_cli_screen_variances(reg, tmp_path):
     assert (fast["std"] >= exact["std"] * (1 - 1e-6)).all()
     assert main(["screen", str(path), "--candidates", str(tmp_path / "c.csv"), "--rank", "0",
                  "-o", str(out["fast"]), "--quiet"]) == 2  # fmt: skip
+    # --refine: the best refine x top-k fast rows rescored exactly (default: screen's; 0: off)
+    for refine, exact_numbers in (([], True), (["--refine", "3"], True),
+                                  (["--refine", "0"], False)):  # fmt: skip
+        assert main(["screen", str(path), "--candidates", str(tmp_path / "c.csv"), "--score",
+                     "std", "--variances", "fast", "--rank", "16", "--top-k", "2", *refine,
+                     "-o", str(out["fast"]), "--quiet"]) == 0  # fmt: skip
+        top = pd.read_csv(out["fast"]).set_index("formula")
+        same = np.allclose(top["std"], exact.loc[top.index, "std"], rtol=1e-9)
+        assert same == exact_numbers, refine
 
 
 def test_auto_falls_back_to_exact_where_the_cache_is_inaccurate(setting, reg):
@@ -298,3 +337,26 @@ def test_a_chain_of_conditioned_copies_keeps_no_ancestor(setting):
         current = nxt
     gc.collect()
     assert all(r() is None for r in refs[1:]), "an intermediate copy is still alive"
+
+
+def test_auto_screens_fast_when_an_exact_pass_decides(reg, ladder, monkeypatch, caplog):
+    """With ``refine`` the cache only picks the rows of the exact pass, so ``"auto"`` needs the
+    size rule only; without it the cache's estimated error must be small (issue 35: the
+    ready-made hurdle's cache estimate of 21 sent every default screen to exact variances)."""
+    import logging
+
+    import mfgp.fastvar as fv
+    from mfgp.screen import screen
+
+    monkeypatch.setattr(fv, "AUTO_MIN_ROWS", 10)
+    monkeypatch.setattr(fv, "AUTO_MIN_QUERIES", 10)
+    pool = _pool(ladder)
+    modes = []
+    with fast_variances(rank=64), caplog.at_level(logging.DEBUG, logger="mfgp"):
+        for refine in (None, 2):
+            caplog.clear()
+            screen(reg, pool, score="std", top_k=5, progress=False, refine=refine)
+            modes.append([r.getMessage() for r in caplog.records
+                          if r.getMessage().startswith("screen: ") and "variances" in r.getMessage()])  # fmt: skip
+    assert modes == [["screen: exact variances"],
+                     ["screen: fast variances", "screen: 10 rows rescored with exact variances"]]

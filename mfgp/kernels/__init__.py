@@ -12,10 +12,12 @@ from mfgp.kernels.coregional import (
     AR1Kernel,
     CoregionalKernel,
     LCMKernel,
+    MaternKernel,
     default_data_kernel,
     matern_ard,
 )
 from mfgp.kernels.effect import CompositionEffect, CompositionKeyedMap, WithCompositionEffect
 
 __all__ = ["AR1Kernel", "CompositionEffect", "CompositionKeyedMap", "CoregionalKernel",
-           "LCMKernel", "WithCompositionEffect", "default_data_kernel", "matern_ard"]  # fmt: skip
+           "LCMKernel", "MaternKernel", "WithCompositionEffect", "default_data_kernel",
+           "matern_ard"]  # fmt: skip

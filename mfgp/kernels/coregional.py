@@ -6,14 +6,46 @@ import math
 from collections.abc import Sequence
 
 import torch
+from gpytorch import settings as gpytorch_settings
 from gpytorch.constraints import GreaterThan
-from gpytorch.kernels import IndexKernel, Kernel, MaternKernel, ScaleKernel
+from gpytorch.kernels import IndexKernel, Kernel, ScaleKernel
+from gpytorch.kernels import MaternKernel as _GPyTorchMatern
 from gpytorch.priors import LogNormalPrior, NormalPrior
 from torch import Tensor
 
 from mfgp.exceptions import ShapeError
 
-__all__ = ["CoregionalKernel", "LCMKernel", "AR1Kernel", "default_data_kernel", "matern_ard"]
+__all__ = ["AR1Kernel", "CoregionalKernel", "LCMKernel", "MaternKernel", "default_data_kernel",
+           "matern_ard"]  # fmt: skip
+
+
+class MaternKernel(_GPyTorchMatern):
+    """GPyTorch's Matern kernel, whose ARD Matern-5/2 block is evaluated in place without autograd.
+
+    Prediction evaluates the kernel between every training row and a block of queries (a
+    screen: thousands of rows by thousands of candidates, tens of MB a block). GPyTorch's
+    forward builds its result from eight temporaries of that size; without autograd
+    (``torch.no_grad()``, nothing requiring a gradient) this one reuses two, with the same
+    operations in the same order, so the values are the same bits (tested). Anything else
+    (gradients, the diagonal, another ``nu``, one lengthscale, trace mode) is GPyTorch's.
+    """
+
+    def forward(self, x1: Tensor, x2: Tensor, diag: bool = False, **params) -> Tensor:  # noqa: D102
+        grad = torch.is_grad_enabled() and (
+            x1.requires_grad or x2.requires_grad or self.raw_lengthscale.requires_grad
+        )  # fmt: skip
+        if (grad or diag or self.nu != 2.5 or self.ard_num_dims is None or self.ard_num_dims < 2
+                or params.get("last_dim_is_batch", False) or gpytorch_settings.trace_mode.on()):
+            return super().forward(x1, x2, diag=diag, **params)
+        mean = x1.mean(dim=-2, keepdim=True)
+        x1_ = (x1 - mean).div(self.lengthscale)
+        x2_ = (x2 - mean).div(self.lengthscale)
+        d = self.covar_dist(x1_, x2_, **params)
+        # GPyTorch: exp(-sqrt(5) d) * ((sqrt(5) d + 1) + 5/3 d^2), each step a new tensor
+        t = d * math.sqrt(5)
+        e = torch.neg(t).exp_()
+        d.square_().mul_(5.0 / 3.0)
+        return t.add_(1).add_(d).mul_(e)
 
 
 def matern_ard(
@@ -207,10 +239,35 @@ class AR1Kernel(CoregionalKernel):
         for j, kernel in enumerate(self.data_kernels):
             if diag:
                 term = A1[..., j] * A2[..., j] * kernel(f1, f2, diag=True)
+            elif out is not None and (rows := self._levels_from(j, s1, s2)) is not None:
+                # delta_j enters only rows at level >= j: evaluate its kernel on those alone
+                # (a prediction at the target level against every training row evaluated
+                # delta_1 on the PBE rows too, to multiply it by 0)
+                i1, i2 = rows
+                if i1.numel() and i2.numel():
+                    block = kernel(f1[i1], f2[i2]).to_dense()
+                    block = A1[i1, j, None] * A2[None, i2, j] * block
+                    out = out.index_put((i1[:, None], i2[None, :]), block, accumulate=True)
+                continue
             else:
                 term = A1[..., :, j, None] * A2[..., None, :, j] * kernel(f1, f2).to_dense()
             out = term if out is None else out + term
         return out
+
+    @staticmethod
+    def _levels_from(j: int, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor] | None:
+        """Rows of ``x1`` and ``x2`` at level ``>= j``, where that leaves some out; else ``None``.
+
+        Only without autograd and for unbatched inputs (prediction: the cached factor and the
+        cross-covariances), where the skipped entries are exact zeros (``0 * k``), so the sum
+        is the same; fitting keeps the dense form.
+        """
+        if torch.is_grad_enabled() or s1.dim() != 1 or s2.dim() != 1:
+            return None
+        k1, k2 = s1 >= j, s2 >= j
+        if bool(k1.all()) and bool(k2.all()):
+            return None
+        return torch.nonzero(k1).squeeze(-1), torch.nonzero(k2).squeeze(-1)
 
     def coefficients(self) -> Tensor:
         """``T x T`` matrix ``C[j, t] = c_{j,t}`` of the constant ``rho_t`` (zero for ``t < j``)."""

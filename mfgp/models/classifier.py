@@ -22,6 +22,8 @@ the per-task constant means are learned by :func:`mfgp.fit.fit_variational`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from botorch.models.approximate_gp import ApproximateGPyTorchModel
 from botorch.models.transforms.input import InputTransform
@@ -121,16 +123,153 @@ class GPClassifier(ApproximateGPyTorchModel):
 
     @torch.no_grad()
     def latent_moments(self, X: Tensor, batch_size: int = 4096) -> tuple[Tensor, Tensor]:
-        """Mean and variance of the latent function ``f`` at contract inputs ``n x (d + 1)``."""
+        """Mean and variance of the latent function ``f`` at contract inputs ``n x (d + 1)``.
+
+        The whitened variational predictive computed directly from a cache of the fitted
+        state (:meth:`_predictive_cache`): per row, one kernel row against the inducing points,
+        one triangular solve and one triangular product,
+        ``mu = m(x) + a^T u``, ``sigma^2 = k(x, x) + jitter + |L_S^T a|^2 - |a|^2`` with
+        ``a = L^-1 k(Z, x)``. This is GPyTorch's eval-mode answer (the same formulas, without
+        building a linear operator of ``S - I`` and multiplying it by every row's ``a`` per
+        call, twice the flops); other variational strategies go through :meth:`posterior`.
+        """
         self.eval()
+        cache = self._predictive_cache()
         mus, vs = [], []
         for i in range(0, X.shape[0], batch_size):
-            post = self.posterior(X[i : i + batch_size])
-            mus.append(post.mean.squeeze(-1))
-            vs.append(post.variance.squeeze(-1))
+            if cache is None:
+                post = self.posterior(X[i : i + batch_size])
+                mus.append(post.mean.squeeze(-1))
+                vs.append(post.variance.squeeze(-1))
+            else:
+                mu, var = self._direct_moments(X[i : i + batch_size], cache)
+                mus.append(mu)
+                vs.append(var)
         if not mus:
             return X.new_empty(0), X.new_empty(0)
         return torch.cat(mus), torch.cat(vs)
+
+    def _predictive_cache(self) -> tuple[Tensor, Tensor, Tensor, float] | None:
+        """``(L, u, L_S, jitter)`` of the fitted whitened variational state, or ``None``.
+
+        ``L``: the Cholesky factor of the inducing points' covariance plus GPyTorch's
+        variational jitter; ``u`` and ``L_S``: the whitened variational mean and the lower
+        factor of its covariance. Rebuilt when a parameter or buffer changes; kept on the
+        object, never saved or copied. ``None`` (the posterior path) for another strategy or
+        variational distribution, or a strategy not yet whitened.
+        """
+        from linear_operator.utils.cholesky import psd_safe_cholesky
+
+        from mfgp.models.base import same_state, state_key
+
+        strategy = getattr(self.model, "variational_strategy", None)
+        if (type(strategy) is not VariationalStrategy
+                or type(strategy._variational_distribution) is not CholeskyVariationalDistribution
+                or not bool(strategy.updated_strategy)
+                or self.training):  # fmt: skip
+            return None
+        key = state_key([*self.parameters(), *self.buffers()])
+        cached = getattr(self, "_mfgp_variational", None)
+        if cached is not None and same_state(cached[0], key):
+            return cached[1]
+        with torch.no_grad():
+            Z = strategy.inducing_points
+            jitter = float(strategy.jitter_val)
+            K = self.model.covar_module(Z).to_dense()
+            L = psd_safe_cholesky(K + jitter * torch.eye(K.shape[-1], dtype=K.dtype,
+                                                         device=K.device))  # fmt: skip
+            q = strategy._variational_distribution
+            out = (L, q.variational_mean.detach().clone(),
+                   q.chol_variational_covar.detach().tril(), jitter)  # fmt: skip
+        object.__setattr__(self, "_mfgp_variational", (key, out))
+        return out
+
+    def _direct_moments(self, X: Tensor, cache) -> tuple[Tensor, Tensor]:
+        L, u, L_S, jitter = cache
+        Xt = self.transform_inputs(X)
+        Z = self.model.variational_strategy.inducing_points
+        covar = self.model.covar_module
+        K_zx = covar(Z, Xt).to_dense()  # m x n
+        a = torch.linalg.solve_triangular(L, K_zx, upper=False)
+        mean = self.model.mean_module(Xt) + a.transpose(-1, -2) @ u
+        b = L_S.transpose(-1, -2) @ a
+        var = covar(Xt, diag=True) + jitter + b.square().sum(0) - a.square().sum(0)
+        return mean, var
+
+    @torch.no_grad()
+    def latent_moments_along(self, X: Tensor, column: int, values: Tensor
+                             ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """Latent moments at ``X`` with column ``column`` set to each row of ``values``.
+
+        ``X``: ``n x (d + 1)`` contract inputs; ``values``: ``P x n``. Returns ``P x n`` means and
+        variances: entry ``[p, i]`` is :meth:`latent_moments` of ``X[i]`` with
+        ``X[i, column] = values[p, i]``. A quadrature over one input (the hurdle's classifier
+        integrates over its PBE-gap input) evaluates ``P`` such points per row; with the ARD
+        Matern-5/2 of the default kernel and a per-column affine input transform, the distance
+        over the other columns is computed once per row instead of ``P`` times (equal to
+        :meth:`latent_moments` up to rounding, tested). Other models loop over the points.
+        """
+        P, n = values.shape
+        parts = None if n == 0 else self._along_parts(X, column)
+        if parts is None:
+            Xp = X.unsqueeze(0).repeat(P, 1, 1)
+            Xp[..., column] = values
+            mu, var = self.latent_moments(Xp.reshape(P * n, -1), batch_size=max(P * n, 1))
+            return mu.reshape(P, n), var.reshape(P, n)
+        cache, Xt, base_d2, u_col, scale, shift, slope, diag = parts
+        L, u, L_S, jitter = cache
+        col = (shift + slope * values) / scale  # P x n: the varying column, transformed, scaled
+        d2 = base_d2.unsqueeze(1) + (u_col[:, None, None] - col.unsqueeze(0)).square()
+        d = d2.clamp_min_(1e-30).sqrt_().clamp_min_(1e-15)  # m x P x n (GPyTorch's floor)
+        t = d * math.sqrt(5)
+        e = torch.neg(t).exp_()
+        d.square_().mul_(5.0 / 3.0)
+        K = t.add_(1).add_(d).mul_(e).mul_(self.model.covar_module.outputscale)
+        K = K.reshape(K.shape[0], P * n)
+        a = torch.linalg.solve_triangular(L, K, upper=False)
+        mean = self.model.mean_module(Xt).repeat(P) + a.transpose(-1, -2) @ u
+        b = L_S.transpose(-1, -2) @ a
+        var = diag.repeat(P) + jitter + b.square().sum(0) - a.square().sum(0)
+        return mean.reshape(P, n), var.reshape(P, n)
+
+    def _along_parts(self, X: Tensor, column: int):
+        """What :meth:`latent_moments_along` shares across points, or ``None`` (loop instead)."""
+        from botorch.models.transforms.input import AffineInputTransform
+        from gpytorch.kernels import MaternKernel, ScaleKernel
+
+        cache = self._predictive_cache()
+        covar = self.model.covar_module
+        base = getattr(covar, "base_kernel", None)
+        transform = getattr(self, "input_transform", None)
+        if (cache is None or type(covar) is not ScaleKernel or not isinstance(base, MaternKernel)
+                or base.nu != 2.5 or base.active_dims is not None
+                or (transform is not None and not isinstance(transform, AffineInputTransform))):
+            return None
+        dims = (torch.arange(X.shape[-1], device=X.device) if covar.active_dims is None
+                else covar.active_dims.to(X.device))  # fmt: skip
+        ls = base.lengthscale.reshape(-1)
+        if ls.numel() != dims.numel() or not bool((dims == column).any()):
+            return None
+        # the transform is affine per column: the varying column maps as shift + slope * value
+        probe = X.clone()
+        probe[:, column] = 0.0
+        Xt = self.transform_inputs(probe)
+        probe[:, column] = 1.0
+        shift = Xt[:, column]
+        slope = self.transform_inputs(probe)[:, column] - shift
+        pos = int(torch.nonzero(dims == column)[0])
+        keep = torch.arange(dims.numel(), device=X.device) != pos
+        U = self.model.variational_strategy.inducing_points[:, dims] / ls
+        F = Xt[:, dims] / ls
+        center = U[:, keep].mean(0, keepdim=True)  # as GPyTorch's Matern, for precision
+        base_d2 = torch.cdist(U[:, keep] - center, F[:, keep] - center).square()
+        diag = self.model.covar_module(Xt, diag=True)
+        return cache, Xt, base_d2, U[:, pos], ls[pos], shift, slope, diag
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_mfgp_variational", None)  # rebuilt from the fitted state
+        return state
 
     @torch.no_grad()
     def predict_proba(self, X: Tensor, batch_size: int = 4096) -> Tensor:
@@ -371,12 +510,11 @@ class LatentInputClassifier(torch.nn.Module):
         step = max(1, batch_size // P)
         for i in range(0, mean.numel(), step):
             m, s = mean[i : i + step], std[i : i + step]
-            z = (m.unsqueeze(0) + (a * cheb).unsqueeze(-1) * s.unsqueeze(0)).reshape(-1)
-            mu, var = self.classifier.latent_moments(
-                self.latent.augment(Z[i : i + step].repeat(P, 1), z),
-                batch_size=max(batch_size, P),
-            )  # fmt: skip
-            mu, var = mu.reshape(P, -1), var.reshape(P, -1)
+            z = m.unsqueeze(0) + (a * cheb).unsqueeze(-1) * s.unsqueeze(0)  # P x rows
+            rows = self.latent.augment(Z[i : i + step], m)
+            col = rows.shape[-1] - 2  # the latent's column, before the task index
+            zs = (z - self.latent.z_mean.to(z)) / self.latent.z_scale.to(z)
+            mu, var = self.classifier.latent_moments_along(rows, col, zs)
             mu_k, var_k = basis @ mu, (basis @ var).clamp_min(0.0)  # K x rows
             scale = torch.sqrt(1.0 + var_k)
             t = mu_k / scale

@@ -170,3 +170,32 @@ def test_a_long_bad_formula_gives_a_one_line_message():
     assert "(4,002 characters)" in res.errors[0]
     assert "pass one formula per row" in res.errors[1]
     assert "unknown element 'Xx'" in res.errors[2]
+
+
+def test_plain_formulas_parse_as_the_general_path_does():
+    """A plain formula ("Fe2O3") skips building a pymatgen Composition (issue 35: a screen
+    parses every candidate); it must give the general path's parse on every shipped formula
+    and on enumerated candidates, and leave every other spelling to the general path."""
+    from mfgp.candidates import enumerate_compositions
+    from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy
+    from mfgp.featurize import composition as comp
+
+    shipped = set(load_bandgap_ladder().formula) | set(load_formation_enthalpy().formula)
+    pool = [f for chunk in enumerate_compositions(
+        ["H", "Li", "O", "Na", "S", "Cl", "Fe", "Ar", "Xe", "P", "N", "C"], n_elements=(1, 2, 3),
+        max_atoms_per_formula=6) for f in chunk]  # fmt: skip
+    extra = ["O", "H", "LiO", "CsO", "NaNa", "OOLi2", "Fe0O", "Fe2O3.5", "Ca(OH)2", "D2O", "Xx2"]
+    plain = 0
+    for formula in sorted(shipped) + pool + extra:
+        fast = comp._parse_plain(formula)
+        if fast is None:
+            continue
+        plain += 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the fast path raises no pymatgen warning either
+            assert comp._parse_plain(formula) == fast
+        general = comp._parse_general(formula)
+        assert fast == general, formula
+    assert plain > 0.9 * len(pool)
+    assert comp._parse_plain("Ca(OH)2") is None and comp._parse_plain("Xx2") is None
+    assert comp._parse_plain("Fe0O") is None and comp._parse_plain("Fe2O3.5") is None

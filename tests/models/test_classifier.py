@@ -87,3 +87,73 @@ def test_latent_quadrature_in_batches_is_the_node_by_node_sum():
     for batch_size in (4096, 20, 1):  # one call; 2 rows per call; 1 row with its 8 nodes
         got = head.quadrature(Z, mean, std, batch_size=batch_size)
         torch.testing.assert_close(got, expected.clamp(0, 1), rtol=1e-12, atol=1e-14)
+
+
+def _posterior_moments(clf, X):
+    with torch.no_grad():
+        post = clf.posterior(X)
+    return post.mean.squeeze(-1), post.variance.squeeze(-1)
+
+
+@pytest.mark.parametrize("tasks", [1, 2])
+def test_latent_moments_are_gpytorchs_variational_predictive(tasks):
+    """``latent_moments`` computes the whitened predictive from a cache of the fitted state
+    (issue 35: GPyTorch multiplied every row by ``S - I`` as a linear operator, twice the
+    flops, and that was a third of a hurdle screen's classifier time); it must equal
+    GPyTorch's eval-mode posterior, and follow the state when a parameter changes."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(300, 2, generator=g, dtype=DT)
+    y, _ = _labels(x, g)
+    X = torch.cat([x, torch.randint(0, tasks, (300, 1), generator=g).to(DT)], -1)
+    clf = GPClassifier(X, y.unsqueeze(-1), num_inducing=60)
+    fit_variational(clf, epochs=5, batch_size=100, lr=0.05)
+    Xq = torch.cat([torch.rand(257, 2, generator=g, dtype=DT),
+                    torch.randint(0, tasks, (257, 1), generator=g).to(DT)], -1)  # fmt: skip
+    mean, var = clf.latent_moments(Xq, batch_size=100)
+    assert clf._predictive_cache() is not None  # the direct path ran
+    ref_mean, ref_var = _posterior_moments(clf, Xq)
+    torch.testing.assert_close(mean, ref_mean, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(var, ref_var, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():  # a changed state is seen (the cache is keyed on it)
+        clf.model.variational_strategy._variational_distribution.variational_mean.mul_(0.5)
+        next(p for n, p in clf.model.covar_module.named_parameters()
+             if "lengthscale" in n).add_(0.3)  # fmt: skip
+    mean2, var2 = clf.latent_moments(Xq)
+    clf.train()  # GPyTorch keeps its inducing factor until train mode: clear it for the reference
+    ref_mean2, ref_var2 = _posterior_moments(clf, Xq)
+    assert not torch.allclose(mean2, mean)
+    torch.testing.assert_close(mean2, ref_mean2, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(var2, ref_var2, rtol=1e-10, atol=1e-12)
+    import copy
+    import pickle
+
+    assert "_mfgp_variational" not in pickle.loads(pickle.dumps(clf)).__dict__
+    torch.testing.assert_close(copy.deepcopy(clf).latent_moments(Xq)[1], var2)
+
+
+def test_moments_along_one_input_share_the_other_columns():
+    """A quadrature over one input (the hurdle's PBE-gap input) evaluates P points per row;
+    the distance over the other columns is computed once per row (issue 35). It must equal
+    setting the column and asking :meth:`latent_moments`, point by point, for a column the
+    kernel sees, and loop for one it does not."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(300, 3, generator=g, dtype=DT) * torch.tensor([1.0, 4.0, 10.0], dtype=DT)
+    y, _ = _labels(x / torch.tensor([1.0, 4.0, 10.0], dtype=DT), g)
+    X = torch.cat([x, torch.zeros(300, 1, dtype=DT)], -1)
+    clf = GPClassifier(X, y.unsqueeze(-1), num_inducing=50)
+    fit_variational(clf, epochs=5, batch_size=100, lr=0.05)
+    rows = X[:37].clone()
+    values = torch.randn(6, 37, generator=g, dtype=DT) * 3
+    parts = clf._along_parts(rows, 1)
+    assert parts is not None  # the shared path runs for the default kernel and transform
+    for column in (1, 2):
+        mu, var = clf.latent_moments_along(rows, column, values)
+        for p in range(6):
+            Xp = rows.clone()
+            Xp[:, column] = values[p]
+            ref_mu, ref_var = clf.latent_moments(Xp)
+            torch.testing.assert_close(mu[p], ref_mu, rtol=1e-10, atol=1e-11)
+            torch.testing.assert_close(var[p], ref_var, rtol=1e-10, atol=1e-11)
+    assert clf._along_parts(rows, 3) is None  # the task column: not a kernel input
+    mu, var = clf.latent_moments_along(rows, 3, torch.zeros(2, 37, dtype=DT))
+    torch.testing.assert_close(mu[1], clf.latent_moments(rows)[0])
