@@ -162,9 +162,9 @@ def _fit(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
+    from mfgp.estimators import MultiFidelityRegressor, _interval_level
 
-    est = load_estimator(args.model_file, device=args.device)
+    est = _load_model(args.model_file, args.device)
     formulas = _read_csv(args.formulas, [args.column])[args.column].astype(str).tolist()
     level = _interval_level(args.level)
     if isinstance(est, MultiFidelityRegressor):
@@ -177,10 +177,10 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _reactions(args: argparse.Namespace) -> int:
-    from mfgp.estimators import MultiFidelityRegressor, _interval_level, load_estimator
+    from mfgp.estimators import MultiFidelityRegressor, _interval_level
     from mfgp.exceptions import InputDataError
 
-    est = load_estimator(args.model_file, device=args.device)
+    est = _load_model(args.model_file, args.device)
     if not isinstance(est, MultiFidelityRegressor):
         raise InputDataError(
             f"{args.model_file!r} holds a {type(est).__name__}; reaction energies need a "
@@ -191,6 +191,20 @@ def _reactions(args: argparse.Namespace) -> int:
                               level=_interval_level(args.level))  # fmt: skip
     _write_csv(out, args, f"wrote {len(out)} reaction energies to {args.output}")
     return 0
+
+
+def _load_model(name: str, device):
+    """A saved estimator's file, or a ready-made model's name (``expt_gap``) without one."""
+    from pathlib import Path
+
+    from mfgp.estimators import load_estimator
+
+    if not Path(name).exists():
+        from mfgp import pretrained
+
+        if name in set(pretrained.available()["name"]):
+            return pretrained.load(name, device=device)
+    return load_estimator(name, device=device)
 
 
 def _write_csv(frame, args: argparse.Namespace, message: str) -> None:
@@ -247,11 +261,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _screen(args: argparse.Namespace) -> int:
     from mfgp.candidates import count_compositions, enumerate_compositions
-    from mfgp.estimators import load_estimator
     from mfgp.exceptions import InputDataError
     from mfgp.screen import screen
 
-    est = load_estimator(args.model_file, device=args.device)
+    est = _load_model(args.model_file, args.device)
     if (args.elements is None) == (args.candidates is None):
         raise InputDataError("give either --elements (to enumerate) or --candidates (a CSV)")
     if args.candidates:
@@ -277,13 +290,32 @@ def _screen(args: argparse.Namespace) -> int:
     if args.rank < 1:
         raise InputDataError(f"--rank must be >= 1; got {args.rank}")
     refine = {} if args.refine is None else {"refine": args.refine or None}
+    # a list (a CSV's formulas) keeps its known size for screen's rule; a stream is counted
+    counted = _Counted(candidates) if not isinstance(candidates, list) else None
+    t0 = time.perf_counter()
     with fast_variances(rank=args.rank):  # the rank of fast variances; screen picks the mode
-        top = screen(est, candidates, score=args.score, top_k=args.top_k, window=window,
+        top = screen(est, counted or candidates, score=args.score, top_k=args.top_k, window=window,
                      maximize=not args.minimize, batch_size=args.batch_size,
                      output=args.parquet, progress=not args.quiet,
                      variances=args.variances, **refine)  # fmt: skip
-    _write_csv(top, args, f"wrote the best {len(top)} to {args.output}")
+    seconds = time.perf_counter() - t0
+    n = len(candidates) if counted is None else counted.n
+    _write_csv(top, args, f"scored {n:,} candidates in {seconds:,.1f} s "
+                          f"({n / max(seconds, 1e-9):,.0f} a second); wrote the best "
+                          f"{len(top)} to {args.output}")  # fmt: skip
     return 0
+
+
+class _Counted:
+    """Chunks of formulas (or formulas), passed through, counting the formulas."""
+
+    def __init__(self, items) -> None:
+        self.items, self.n = items, 0
+
+    def __iter__(self):
+        for item in self.items:
+            self.n += 1 if isinstance(item, str) else len(item)
+            yield item
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -364,6 +396,9 @@ def _status_table(status: dict, store: str) -> str:
 
 
 #: each verb's examples, shown one a line at the end of its ``--help``
+MODEL_HELP = ("a file written by mfgp fit (or .save()), or a ready-made model's name: "
+              "expt_gap, expt_formation_enthalpy (mfgp.pretrained)")
+
 EXAMPLES = {
     "fit": ["mfgp fit measured.csv --target expt -o gaps.mfgp",
             "mfgp fit measured.csv --fidelities pbe,hse,expt --model hurdle -o gaps.mfgp",
@@ -372,12 +407,14 @@ EXAMPLES = {
                  "--units eV",
                  "mfgp evaluate measured.csv --fidelities pbe,expt --model hurdle -o cv.json"],
     "predict": ["mfgp predict gaps.mfgp formulas.csv -o predictions.csv",
+                "mfgp predict expt_gap formulas.csv -o gaps.csv   (the ready-made model)",
                 "mfgp predict gaps.mfgp formulas.csv --fidelity pbe --level 0.95 -o p.csv"],
     "reactions": ["mfgp reactions enthalpy.mfgp reactions.csv -o energies.csv",
                   "  (a 'reaction' column: 'Al2Ni3 -> 2 AlNi + Ni', balanced if no "
                   "coefficients)"],
-    "screen": ["mfgp screen gaps.mfgp --elements Li,Na,Mg,O,S,Cl --charge-balanced "
+    "screen": ["mfgp screen expt_gap --elements Li,Na,Mg,O,S,Cl --charge-balanced "
                "--score window --window 1.1,1.7 -o top.csv",
+               "  (expt_gap: the ready-made band-gap hurdle; or a file written by mfgp fit)",
                "mfgp screen gaps.mfgp --candidates formulas.csv --top-k 100 -o top.csv"],
     "demo": ["mfgp demo --fast"],
     "data": ["mfgp data bandgap", "mfgp data formation -o enthalpies.csv"],
@@ -441,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
          "of formation enthalpies", _reactions, "reaction"),
     ):  # fmt: skip
         p = _parser(sub, verb, helptext)
-        p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
+        p.add_argument("model_file", help=MODEL_HELP)
         p.add_argument(f"{what}s", help=f"CSV with a {what} column")
         p.add_argument("-o", "--output", required=True, help="the CSV to write")
         p.add_argument("--column", default=what, help=f"the column holding the {what}s")
@@ -451,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--quiet", action="store_true")
         p.set_defaults(func=func)
     p = _parser(sub, "screen", "score many candidates with a saved model, keep the best")
-    p.add_argument("model_file", help="a file written by mfgp fit (or .save())")
+    p.add_argument("model_file", help=MODEL_HELP)
     p.add_argument("--elements", help="comma-separated symbols to enumerate compositions from")
     p.add_argument("--candidates", help="or a CSV with a formula column")
     p.add_argument("--n-elements", default="2,3", help="distinct elements per formula")

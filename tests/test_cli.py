@@ -1,6 +1,7 @@
 """The command line on small files: fit, predict, evaluate, and the errors a user meets."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -129,6 +130,17 @@ def test_screen_enumerates_and_keeps_the_best(files, capsys):
     top = pd.read_csv(out)
     assert len(top) == 5 and top["rank"].tolist() == [1, 2, 3, 4, 5]
     assert (top.score.diff().dropna() <= 0).all() and top.score.between(0, 1).all()
+    # it says how many candidates it scored and how long that took (issue 35)
+    printed = capsys.readouterr().out
+    assert re.search(r"scored \d+ candidates in [\d.]+ s \([\d,]+ a second\)", printed), printed
+    # a ready-made model by its name (issue 35: screen with the model you trust)
+    assert main(["screen", "expt_gap", "--elements", "Li,Na,O,S,Cl", "--charge-balanced",
+                 "--score", "window", "--window", "1.1,1.7", "--top-k", "3", "-o", str(out),
+                 "--quiet"]) == 0  # fmt: skip
+    assert "p_zero" in pd.read_csv(out).columns  # the hurdle's table
+    assert main(["predict", "expt_gap", str(files / "new.csv"), "-o", str(out), "--quiet"]) == 0
+    assert pd.read_csv(out).formula.tolist() == ["Si", "GaAs", "ZnO"]
+    assert main(["screen", "no_such_model", "--elements", "Li,O", "-o", str(out)]) == 2
     assert main(["screen", str(model), "-o", str(out)]) == 2
     assert "either --elements" in capsys.readouterr().err
     assert main(["screen", str(model), "--elements", "Li,O", "--score", "window", "--window",

@@ -85,7 +85,9 @@ def check_screening(ns):
     best = ns["best"]
     assert list(best["rank"]) == list(range(1, len(best) + 1)) and len(best) == 50
     assert best["score"].is_monotonic_decreasing and best["score"].between(0, 1).all()
-    known = set(ns["reg"].dataset_.frame["composition"])
+    assert type(ns["model"]).__name__ == "HurdleRegressor"  # the ready-made gap model
+    assert best["p_zero"].between(0, 1).all()
+    known = set(ns["model"].dataset_.frame["composition"])
     from mfgp.featurize.composition import reduced_composition
 
     assert not known & set(reduced_composition(best["formula"].tolist()))  # exclude= held
