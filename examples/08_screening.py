@@ -23,12 +23,11 @@
 
 # %%
 import os
+import time
 
 import matplotlib.pyplot as plt
 
 import mfgp
-import time
-
 from mfgp.datasets import load_bandgap_ladder
 from mfgp.figures import save_figures
 

@@ -8,8 +8,10 @@ page. On the ready-made band-gap hurdle that page-faulting was about a quarter o
 time (20,000 candidates: 21.9 s, of which 13.6 s of system time, against 16.0 s with the
 thresholds raised; measured by hand on 2 cores). :func:`reuse_large_blocks` raises both
 thresholds for the duration of the block, so freed blocks stay in the heap and are reused, and
-on leaving it gives the free memory back (``malloc_trim``) and sets the thresholds to the values
-glibc's dynamic rule reaches for such blocks (32 MiB and 64 MiB).
+on leaving it gives the free memory back (``malloc_trim``) and sets the thresholds to fixed
+values, those glibc's dynamic rule reaches for such blocks (32 MiB and 64 MiB): glibc has no
+way to read the previous ones, and a fixed value ends its dynamic adjustment (and overrides a
+``MALLOC_MMAP_THRESHOLD_`` setting) for the rest of the process.
 
 The setting is process-wide: nested and concurrent uses are counted, and the first to enter
 and the last to leave set and restore it. Peak memory is the loop's largest working set plus
@@ -71,7 +73,11 @@ def reuse_large_blocks() -> Iterator[None]:
     with _lock:
         _depth += 1
         if _depth == 1:
-            libc.mallopt(_M_MMAP_THRESHOLD, _INSIDE)
+            # glibc's manual caps the mmap threshold at 32 MiB on 64-bit systems, and some
+            # releases refuse more (2.36 takes 1 GiB): then the cap, which still keeps blocks
+            # up to 32 MiB in the heap
+            if not libc.mallopt(_M_MMAP_THRESHOLD, _INSIDE):
+                libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_AFTER)
             libc.mallopt(_M_TRIM_THRESHOLD, _INSIDE)
     try:
         yield

@@ -289,6 +289,9 @@ def _screen(args: argparse.Namespace) -> int:
 
     if args.rank < 1:
         raise InputDataError(f"--rank must be >= 1; got {args.rank}")
+    if args.refine is not None and args.refine != 0 and not args.refine >= 1:
+        raise InputDataError(f"--refine must be 0 (the fast scores decide) or >= 1; got "
+                             f"{args.refine}")  # fmt: skip
     refine = {} if args.refine is None else {"refine": args.refine or None}
     # a list (a CSV's formulas) keeps its known size for screen's rule; a stream is counted
     counted = _Counted(candidates) if not isinstance(candidates, list) else None

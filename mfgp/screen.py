@@ -33,6 +33,8 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import os
 import sys
 import types
@@ -145,9 +147,11 @@ def screen(
             ``training rows x rank`` flops a candidate instead of ``training rows^2``;
             :mod:`mfgp.fastvar`) or ``"auto"`` (fast for a model of at least
             :data:`~mfgp.fastvar.AUTO_MIN_ROWS` training rows and a pool of at least
-            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` candidates or of unknown length; with
-            ``refine=None`` also only where the cache's estimated error is at most
-            :data:`~mfgp.fastvar.AUTO_MAX_ERROR`, as the fast scores are then final). The rank
+            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` candidates or of unknown length, and more
+            than ``refine * top_k``; with ``refine=None`` or ``score="std"`` also only where the
+            cache's estimated error is at most :data:`~mfgp.fastvar.AUTO_MAX_ERROR`: the fast
+            scores are then final, or a fast ranking by std is led by the cache's worst rows).
+            The rank
             is that of an enclosing :func:`mfgp.fastvar.fast_variances` block, else
             :data:`~mfgp.fastvar.DEFAULT_RANK`.
         refine: with fast variances, the best ``ceil(refine * top_k)`` rows by the fast score
@@ -171,28 +175,38 @@ def screen(
         raise InputDataError(f"score='window' needs window=(lo, hi) with lo < hi; got {window!r}")
     if top_k < 1 or batch_size < 1:
         raise InputDataError(f"top_k and batch_size must be >= 1; got {top_k}, {batch_size}")
-    if refine is not None and not (isinstance(refine, (int, float)) and refine >= 1):
-        raise InputDataError(f"refine must be None or a number >= 1 (rows rescored exactly, "
-                             f"as a multiple of top_k); got {refine!r}")  # fmt: skip
+    if refine is not None and (isinstance(refine, bool) or not isinstance(refine, numbers.Real)
+                               or not 1 <= refine < math.inf):  # fmt: skip
+        raise InputDataError(f"refine must be None (the fast scores decide) or a finite number "
+                             f">= 1 (rows rescored exactly, as a multiple of top_k); got "
+                             f"{refine!r}")  # fmt: skip
     level = _interval_level(level)
     kw = {"fidelity": fidelity} if isinstance(model, MultiFidelityRegressor) else {}
     if fidelity is not None and not kw:
         raise InputDataError(f"fidelity= applies to a MultiFidelityRegressor, not a "
                              f"{type(model).__name__}")  # fmt: skip
     # with an exact pass over the kept rows, the cache only decides which rows reach it: "auto"
-    # then needs no accuracy check of the cache (which builds it), only the size rule
-    mode = resolve_variances(variances, estimator_training_rows(model), _pool_size(candidates),
-                             model if refine is None else None)  # fmt: skip
+    # then needs the size rule only, except for score="std", whose fast ranking is led by the
+    # rows where the cache is worst (it only overestimates); and a pool no larger than the
+    # rows kept is scored exactly at once
+    pool = _pool_size(candidates)
+    checked = refine is None or score == "std"
+    mode = resolve_variances(variances, estimator_training_rows(model), pool,
+                             model if checked else None)  # fmt: skip
+    if (mode == "fast" and variances == "auto" and refine is not None and pool is not None
+            and pool <= refine * top_k):  # fmt: skip
+        mode = "exact"
     opts = {"score": score, "maximize": maximize, "window": window, "level": level, "kw": kw,
             "variances": mode, "rank": fast_rank() or DEFAULT_RANK}  # fmt: skip
     logger.debug("screen: %s variances", mode)
-    keep = top_k if mode != "fast" or refine is None else int(np.ceil(refine * top_k))
+    rescore = mode == "fast" and refine is not None
+    keep = int(np.ceil(refine * top_k)) if rescore else top_k
     with contextlib.ExitStack() as heap:
         if client is None:  # the scoring runs in this process: reuse its large blocks
             heap.enter_context(reuse_large_blocks())
         best = _scan(model, candidates, batch_size, opts, keep, output, client, retries,
                      progress)  # fmt: skip
-        if best is not None and keep > top_k:
+        if best is not None and rescore:
             best = _rescore_exact(model, best, batch_size, opts, top_k, progress)
     if best is None:
         raise InputDataError("no candidates to screen")

@@ -132,7 +132,7 @@ def test_screen_enumerates_and_keeps_the_best(files, capsys):
     assert (top.score.diff().dropna() <= 0).all() and top.score.between(0, 1).all()
     # it says how many candidates it scored and how long that took (issue 35)
     printed = capsys.readouterr().out
-    assert re.search(r"scored \d+ candidates in [\d.]+ s \([\d,]+ a second\)", printed), printed
+    assert re.search(r"scored [\d,]+ candidates in [\d,.]+ s \([\d,]+ a second\)", printed), printed
     # a ready-made model by its name (issue 35: screen with the model you trust)
     assert main(["screen", "expt_gap", "--elements", "Li,Na,O,S,Cl", "--charge-balanced",
                  "--score", "window", "--window", "1.1,1.7", "--top-k", "3", "-o", str(out),

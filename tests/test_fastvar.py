@@ -274,9 +274,18 @@ def test_a_fast_screen_rescores_its_best_rows_with_exact_variances(reg, ladder):
                   variances="exact")  # fmt: skip
     assert some.formula.tolist() == rows.formula.tolist()
     np.testing.assert_allclose(some["score"], rows["score"], **TIGHT)
-    for bad in (0.5, "4", 0):
-        with pytest.raises(InputDataError, match="refine must be None or a number >= 1"):
+    # refine=1 rescores the fast top_k itself (review: it returned fast numbers)
+    with fast_variances(rank=32):
+        one = screen(reg, pool, score="std", top_k=10, progress=False, variances="fast",
+                     refine=1)  # fmt: skip
+    rows = screen(reg, one.formula.tolist(), score="std", top_k=10, progress=False,
+                  variances="exact")  # fmt: skip
+    np.testing.assert_allclose(one.set_index("formula").loc[rows.formula, "score"],
+                               rows["score"], **TIGHT)  # fmt: skip
+    for bad in (0.5, "4", 0, True, float("inf"), float("nan")):
+        with pytest.raises(InputDataError, match="refine must be None .* or a finite number"):
             screen(reg, pool, top_k=10, progress=False, refine=bad)
+    assert len(screen(reg, pool, top_k=3, progress=False, refine=np.int64(2))) == 3
 
 
 def test_cli_screen_variances(reg, tmp_path):
@@ -355,8 +364,15 @@ def test_auto_screens_fast_when_an_exact_pass_decides(reg, ladder, monkeypatch, 
     with fast_variances(rank=64), caplog.at_level(logging.DEBUG, logger="mfgp"):
         for refine in (None, 2):
             caplog.clear()
-            screen(reg, pool, score="std", top_k=5, progress=False, refine=refine)
+            screen(reg, pool, score="mean", top_k=5, progress=False, refine=refine)
             modes.append([r.getMessage() for r in caplog.records
                           if r.getMessage().startswith("screen: ") and "variances" in r.getMessage()])  # fmt: skip
     assert modes == [["screen: exact variances"],
                      ["screen: fast variances", "screen: 10 rows rescored with exact variances"]]
+    # score="std" keeps the cache's accuracy check (its fast ranking is led by the rows where
+    # the cache is worst), and a pool no larger than the rows kept is scored exactly at once
+    with fast_variances(rank=64), caplog.at_level(logging.DEBUG, logger="mfgp"):
+        for score, top_k in (("std", 5), ("mean", 20)):
+            caplog.clear()
+            screen(reg, pool, score=score, top_k=top_k, progress=False)
+            assert "screen: exact variances" in [r.getMessage() for r in caplog.records]

@@ -239,7 +239,8 @@ class AR1Kernel(CoregionalKernel):
         for j, kernel in enumerate(self.data_kernels):
             if diag:
                 term = A1[..., j] * A2[..., j] * kernel(f1, f2, diag=True)
-            elif out is not None and (rows := self._levels_from(j, s1, s2)) is not None:
+            elif (out is not None and out.dim() == 2
+                  and (rows := self._levels_from(j, s1, s2)) is not None):  # fmt: skip
                 # delta_j enters only rows at level >= j: evaluate its kernel on those alone
                 # (a prediction at the target level against every training row evaluated
                 # delta_1 on the PBE rows too, to multiply it by 0)
@@ -247,7 +248,8 @@ class AR1Kernel(CoregionalKernel):
                 if i1.numel() and i2.numel():
                     block = kernel(f1[i1], f2[i2]).to_dense()
                     block = A1[i1, j, None] * A2[None, i2, j] * block
-                    out = out.index_put((i1[:, None], i2[None, :]), block, accumulate=True)
+                    # in place: ``out`` is the fresh sum of the terms before
+                    out.index_put_((i1[:, None], i2[None, :]), block, accumulate=True)
                 continue
             else:
                 term = A1[..., :, j, None] * A2[..., None, :, j] * kernel(f1, f2).to_dense()

@@ -184,7 +184,15 @@ class GPClassifier(ApproximateGPyTorchModel):
         object.__setattr__(self, "_mfgp_variational", (key, out))
         return out
 
+    def train(self, mode: bool = True):  # noqa: D102
+        # GPyTorch's setters (``kernel.lengthscale = ...``) write through ``.data`` without a
+        # new version of the tensor, so the cache's key cannot see them: drop it whenever the
+        # model goes to train mode, as GPyTorch drops its own factor there
+        object.__setattr__(self, "_mfgp_variational", None)
+        return super().train(mode)
+
     def _direct_moments(self, X: Tensor, cache) -> tuple[Tensor, Tensor]:
+        """:meth:`latent_moments` of one chunk from :meth:`_predictive_cache`'s ``cache``."""
         L, u, L_S, jitter = cache
         Xt = self.transform_inputs(X)
         Z = self.model.variational_strategy.inducing_points
@@ -237,11 +245,17 @@ class GPClassifier(ApproximateGPyTorchModel):
         from botorch.models.transforms.input import AffineInputTransform
         from gpytorch.kernels import MaternKernel, ScaleKernel
 
+        from mfgp.kernels import MaternKernel as OwnMatern
+
         cache = self._predictive_cache()
         covar = self.model.covar_module
         base = getattr(covar, "base_kernel", None)
         transform = getattr(self, "input_transform", None)
-        if (cache is None or type(covar) is not ScaleKernel or not isinstance(base, MaternKernel)
+        # exactly these kernels (a subclass may compute another function of the distance), and
+        # a mean that reads the task column only (FidelityMean), not the varying column
+        if (cache is None or type(covar) is not ScaleKernel
+                or type(base) not in (MaternKernel, OwnMatern)
+                or type(self.model.mean_module) is not FidelityMean
                 or base.nu != 2.5 or base.active_dims is not None
                 or (transform is not None and not isinstance(transform, AffineInputTransform))):
             return None

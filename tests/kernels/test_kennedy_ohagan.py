@@ -63,3 +63,33 @@ def test_rho_of_x():
     with torch.no_grad():
         torch.testing.assert_close(K(at(x, 1), at(y, 1)).to_dense(), rx * ry.T * k0 + k1)
         torch.testing.assert_close(K(at(x, 0), at(y, 1)).to_dense(), ry.T * k0)
+
+
+def test_ar1_kernel_skips_lower_levels_only_where_their_term_is_zero():
+    """Without autograd ``delta_j`` is evaluated on rows at level >= j only (issue 35: a
+    target-level prediction evaluated it on every PBE row to multiply it by 0); the kernel must
+    equal the dense sum on mixed levels, three fidelities, constant and input-dependent rho."""
+    import torch
+
+    from mfgp.kernels import AR1Kernel, default_data_kernel
+
+    g = torch.Generator().manual_seed(0)
+    for rho_dims in (None, 2):
+        k = AR1Kernel([default_data_kernel(3) for _ in range(3)], rho_dims=rho_dims).double()
+        with torch.no_grad():
+            k.rho.copy_(torch.tensor([0.8, 1.3], dtype=torch.float64))
+            if rho_dims:
+                k.rho_weights.normal_(generator=g)
+        x1 = torch.cat([torch.rand(40, 3, generator=g, dtype=torch.float64),
+                        torch.randint(0, 3, (40, 1), generator=g).double()], -1)  # fmt: skip
+        x2 = torch.cat([torch.rand(25, 3, generator=g, dtype=torch.float64),
+                        torch.randint(1, 3, (25, 1), generator=g).double()], -1)  # fmt: skip
+        dense = k.forward(x1, x2)  # grad mode: the dense form
+        with torch.no_grad():
+            assert AR1Kernel._levels_from(1, x1[:, -1].long(), x2[:, -1].long()) is not None
+            sparse = k.forward(x1, x2)
+            torch.testing.assert_close(sparse, dense.detach(), rtol=1e-13, atol=1e-14)
+            torch.testing.assert_close(k.forward(x1, x1), k.forward(x1, x1).T, rtol=1e-13,
+                                       atol=1e-14)  # fmt: skip
+            batched = k.forward(x1.expand(2, -1, -1), x2.expand(2, -1, -1))
+            torch.testing.assert_close(batched[1], dense.detach(), rtol=1e-13, atol=1e-14)
