@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from pymatgen.core import Composition, Element
+from pymatgen.core.composition import reduce_formula
 
 from mfgp.exceptions import InvalidFormulaError, UnknownElementError
 
@@ -177,8 +178,6 @@ def _parse_plain(formula: str) -> ParsedFormula | None:
     shipped formula and a pool of candidates) at a third of its cost: a screen parses every
     candidate once. Counts of 0, unknown symbols, and anything else go to the general path.
     """
-    from pymatgen.core.composition import reduce_formula
-
     if not _PLAIN.fullmatch(formula):
         return None
     symbols = _element_symbols()

@@ -40,12 +40,19 @@ class MaternKernel(_GPyTorchMatern):
         mean = x1.mean(dim=-2, keepdim=True)
         x1_ = (x1 - mean).div(self.lengthscale)
         x2_ = (x2 - mean).div(self.lengthscale)
-        d = self.covar_dist(x1_, x2_, **params)
-        # GPyTorch: exp(-sqrt(5) d) * ((sqrt(5) d + 1) + 5/3 d^2), each step a new tensor
-        t = d * math.sqrt(5)
-        e = torch.neg(t).exp_()
-        d.square_().mul_(5.0 / 3.0)
-        return t.add_(1).add_(d).mul_(e)
+        return matern52_(self.covar_dist(x1_, x2_, **params))
+
+
+def matern52_(d: Tensor) -> Tensor:
+    """Matern-5/2 of distances ``d`` (scaled by the lengthscales), reusing ``d``'s memory.
+
+    GPyTorch's ``exp(-sqrt(5) d) * ((sqrt(5) d + 1) + 5/3 d^2)`` with the same operations in
+    the same order (the same bits), two temporaries instead of eight; ``d`` is overwritten.
+    """
+    t = d * math.sqrt(5)
+    e = torch.neg(t).exp_()
+    d.square_().mul_(5.0 / 3.0)
+    return t.add_(1).add_(d).mul_(e)
 
 
 def matern_ard(

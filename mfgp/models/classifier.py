@@ -22,8 +22,6 @@ the per-task constant means are learned by :func:`mfgp.fit.fit_variational`.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from botorch.models.approximate_gp import ApproximateGPyTorchModel
 from botorch.models.transforms.input import InputTransform
@@ -193,15 +191,21 @@ class GPClassifier(ApproximateGPyTorchModel):
 
     def _direct_moments(self, X: Tensor, cache) -> tuple[Tensor, Tensor]:
         """:meth:`latent_moments` of one chunk from :meth:`_predictive_cache`'s ``cache``."""
-        L, u, L_S, jitter = cache
         Xt = self.transform_inputs(X)
-        Z = self.model.variational_strategy.inducing_points
         covar = self.model.covar_module
-        K_zx = covar(Z, Xt).to_dense()  # m x n
+        K_zx = covar(self.model.variational_strategy.inducing_points, Xt).to_dense()  # m x n
+        return self._moments_given(K_zx, self.model.mean_module(Xt), covar(Xt, diag=True),
+                                   cache)  # fmt: skip
+
+    @staticmethod
+    def _moments_given(K_zx: Tensor, prior_mean: Tensor, prior_var: Tensor, cache
+                       ) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """The whitened predictive from the inducing cross-covariance ``K_zx`` (``m x n``)."""
+        L, u, L_S, jitter = cache
         a = torch.linalg.solve_triangular(L, K_zx, upper=False)
-        mean = self.model.mean_module(Xt) + a.transpose(-1, -2) @ u
         b = L_S.transpose(-1, -2) @ a
-        var = covar(Xt, diag=True) + jitter + b.square().sum(0) - a.square().sum(0)
+        mean = prior_mean + a.transpose(-1, -2) @ u
+        var = prior_var + jitter + b.square().sum(0) - a.square().sum(0)
         return mean, var
 
     @torch.no_grad()
@@ -224,20 +228,15 @@ class GPClassifier(ApproximateGPyTorchModel):
             Xp[..., column] = values
             mu, var = self.latent_moments(Xp.reshape(P * n, -1), batch_size=max(P * n, 1))
             return mu.reshape(P, n), var.reshape(P, n)
+        from mfgp.kernels.coregional import matern52_
+
         cache, Xt, base_d2, u_col, scale, shift, slope, diag = parts
-        L, u, L_S, jitter = cache
         col = (shift + slope * values) / scale  # P x n: the varying column, transformed, scaled
         d2 = base_d2.unsqueeze(1) + (u_col[:, None, None] - col.unsqueeze(0)).square()
         d = d2.clamp_min_(1e-30).sqrt_().clamp_min_(1e-15)  # m x P x n (GPyTorch's floor)
-        t = d * math.sqrt(5)
-        e = torch.neg(t).exp_()
-        d.square_().mul_(5.0 / 3.0)
-        K = t.add_(1).add_(d).mul_(e).mul_(self.model.covar_module.outputscale)
-        K = K.reshape(K.shape[0], P * n)
-        a = torch.linalg.solve_triangular(L, K, upper=False)
-        mean = self.model.mean_module(Xt).repeat(P) + a.transpose(-1, -2) @ u
-        b = L_S.transpose(-1, -2) @ a
-        var = diag.repeat(P) + jitter + b.square().sum(0) - a.square().sum(0)
+        K = matern52_(d).mul_(self.model.covar_module.outputscale).reshape(d.shape[0], P * n)
+        mean, var = self._moments_given(K, self.model.mean_module(Xt).repeat(P),
+                                        diag.repeat(P), cache)  # fmt: skip
         return mean.reshape(P, n), var.reshape(P, n)
 
     def _along_parts(self, X: Tensor, column: int):
