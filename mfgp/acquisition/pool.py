@@ -110,7 +110,10 @@ def marginal_moments(model, C: Tensor, *, batch_size: int = 4096,
             return marginal_moments(model, C, batch_size=batch_size)
     device, dtype = model_device(model)
     C = C.to(device=device, dtype=dtype)
-    mean, var_f = predict_marginals(model, C, batch_size=batch_size)
+    # max_bytes: blocks of about 64 MB (a few hundred candidates against several thousand
+    # training rows) were the fastest on 2 cores (measured by hand at 6,897 training rows:
+    # 2^28 and 2^24 bytes were 15-50% slower)
+    mean, var_f = predict_marginals(model, C, batch_size=batch_size, max_bytes=2**26)
     if supports_updates(model):
         var_y = var_f + observation_noise_variance(model, C)
     else:

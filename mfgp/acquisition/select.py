@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,12 @@ from mfgp.acquisition.pool import (
 from mfgp.exceptions import InputDataError
 from mfgp.predict import model_device
 
-__all__ = ["Selection", "fantasize", "has_known_noise", "select_batch"]
+__all__ = ["DEFAULT_POOL_REFINE", "Selection", "fantasize", "has_known_noise", "select_batch"]
+
+#: with fast variances, :func:`select_batch` rescores the best ``DEFAULT_POOL_REFINE`` rows of
+#: each fidelity exactly and chooses the batch among them. Chosen on a development pool
+#: (``benchmarks/diag_pool_refine.py``), not on the pools ``bench_pool_scoring`` reports.
+DEFAULT_POOL_REFINE = 256
 
 
 @dataclass
@@ -33,6 +39,9 @@ class Selection:
             ones before it on their predicted means).
         mean, std: the predictive of a new observation of each (before any conditioning).
         first_scores: every candidate's score in the first round (``-inf``: not eligible).
+        exact: which candidates' ``std`` and ``first_scores`` come from exact variances
+            (``None``: all of them). With ``refine``, rows outside the ones rescored exactly
+            carry their fast values; the chosen rows, their scores and every mean are exact.
     """
 
     rows: list[int]
@@ -40,6 +49,7 @@ class Selection:
     mean: np.ndarray
     std: np.ndarray
     first_scores: np.ndarray
+    exact: np.ndarray | None = None
 
 
 def has_known_noise(model) -> bool:
@@ -83,7 +93,8 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
                  max_cost: float | None = None, kinds: np.ndarray | None = None,
                  fits=None, ref_weight: Tensor | None = None,
                  obs_weight: Tensor | None = None, seed: int = 0,
-                 variances: str = "auto") -> Selection:  # fmt: skip
+                 variances: str = "auto",
+                 refine: int | None = DEFAULT_POOL_REFINE) -> Selection:  # fmt: skip
     """Choose ``q`` candidate rows greedily: score, take the best, condition on its fantasy, repeat.
 
     The fantasy of a chosen row is its predicted mean (the variance-based objectives do not
@@ -127,20 +138,73 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         obs_weight: ``n`` chances that each candidate's value enters the model (same).
         seed: seeds objectives that sample (``logei``).
         variances: ``"exact"``, ``"fast"`` or ``"auto"`` (:mod:`mfgp.fastvar`): the posterior
-            variances and covariances of every pass and update of this call; ``"auto"`` is
-            fast for a model of at least 2,048 training rows and a pool of at least 2,048
-            candidates, decided once for the whole pool. Means are exact either way.
+            variances and covariances of the pass over the whole pool; ``"auto"`` is fast for
+            a model of at least 2,048 training rows and a pool of at least 2,048 candidates,
+            decided once for the whole pool (without ``refine``, also only where the model's
+            low-rank cache is estimated accurate: :func:`mfgp.fastvar.resolve_variances`).
+            Means are exact either way.
+        refine: with fast variances, the first round is scored over the whole pool with
+            them, the best ``refine`` rows of each fidelity are kept, and the batch is chosen
+            among those with exact variances: the chosen rows, their scores and their
+            predictions are exact (``None``: the fast variances choose the batch too). The
+            default (:data:`DEFAULT_POOL_REFINE`) was chosen on a development pool
+            (``benchmarks/diag_pool_refine.py``).
     """
     from mfgp.fastvar import resolve_variances, variances_mode
     from mfgp.predict import training_rows
 
-    mode = resolve_variances(variances, training_rows(model), C.shape[0], model)
-    with variances_mode(mode):
-        return _select_batch(model, C, objective, q=q, R=R, cost=cost, is_target=is_target,
-                             groups=groups, baseline=baseline, batch_size=batch_size,
-                             predictive=predictive, updates=updates, max_cost=max_cost,
-                             kinds=kinds, fits=fits, ref_weight=ref_weight,
-                             obs_weight=obs_weight, seed=seed)  # fmt: skip
+    if refine is not None and (isinstance(refine, bool) or not isinstance(refine, numbers.Integral)
+                               or refine < 1):  # fmt: skip
+        raise InputDataError(f"refine must be None (the fast variances choose the batch) or an "
+                             f"integer >= 1 (rows of each fidelity rescored exactly); got "
+                             f"{refine!r}")  # fmt: skip
+    # with refine, the cache only picks the rows that exact variances then decide among, so
+    # "auto" needs the size rule only
+    mode = resolve_variances(variances, training_rows(model), C.shape[0],
+                             None if refine is not None else model)  # fmt: skip
+    args = dict(q=q, R=R, baseline=baseline, batch_size=batch_size, updates=updates,
+                max_cost=max_cost, fits=fits, ref_weight=ref_weight, seed=seed)  # fmt: skip
+    per_row = dict(cost=cost, is_target=is_target, groups=groups, kinds=kinds,
+                   obs_weight=obs_weight)  # fmt: skip
+    n = C.shape[0]
+    levels = C[:, -1].round().long().cpu().numpy()
+    if mode != "fast" or refine is None or all(int((levels == v).sum()) <= refine
+                                               for v in np.unique(levels)):  # fmt: skip
+        with variances_mode(mode):
+            return _select_batch(model, C, objective, predictive=predictive, **args,
+                                 **per_row)  # fmt: skip
+    # the fast pass: every row's first-round score (one pass, no conditioning)
+    with variances_mode("fast"):
+        rough = _select_batch(model, C, objective, predictive=predictive,
+                              **{**args, "q": 1, "updates": False, "max_cost": None,
+                                 "fits": None}, **per_row)  # fmt: skip
+    kept = _best_per_level(rough.first_scores, levels, int(refine))
+    if kept.size == 0:  # no row is eligible
+        return Selection(
+            [], [], rough.mean, rough.std, rough.first_scores, np.zeros(n, dtype=bool))
+    sub = {k: (None if v is None else v[torch.as_tensor(kept)] if isinstance(v, Tensor)
+               else np.asarray(v)[kept]) for k, v in per_row.items()}  # fmt: skip
+    sub_predictive = None if predictive is None else (
+        lambda mean, var_y, rows: predictive(mean, var_y, kept[np.asarray(rows)]))
+    with variances_mode("exact"):
+        sel = _select_batch(model, C[torch.as_tensor(kept, device=C.device)], objective,
+                            predictive=sub_predictive, **args, **sub)  # fmt: skip
+    mean, std, first = rough.mean.copy(), rough.std.copy(), rough.first_scores.copy()
+    mean[kept], std[kept], first[kept] = sel.mean, sel.std, sel.first_scores
+    exact = np.zeros(n, dtype=bool)
+    exact[kept] = True
+    return Selection([int(kept[r]) for r in sel.rows], sel.scores, mean, std, first, exact)
+
+
+def _best_per_level(scores: np.ndarray, levels: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best finite scores of each level (all of a level with fewer), sorted."""
+    out = []
+    for v in np.unique(levels):
+        at = np.flatnonzero((levels == v) & np.isfinite(scores))
+        if at.size > k:
+            at = at[np.argpartition(-scores[at], k - 1)[:k]]
+        out.append(at)
+    return np.sort(np.concatenate(out)) if out else np.zeros(0, dtype=np.int64)
 
 
 def _select_batch(model, C: Tensor, objective: Objective, *, q: int, R: Tensor | None,

@@ -40,7 +40,10 @@ class MaternKernel(_GPyTorchMatern):
         mean = x1.mean(dim=-2, keepdim=True)
         x1_ = (x1 - mean).div(self.lengthscale)
         x2_ = (x2 - mean).div(self.lengthscale)
-        return matern52_(self.covar_dist(x1_, x2_, **params))
+        if params or torch.equal(x1_, x2_):
+            return matern52_(self.covar_dist(x1_, x2_, **params))
+        # GPyTorch's distance between different inputs, with its clamp in place
+        return matern52_(torch.cdist(x1_, x2_).clamp_min_(1e-15))
 
 
 def matern52_(d: Tensor) -> Tensor:
@@ -246,6 +249,27 @@ class AR1Kernel(CoregionalKernel):
         for j, kernel in enumerate(self.data_kernels):
             if diag:
                 term = A1[..., j] * A2[..., j] * kernel(f1, f2, diag=True)
+            elif self._in_place(kernel, s1, s2):
+                # prediction: the block scaled in place, on the rows at level >= j only (a
+                # prediction at the target level against every training row evaluated delta_1
+                # on the PBE rows too, to multiply it by 0)
+                rows = self._levels_from(j, s1, s2) if out is not None else None
+                i1, i2 = rows if rows is not None else (slice(None), slice(None))
+                if rows is not None and not (i1.numel() and i2.numel()):
+                    continue
+                g1, g2 = f1[i1], f2[i2]
+                if kernel.active_dims is not None:  # what ScaleKernel's call would select
+                    g1 = g1.index_select(-1, kernel.active_dims)
+                    g2 = g2.index_select(-1, kernel.active_dims)
+                block = kernel.base_kernel.forward(g1, g2)  # a fresh tensor, as ScaleKernel's
+                block.mul_((kernel.outputscale * A1[i1, j])[:, None]).mul_(A2[None, i2, j])
+                if out is None:
+                    out = block
+                elif rows is None:
+                    out.add_(block)
+                else:
+                    out.index_put_((i1[:, None], i2[None, :]), block, accumulate=True)
+                continue
             elif (out is not None and out.dim() == 2
                   and (rows := self._levels_from(j, s1, s2)) is not None):  # fmt: skip
                 # delta_j enters only rows at level >= j: evaluate its kernel on those alone
@@ -262,6 +286,18 @@ class AR1Kernel(CoregionalKernel):
                 term = A1[..., :, j, None] * A2[..., None, :, j] * kernel(f1, f2).to_dense()
             out = term if out is None else out + term
         return out
+
+    @staticmethod
+    def _in_place(kernel, s1: Tensor, s2: Tensor) -> bool:
+        """Whether ``kernel``'s block may be built and scaled in place (prediction, see forward).
+
+        Without autograd, for unbatched inputs and a ScaleKernel over mfgp's
+        :class:`MaternKernel` (whose block is a fresh tensor): the entries are the same
+        products as the dense form's, in another order (equal to rounding).
+        """
+        return (not torch.is_grad_enabled() and s1.dim() == 1 and s2.dim() == 1
+                and isinstance(kernel, ScaleKernel) and kernel.outputscale.dim() == 0
+                and type(kernel.base_kernel) is MaternKernel)  # fmt: skip
 
     @staticmethod
     def _levels_from(j: int, s1: Tensor, s2: Tensor) -> tuple[Tensor, Tensor] | None:

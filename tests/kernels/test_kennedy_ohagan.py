@@ -93,3 +93,33 @@ def test_ar1_kernel_skips_lower_levels_only_where_their_term_is_zero():
                                        atol=1e-14)  # fmt: skip
             batched = k.forward(x1.expand(2, -1, -1), x2.expand(2, -1, -1))
             torch.testing.assert_close(batched[1], dense.detach(), rtol=1e-13, atol=1e-14)
+
+
+def test_ar1_kernel_in_place_prediction_blocks_equal_the_dense_form():
+    """Without autograd a ScaleKernel-over-Matern term is built and scaled in place (issue 35:
+    pool scoring's cross-covariances); it must equal the dense form, with the ScaleKernel's own
+    active dimensions and beside a term that is not in place (an RBF)."""
+    import torch
+    from gpytorch.kernels import RBFKernel, ScaleKernel
+
+    from mfgp.kernels import AR1Kernel
+    from mfgp.kernels.coregional import matern_ard
+
+    g = torch.Generator().manual_seed(1)
+    terms = [ScaleKernel(matern_ard(2), active_dims=[0, 2]), ScaleKernel(RBFKernel()),
+             ScaleKernel(matern_ard(3))]  # fmt: skip
+    k = AR1Kernel(terms).double()
+    with torch.no_grad():
+        k.rho.copy_(torch.tensor([0.7, 1.1], dtype=torch.float64))
+        for t in terms:
+            t.outputscale = 0.5 + torch.rand((), generator=g, dtype=torch.float64)
+    assert AR1Kernel._in_place(terms[0], torch.zeros(1), torch.zeros(1)) is False  # grad mode
+    x1 = torch.cat([torch.rand(30, 3, generator=g, dtype=torch.float64),
+                    torch.randint(0, 3, (30, 1), generator=g).double()], -1)  # fmt: skip
+    x2 = torch.cat([torch.rand(20, 3, generator=g, dtype=torch.float64),
+                    torch.randint(0, 3, (20, 1), generator=g).double()], -1)  # fmt: skip
+    dense = k.forward(x1, x2).detach()
+    with torch.no_grad():
+        s = torch.zeros(1)
+        assert [AR1Kernel._in_place(t, s, s) for t in terms] == [True, False, True]
+        torch.testing.assert_close(k.forward(x1, x2), dense, rtol=1e-13, atol=1e-14)

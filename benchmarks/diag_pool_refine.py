@@ -1,0 +1,126 @@
+"""How many fast-scored rows of each fidelity pool selection must rescore exactly (dev pool).
+
+With fast variances (:mod:`mfgp.fastvar`) :func:`mfgp.acquisition.select_batch` scores the
+first round over the whole pool with low-rank variances, keeps the best ``refine`` rows of
+each fidelity and chooses the batch among them with exact variances. This script chooses the
+default ``refine`` (:data:`mfgp.acquisition.select.DEFAULT_POOL_REFINE`) on a *development*
+split: ``bench_pool_scoring``'s large model and pool, but drawn with another seed (``SEED=1``:
+another random half of the experimental compositions in the fit, another pool of 5,000), never
+the split its table reports (seed 0). For each objective and ``refine`` it records whether the
+batch is the exact selection's (``variances="exact"``) and how many of its rows are, with the
+time of each call. Two settings: the pool at the experimental fidelity (``ucb``, ``window``,
+``std``, ``greedy``, ``learn``, ``kg``) and, for the information objectives, the first 2,500
+pool compositions at both fidelities (PBE cost 1, experiment 5), where the best rows of each
+fidelity are kept.
+
+Writes results/diag_pool_refine.{json,md}. Run: ``python diag_pool_refine.py`` (about 5 minutes
+on 2 cores, alone).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from _common import write_results
+
+SEED = int(os.environ.get("SEED", 1))
+REFINES = [16, 32, 64, 128, 256, 512]
+Q = 4
+N_POOL = 5000
+
+
+def setting():
+    """The large model of bench_pool_scoring on the development split, its pool and formulas."""
+    from mfgp.datasets import load_bandgap_ladder
+    from mfgp.estimators import MultiFidelityRegressor
+
+    df = load_bandgap_ladder(["pbe", "expt"])
+    comps = df.composition.drop_duplicates().sample(frac=1.0, random_state=SEED).tolist()
+    expt = df[df.fidelity == "expt"].composition.drop_duplicates()
+    train_comps = set(expt.sample(frac=0.5, random_state=SEED))
+    pool_comps = [c for c in comps if c not in train_comps][:N_POOL]
+    train = df[(df.fidelity == "pbe") | df.composition.isin(train_comps)]
+    reg = MultiFidelityRegressor("ar1", max_rows_per_fidelity=3000, progress=False)
+    reg.fit(train)
+    formulas = df.drop_duplicates("composition").set_index("composition").loc[pool_comps,
+                                                                               "formula"]
+    return reg, formulas.tolist()
+
+
+def main() -> None:
+    from mfgp.acquisition import (
+        GreedyMean,
+        KnowledgeGradient,
+        LearnMap,
+        UpperConfidenceBound,
+        Uncertainty,
+        WindowHits,
+        select_batch,
+    )
+    from mfgp.fastvar import estimated_error
+
+    t0 = time.perf_counter()
+    reg, formulas = setting()
+    print(f"fitted in {time.perf_counter() - t0:.0f} s", flush=True)
+    model = reg.model_
+    C = reg.dataset_.inputs_for(formulas)
+    g = torch.Generator().manual_seed(SEED)
+    R = C[torch.randperm(C.shape[0], generator=g)[:256]]
+    half = formulas[: N_POOL // 2]
+    C_mf = torch.cat([reg.dataset_.inputs_for(half, "pbe"), reg.dataset_.inputs_for(half)])
+    mf = {"R": R, "cost": torch.cat([torch.ones(len(half)), torch.full((len(half),), 5.0)]),
+          "is_target": torch.cat([torch.zeros(len(half)), torch.ones(len(half))]).bool(),
+          "groups": np.tile(np.arange(len(half)), 2)}  # fmt: skip
+    model.posterior(C[:2])
+    t0 = time.perf_counter()
+    error = estimated_error(model)
+    cache_s = time.perf_counter() - t0
+    print(f"training rows {len(reg.train_rows_)}, cache {cache_s:.1f} s, estimated error "
+          f"{error:.3g}", flush=True)  # fmt: skip
+    cases = [
+        ("ucb", UpperConfidenceBound(), C, {}),
+        ("window 1.1-1.7", WindowHits(), C, {}),
+        ("std", Uncertainty(), C, {}),
+        ("greedy", GreedyMean(), C, {}),
+        ("learn", LearnMap(), C, {"R": R}),
+        ("kg", KnowledgeGradient(), C, {"R": R}),
+        ("learn, PBE + experiment", LearnMap(), C_mf, mf),
+        ("kg, PBE + experiment", KnowledgeGradient(), C_mf, mf),
+    ]
+    records = []
+    for name, objective, pool, kw in cases:
+        t0 = time.perf_counter()
+        exact = select_batch(model, pool, objective, q=Q, variances="exact", **kw)
+        exact_s = time.perf_counter() - t0
+        print(f"{name}: exact {exact.rows} in {exact_s:.2f} s", flush=True)
+        for refine in [None, *REFINES]:
+            t0 = time.perf_counter()
+            sel = select_batch(model, pool, objective, q=Q, variances="fast", refine=refine,
+                               **kw)  # fmt: skip
+            seconds = time.perf_counter() - t0
+            same = sel.rows == exact.rows
+            records.append({
+                "objective": name, "candidates": int(pool.shape[0]),
+                "refine": "none (fast decides)" if refine is None else refine,
+                "same_batch": bool(same),
+                "rows_in_exact_batch": len(set(sel.rows) & set(exact.rows)),
+                "seconds": seconds, "exact_seconds": exact_s,
+                "rows": sel.rows, "exact_rows": exact.rows,
+                "training_rows": len(reg.train_rows_), "estimated_error": error,
+                "cache_seconds": cache_s, "seed": SEED,
+            })  # fmt: skip
+            print(f"  refine {refine}: {sel.rows} same={same} {seconds:.2f} s", flush=True)
+    df = pd.DataFrame(records)
+    table = df.pivot_table(index="objective", columns="refine", values="rows_in_exact_batch",
+                           aggfunc="first", sort=False)  # fmt: skip
+    table.columns = [f"refine {c}" for c in table.columns]
+    table = table.reset_index()
+    write_results("diag_pool_refine", records, table=table)
+
+
+if __name__ == "__main__":
+    main()
