@@ -13,7 +13,10 @@ enumeration order, the first ``N``. Modes:
   marginals with each composition's own known PBE value, score ``window`` = P(1.1 <= gap <= 1.7),
   top 1,000), one process;
 * ``features precomputed``: the model's marginal mean and variance on feature tensors computed
-  beforehand (not timed), batches of 65,536;
+  beforehand (not timed), batches of 65,536; for the hurdle, its predictive on those tensors
+  (the classifier's ``P(metal)`` and the regression's marginals) and the window probability,
+  without a composition's own PBE value (tensors carry no composition) and without
+  ``refine``;
 * ``LocalCluster``: the end-to-end call with ``client=`` a 2-worker ``LocalCluster`` on the
   same 2 cores (the client's peak RSS, and the largest worker's).
 
@@ -174,14 +177,24 @@ def _measure(reg, mode: str, n: int, variances: str) -> dict:
     out: dict = {}
     if mode == "features precomputed":
         from mfgp.acquisition.pool import marginal_moments
+        from mfgp.fastvar import estimator_training_rows, resolve_variances, variances_mode
 
         formulas = [f for c in candidates(n) for f in c]
-        X = reg.dataset_.inputs_for(formulas)
+        surrogate = reg.surrogate()
+        X = surrogate.inputs(formulas, surrogate.target)
         del formulas
+        gaussian = surrogate.gaussian
+        # the hurdle: its predictive on the tensors (the classifier's P(metal) and the
+        # regression's marginals), decided once for the pool as a screen does
+        mode_ = resolve_variances(variances, estimator_training_rows(reg), X.shape[0], None)
         t0 = time.perf_counter()
         for lo in range(0, X.shape[0], 65536):
             with torch.no_grad():
-                marginal_moments(reg.model_, X[lo: lo + 65536], variances=variances)
+                if gaussian:
+                    marginal_moments(reg.model_, X[lo: lo + 65536], variances=variances)
+                else:
+                    with variances_mode(mode_):
+                        reg.predictive(X[lo: lo + 65536]).probability_between(*WINDOW)
         if DEVICE == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0

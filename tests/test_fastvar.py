@@ -202,11 +202,79 @@ def test_select_batch_variances(setting):
     model, Q = setting
     C = Q[:300]
     exact = select_batch(model, C, UpperConfidenceBound(), q=3, variances="exact")
-    fast = select_batch(model, C, UpperConfidenceBound(), q=3, variances="fast")
+    fast = select_batch(model, C, UpperConfidenceBound(), q=3, variances="fast", refine=None)
     auto = select_batch(model, C, UpperConfidenceBound(), q=3)
     assert auto.rows == exact.rows  # 600 rows: "auto" is exact
     # fast variances with the default rank (512) over 600 rows: close to exact
     np.testing.assert_allclose(fast.std, exact.std, rtol=REL_TOL)
+
+
+def test_select_batch_refine_chooses_among_the_best_rows_with_exact_variances(setting):
+    """With fast variances the pool is ranked with them, but the batch is chosen among the best
+    ``refine`` rows of each fidelity with exact variances (issue 35: campaign pool scoring with
+    the full-data model), so every chosen row's score and prediction is the exact one."""
+    from mfgp.acquisition import LearnMap, WindowHits
+
+    model, Q = setting
+    C = Q[:400]  # 300 rows at the target, 100 at the cheap level
+    levels = C[:, -1]
+    for objective in (UpperConfidenceBound(), WindowHits(lo=0.5, hi=1.0)):
+        exact = select_batch(model, C, objective, q=3, variances="exact")
+        with fast_variances(rank=8):  # a poor cache: fast variances far from exact
+            rough = select_batch(model, C, objective, q=3, variances="fast", refine=None)
+            sel = select_batch(model, C, objective, q=3, variances="fast", refine=40)
+            whole = select_batch(model, C, objective, q=3, variances="fast", refine=300)
+        at = np.isfinite(exact.first_scores)
+        assert np.abs(rough.std[at] / exact.std[at] - 1).max() > 10 * REL_TOL
+        # 40 target rows kept (the cheap rows cannot score here), scored exactly
+        assert sel.exact.sum() == 40 and not sel.exact[levels.numpy() == 0].any()
+        assert all(sel.exact[r] for r in sel.rows)
+        np.testing.assert_allclose(sel.std[sel.exact], exact.std[sel.exact], **TIGHT)
+        np.testing.assert_allclose(sel.first_scores[sel.exact], exact.first_scores[sel.exact],
+                                   **TIGHT)  # fmt: skip
+        np.testing.assert_allclose(sel.scores[0], exact.first_scores[sel.rows[0]], **TIGHT)
+        if objective.additive:  # a window batch: each row's own exact probability
+            np.testing.assert_allclose(sel.scores, exact.first_scores[sel.rows], **TIGHT)
+        np.testing.assert_allclose(sel.mean, exact.mean, **TIGHT)  # means are exact anyway
+        # refine covering every fidelity's rows: the exact selection itself
+        assert whole.rows == exact.rows and whole.exact is None
+        np.testing.assert_allclose(whole.scores, exact.scores, **TIGHT)
+    # an information objective keeps the best rows of each fidelity
+    R = Q[:300][::10]
+    cost = torch.where(levels == 1, 3.0, 1.0).to(DT)
+    with fast_variances(rank=8):
+        sel = select_batch(model, C, LearnMap(), q=3, R=R, cost=cost, is_target=levels == 1,
+                           variances="fast", refine=30)  # fmt: skip
+    assert sel.exact[levels.numpy() == 1].sum() == 30 and sel.exact[levels.numpy() == 0].sum() == 30
+    exact_sub = select_batch(model, C[torch.as_tensor(sel.exact)], LearnMap(), q=3, R=R,
+                             cost=cost[torch.as_tensor(sel.exact)],
+                             is_target=(levels == 1)[torch.as_tensor(sel.exact)],
+                             variances="exact")  # fmt: skip
+    assert sel.rows == [int(np.flatnonzero(sel.exact)[r]) for r in exact_sub.rows]
+    np.testing.assert_allclose(sel.scores, exact_sub.scores, **TIGHT)
+
+
+def test_select_batch_refine_argument_and_auto(setting, monkeypatch):
+    import mfgp.fastvar
+
+    model, Q = setting
+    C = Q[:300]
+    for bad in (0, -3, 1.5, True, "all"):
+        with pytest.raises(InputDataError, match="refine must be"):
+            select_batch(model, C, UpperConfidenceBound(), q=2, refine=bad)
+    # "auto" on a model and pool above the size rule: with refine the cache only ranks, so
+    # its estimated error does not matter; without, a poor cache sends the pool to exact
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MIN_ROWS", 100)
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MIN_QUERIES", 100)
+    with fast_variances(rank=8):
+        refined = select_batch(model, C, UpperConfidenceBound(), q=2, variances="auto",
+                               refine=50)  # fmt: skip
+        plain = select_batch(model, C, UpperConfidenceBound(), q=2, variances="auto",
+                             refine=None)  # fmt: skip
+    assert refined.exact is not None and refined.exact.sum() == 50
+    assert plain.exact is None
+    exact = select_batch(model, C, UpperConfidenceBound(), q=2, variances="exact")
+    np.testing.assert_allclose(plain.std, exact.std, **TIGHT)
 
 
 # -- the estimators, screen and the CLI ---------------------------------------------------------

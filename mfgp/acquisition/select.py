@@ -146,7 +146,8 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         refine: with fast variances, the first round is scored over the whole pool with
             them, the best ``refine`` rows of each fidelity are kept, and the batch is chosen
             among those with exact variances: the chosen rows, their scores and their
-            predictions are exact (``None``: the fast variances choose the batch too). The
+            predictions are exact (``None``: the fast variances choose the batch too). A pool
+            with at most ``refine`` rows of each fidelity is scored exactly at once. The
             default (:data:`DEFAULT_POOL_REFINE`) was chosen on a development pool
             (``benchmarks/diag_pool_refine.py``).
     """
@@ -168,8 +169,10 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
                    obs_weight=obs_weight)  # fmt: skip
     n = C.shape[0]
     levels = C[:, -1].round().long().cpu().numpy()
-    if mode != "fast" or refine is None or all(int((levels == v).sum()) <= refine
-                                               for v in np.unique(levels)):  # fmt: skip
+    if mode == "fast" and refine is not None and all(int((levels == v).sum()) <= refine
+                                                     for v in np.unique(levels)):  # fmt: skip
+        mode = "exact"  # every row would be rescored exactly: no fast pass
+    if mode != "fast" or refine is None:
         with variances_mode(mode):
             return _select_batch(model, C, objective, predictive=predictive, **args,
                                  **per_row)  # fmt: skip
