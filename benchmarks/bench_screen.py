@@ -16,7 +16,7 @@ enumeration order, the first ``N``. Modes:
   beforehand (not timed), batches of 65,536; for the hurdle, its predictive on those tensors
   (the classifier's ``P(metal)`` and the regression's marginals) and the window probability,
   without a composition's own PBE value (tensors carry no composition) and without
-  ``refine``;
+  ``refine``, with large freed blocks reused as in a screen (:mod:`mfgp._alloc`);
 * ``LocalCluster``: the end-to-end call with ``client=`` a 2-worker ``LocalCluster`` on the
   same 2 cores (the client's peak RSS, and the largest worker's).
 
@@ -146,11 +146,12 @@ def refine_kw() -> dict:
     return {"refine": None if REFINE.lower() in ("none", "0") else float(REFINE)}
 
 
-def refine_used(variances: str) -> float | None:
-    """The ``refine`` a cell ran with (``None``: exact variances, or the fast scores decide)."""
+def refine_used(variances: str, mode: str) -> float | None:
+    """The ``refine`` a cell ran with (``None``: exact variances, features precomputed (no
+    ranking), or the fast scores decide)."""
     from mfgp.screen import DEFAULT_REFINE
 
-    if variances != "fast":
+    if variances != "fast" or mode == "features precomputed":
         return None
     return refine_kw().get("refine", DEFAULT_REFINE)
 
@@ -187,9 +188,11 @@ def _measure(reg, mode: str, n: int, variances: str) -> dict:
         # the hurdle: its predictive on the tensors (the classifier's P(metal) and the
         # regression's marginals), decided once for the pool as a screen does
         mode_ = resolve_variances(variances, estimator_training_rows(reg), X.shape[0], None)
+        from mfgp._alloc import reuse_large_blocks
+
         t0 = time.perf_counter()
         for lo in range(0, X.shape[0], 65536):
-            with torch.no_grad():
+            with torch.no_grad(), reuse_large_blocks():  # as a screen scores its batches
                 if gaussian:
                     marginal_moments(reg.model_, X[lo: lo + 65536], variances=variances)
                 else:
@@ -269,7 +272,7 @@ def main() -> None:
                         rank = int(os.environ.get("RANK", RANK))
                         rec.update(commit=COMMIT, model=model, training_rows=n_train,
                                    rank=rank if variances == "fast" else None,
-                                   refine=refine_used(variances))  # fmt: skip
+                                   refine=refine_used(variances, mode))  # fmt: skip
                         records.append(rec)
                         print({k: v for k, v in rec.items() if k != "top"}, flush=True)
     _overlap(records)
