@@ -218,12 +218,13 @@ def test_select_batch_refine_chooses_among_the_best_rows_with_exact_variances(se
     model, Q = setting
     C = Q[:400]  # 300 rows at the target, 100 at the cheap level
     levels = C[:, -1]
+    target = levels == 1
     for objective in (UpperConfidenceBound(), WindowHits(lo=0.5, hi=1.0)):
-        exact = select_batch(model, C, objective, q=3, variances="exact")
+        exact = select_batch(model, C, objective, q=3, is_target=target, variances="exact")
         with fast_variances(rank=8):  # a poor cache: fast variances far from exact
-            rough = select_batch(model, C, objective, q=3, variances="fast", refine=None)
-            sel = select_batch(model, C, objective, q=3, variances="fast", refine=40)
-            whole = select_batch(model, C, objective, q=3, variances="fast", refine=300)
+            rough, sel, whole = (select_batch(model, C, objective, q=3, is_target=target,
+                                              variances="fast", refine=r)
+                                 for r in (None, 40, 300))  # fmt: skip
         at = np.isfinite(exact.first_scores)
         assert np.abs(rough.std[at] / exact.std[at] - 1).max() > 10 * REL_TOL
         # 40 target rows kept (the cheap rows cannot score here), scored exactly
