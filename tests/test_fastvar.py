@@ -255,8 +255,56 @@ def test_select_batch_refine_chooses_among_the_best_rows_with_exact_variances(se
     np.testing.assert_allclose(sel.scores, exact_sub.scores, **TIGHT)
 
 
+def test_select_batch_refine_keeps_the_fast_best_rows_and_maps_everything_back(setting):
+    """The kept rows are the fast ranking's best of each fidelity and cost; a predictive, groups
+    and a cost cap see pool rows; q above refine still gives q rows; a pool-wide objective
+    (mes) is not refined (review of issue 35's pool refine)."""
+    from mfgp.acquisition import GreedyMean, MaxValueEntropy
+    from mfgp.distributions import GaussianPredictive
+
+    model, Q = setting
+    C = Q[:300]
+    shift = np.linspace(-1.0, 1.0, C.shape[0])  # a row-specific predictive: mapping matters
+
+    def predictive(mean, var_y, rows):
+        return GaussianPredictive(mean + shift[np.asarray(rows)], np.sqrt(var_y))
+
+    kw = dict(q=3, predictive=predictive, groups=np.arange(C.shape[0]) // 2)
+    exact = select_batch(model, C, UpperConfidenceBound(), variances="exact", **kw)
+    with fast_variances(rank=8):
+        rough = select_batch(model, C, UpperConfidenceBound(), variances="fast", refine=None,
+                             **kw)  # fmt: skip
+        sel = select_batch(model, C, UpperConfidenceBound(), variances="fast", refine=40, **kw)
+    assert not rough.exact.any()  # fast variances chose that batch: nothing is exact
+    best = np.argsort(-rough.first_scores)[:40]
+    assert set(np.flatnonzero(sel.exact)) == set(best)
+    np.testing.assert_allclose(sel.scores[0], exact.first_scores[sel.rows[0]], **TIGHT)
+    assert len({int(r) // 2 for r in sel.rows}) == 3  # one row per group
+    # q above refine: q rows
+    with fast_variances(rank=8):
+        many = select_batch(model, C, GreedyMean(), q=12, variances="fast", refine=5)
+    assert len(many.rows) == 12 and many.exact.sum() == 12
+    # costs that differ within a fidelity, and a cap that only cheap rows fit: the best 40
+    # rows by the mean cost 10, the rest 1
+    order = np.argsort(-exact.mean)
+    cost = torch.ones(C.shape[0], dtype=DT)
+    cost[torch.as_tensor(order[:40].copy())] = 10.0
+    capped_exact = select_batch(model, C, GreedyMean(), q=3, cost=cost, max_cost=3.0,
+                                variances="exact")  # fmt: skip
+    with fast_variances(rank=8):
+        capped = select_batch(model, C, GreedyMean(), q=3, cost=cost, max_cost=3.0,
+                              variances="fast", refine=20)  # fmt: skip
+    assert capped.rows == capped_exact.rows and len(capped.rows) == 3
+    # mes reads the whole pool: never refined
+    with fast_variances(rank=8):
+        mes = select_batch(model, C, MaxValueEntropy(), q=2, R=C[::10], variances="fast",
+                           refine=40)  # fmt: skip
+    assert not mes.exact.any()
+
+
 def test_select_batch_refine_argument_and_auto(setting, monkeypatch):
     import mfgp.fastvar
+    from mfgp.acquisition import Uncertainty
 
     model, Q = setting
     C = Q[:300]
@@ -272,8 +320,10 @@ def test_select_batch_refine_argument_and_auto(setting, monkeypatch):
                                refine=50)  # fmt: skip
         plain = select_batch(model, C, UpperConfidenceBound(), q=2, variances="auto",
                              refine=None)  # fmt: skip
+        # uncertainty sampling ranks by the variance alone: the accuracy check stays
+        std = select_batch(model, C, Uncertainty(), q=2, variances="auto", refine=50)
     assert refined.exact is not None and refined.exact.sum() == 50
-    assert plain.exact is None
+    assert plain.exact is None and std.exact is None
     exact = select_batch(model, C, UpperConfidenceBound(), q=2, variances="exact")
     np.testing.assert_allclose(plain.std, exact.std, **TIGHT)
 

@@ -214,6 +214,10 @@ class Objective:
       expected sum of means), so a batch is the best ``q`` rows: no row is conditioned on the
       fantasy of another (a fantasy at the mean would shrink neighbours' variances and raise
       their window probability, clustering the batch).
+    * ``variance_led``: its ranking is led by the predictive variance alone, so a ranking
+      with fast (low-rank) variances is led by the rows where they are worst; ``"auto"``
+      variances then keep their accuracy check even when exact variances decide
+      (:func:`~mfgp.acquisition.select_batch`'s ``refine``).
     * ``units``: what a score is measured in.
     """
 
@@ -225,6 +229,7 @@ class Objective:
     needs_gaussian: ClassVar[bool] = False
     from_predictive: ClassVar[bool] = False
     additive: ClassVar[bool] = False
+    variance_led: ClassVar[bool] = False
     units: ClassVar[str] = ""
 
     def score(self, moments: PoolMoments, *, cost: Tensor, is_target: Tensor,
@@ -426,6 +431,7 @@ class Uncertainty(Objective):
 
     name: ClassVar[str] = "std"
     from_predictive: ClassVar[bool] = True
+    variance_led: ClassVar[bool] = True
     units: ClassVar[str] = "target units (std of a new measurement)"
 
     def score_predictive(self, predictive) -> np.ndarray:  # noqa: D102

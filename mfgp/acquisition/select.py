@@ -40,8 +40,9 @@ class Selection:
         mean, std: the predictive of a new observation of each (before any conditioning).
         first_scores: every candidate's score in the first round (``-inf``: not eligible).
         exact: which candidates' ``std`` and ``first_scores`` come from exact variances
-            (``None``: all of them). With ``refine``, rows outside the ones rescored exactly
-            carry their fast values; the chosen rows, their scores and every mean are exact.
+            (``None``: all of them; all ``False`` when fast variances chose the batch). With
+            ``refine``, rows outside the ones rescored exactly carry their fast values; the
+            chosen rows, their scores and every mean are exact.
     """
 
     rows: list[int]
@@ -140,16 +141,22 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         variances: ``"exact"``, ``"fast"`` or ``"auto"`` (:mod:`mfgp.fastvar`): the posterior
             variances and covariances of the pass over the whole pool; ``"auto"`` is fast for
             a model of at least 2,048 training rows and a pool of at least 2,048 candidates,
-            decided once for the whole pool (without ``refine``, also only where the model's
+            decided once for the whole pool (without ``refine``, or for an objective whose
+            ranking is led by the variance alone (``std``), also only where the model's
             low-rank cache is estimated accurate: :func:`mfgp.fastvar.resolve_variances`).
             Means are exact either way.
         refine: with fast variances, the first round is scored over the whole pool with
-            them, the best ``refine`` rows of each fidelity are kept, and the batch is chosen
-            among those with exact variances: the chosen rows, their scores and their
-            predictions are exact (``None``: the fast variances choose the batch too). A pool
-            with at most ``refine`` rows of each fidelity is scored exactly at once. The
-            default (:data:`DEFAULT_POOL_REFINE`) was chosen on a development pool
-            (``benchmarks/diag_pool_refine.py``).
+            them, the best ``max(refine, q)`` rows of each fidelity (and of each cost within
+            it) are kept, and the batch is chosen among them with exact variances: the chosen
+            rows, their scores and their predictions are exact (``None``: the fast variances
+            choose the batch too). The batch is the exact selection's when its choices come
+            from the kept rows, which the development pool always gave but nothing
+            guarantees (a later choice of a greedy batch, after conditioning, may rank lower
+            in the first round). A pool with at most that many rows of each group is scored
+            exactly at once. Objectives that read the model or the whole pool
+            (``needs_model``: ``mes``, ``logei``) are not refined: their scores on a subset
+            are not their scores on the pool. The default (:data:`DEFAULT_POOL_REFINE`) was
+            chosen on a development pool (``benchmarks/diag_pool_refine.py``).
     """
     from mfgp.fastvar import resolve_variances, variances_mode
     from mfgp.predict import training_rows
@@ -159,29 +166,39 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
         raise InputDataError(f"refine must be None (the fast variances choose the batch) or an "
                              f"integer >= 1 (rows of each fidelity rescored exactly); got "
                              f"{refine!r}")  # fmt: skip
+    if q < 1:
+        raise InputDataError(f"q must be >= 1; got {q}")
+    # an objective that reads the model or the whole pool (mes: the best value over the pool;
+    # logei) is not refined: its scores on a subset are not its scores on the pool
+    refining = refine is not None and not objective.needs_model
     # with refine, the cache only picks the rows that exact variances then decide among, so
-    # "auto" needs the size rule only
+    # "auto" needs the size rule only, unless the ranking is led by the variance alone (it
+    # would be led by the rows where the cache is worst)
+    checked = not refining or objective.variance_led
     mode = resolve_variances(variances, training_rows(model), C.shape[0],
-                             None if refine is not None else model)  # fmt: skip
+                             model if checked else None)  # fmt: skip
     args = dict(q=q, R=R, baseline=baseline, batch_size=batch_size, updates=updates,
                 max_cost=max_cost, fits=fits, ref_weight=ref_weight, seed=seed)  # fmt: skip
     per_row = dict(cost=cost, is_target=is_target, groups=groups, kinds=kinds,
                    obs_weight=obs_weight)  # fmt: skip
     n = C.shape[0]
-    levels = C[:, -1].round().long().cpu().numpy()
-    if mode == "fast" and refine is not None and all(int((levels == v).sum()) <= refine
-                                                     for v in np.unique(levels)):  # fmt: skip
+    labels = _labels(C, cost, kinds)
+    keep = max(int(refine), q) if refining else 0
+    if mode == "fast" and refining and (n == 0 or np.bincount(labels).max() <= keep):
         mode = "exact"  # every row would be rescored exactly: no fast pass
-    if mode != "fast" or refine is None:
+    if mode != "fast" or not refining:
         with variances_mode(mode):
-            return _select_batch(model, C, objective, predictive=predictive, **args,
-                                 **per_row)  # fmt: skip
+            sel = _select_batch(model, C, objective, predictive=predictive, **args,
+                                **per_row)  # fmt: skip
+        if mode == "fast":
+            sel.exact = np.zeros(n, dtype=bool)
+        return sel
     # the fast pass: every row's first-round score (one pass, no conditioning)
     with variances_mode("fast"):
         rough = _select_batch(model, C, objective, predictive=predictive,
                               **{**args, "q": 1, "updates": False, "max_cost": None,
                                  "fits": None}, **per_row)  # fmt: skip
-    kept = _best_per_level(rough.first_scores, levels, int(refine))
+    kept = _best_per_level(rough.first_scores, labels, keep)
     if kept.size == 0:  # no row is eligible
         return Selection(
             [], [], rough.mean, rough.std, rough.first_scores, np.zeros(n, dtype=bool))
@@ -199,8 +216,24 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     return Selection([int(kept[r]) for r in sel.rows], sel.scores, mean, std, first, exact)
 
 
+def _labels(C: Tensor, cost, kinds) -> np.ndarray:
+    """One integer per row: its (fidelity, cost, kind), the groups ``refine`` keeps rows of.
+
+    Rows are kept per cost too, so that a cheaper row is among the kept ones when a cap
+    leaves room only for it (a campaign's costs are per fidelity: the same groups).
+    """
+    parts = [C[:, -1].round().long().cpu().numpy()]
+    if cost is not None:
+        c = cost.cpu().numpy() if isinstance(cost, Tensor) else np.asarray(cost)
+        parts.append(np.unique(c.astype(np.float64), return_inverse=True)[1])
+    if kinds is not None:
+        parts.append(np.unique(np.asarray(kinds).astype(str), return_inverse=True)[1])
+    return np.unique(np.stack([p.reshape(-1) for p in parts], 1), axis=0,
+                     return_inverse=True)[1].reshape(-1)
+
+
 def _best_per_level(scores: np.ndarray, levels: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` best finite scores of each level (all of a level with fewer), sorted."""
+    """Indices of the ``k`` best finite scores of each label (all of one with fewer), sorted."""
     out = []
     for v in np.unique(levels):
         at = np.flatnonzero((levels == v) & np.isfinite(scores))

@@ -296,7 +296,7 @@ class AR1Kernel(CoregionalKernel):
         products as the dense form's, in another order (equal to rounding).
         """
         return (not torch.is_grad_enabled() and s1.dim() == 1 and s2.dim() == 1
-                and isinstance(kernel, ScaleKernel) and kernel.outputscale.dim() == 0
+                and type(kernel) is ScaleKernel and kernel.outputscale.dim() == 0
                 and type(kernel.base_kernel) is MaternKernel)  # fmt: skip
 
     @staticmethod
