@@ -57,7 +57,7 @@ Q = 5
 REFIT = 20
 WINDOW = (1.1, 1.7)
 POOL_WINDOW = 1000
-#: run only these strategies of the learn scenario (``LEARN_STRATEGIES="botorch qNIPV"``)
+#: run only these strategies of the learn scenario (``LEARN_STRATEGIES="mfgp,random"``)
 LEARN_ONLY = [s for s in os.environ.get("LEARN_STRATEGIES", "").split(",") if s]
 PARTIAL = RESULTS / f"{NAME}.partial.jsonl"
 
@@ -80,31 +80,8 @@ def _campaign(tmp: Path, name: str, est, pool, data, costs, objective, seed, ref
                     fidelities=fids, seed=seed, refit_every=refit)  # fmt: skip
 
 
-def _botorch_nipv(camp: Campaign) -> pd.DataFrame:
-    """BoTorch's qNIPV batch of experiments, on the campaign's own conditioned model.
-
-    ``qNegIntegratedPosteriorVariance`` over the campaign's reference rows (the pool at the
-    experimental fidelity, what mfgp's ``learn`` averages over), maximised over the untried
-    pool rows by ``optimize_acqf_discrete`` (sequential greedy with fantasies: BoTorch's
-    documented way to choose a batch from a discrete set), on the model mfgp's ``learn``
-    scores with (``Campaign.surrogate()``: the last fit conditioned on the rows since).
-    """
-    from botorch.acquisition import qNegIntegratedPosteriorVariance
-    from botorch.optim import optimize_acqf_discrete
-
-    sur = camp.surrogate()
-    taken = set(camp.observations().query("fidelity == 'expt'").formula)
-    left = [f for f in camp.store.pool() if f not in taken]
-    C = sur.inputs(left, "expt")
-    acqf = qNegIntegratedPosteriorVariance(sur.model, mc_points=sur.inputs(camp.reference(),
-                                                                           "expt"))
-    X, _ = optimize_acqf_discrete(acqf, Q, C, max_batch_size=64, unique=True)
-    rows = [int(np.flatnonzero((C == x).all(-1))[0]) for x in X]
-    return pd.DataFrame({"formula": [left[i] for i in rows], "fidelity": "expt"})
-
-
 def _drive(camp: Campaign, oracle, rng, *, n_max: float, random_pick: bool,
-           cost_of, checkpoint, pick=None) -> list[dict]:  # fmt: skip
+           cost_of, checkpoint) -> list[dict]:  # fmt: skip
     """Acquire until ``n_max`` is spent (cost units); ``checkpoint(camp)`` after each refit.
 
     A checkpoint falls where the campaign refits (every ``refit_every`` new rows), so the
@@ -115,9 +92,7 @@ def _drive(camp: Campaign, oracle, rng, *, n_max: float, random_pick: bool,
     spent = 0.0
     since = 0
     while spent < n_max:
-        if pick is not None:  # a peer's acquisition on the campaign's model
-            batch = pick(camp)
-        elif random_pick:
+        if random_pick:
             taken = set(camp.observations().query("fidelity == 'expt'").formula)
             left = [f for f in camp.store.pool() if f not in taken]
             batch = pd.DataFrame({"formula": list(rng.choice(left, Q, replace=False)),
@@ -192,7 +167,6 @@ def scenario_learn(seed: int, tmp: Path, skip: frozenset = frozenset()) -> list[
     strategies = (
         ("mfgp", _ar1(), "learn", False, True),
         ("random", _ar1(), "learn", True, True),
-        ("botorch qNIPV", _ar1(), "learn", "nipv", True),
         ("single-fidelity", _single(), "std", False, False),
         ("random, single-fidelity", _single(), "std", True, False),
     )
@@ -204,9 +178,8 @@ def scenario_learn(seed: int, tmp: Path, skip: frozenset = frozenset()) -> list[
                          {"expt": 1.0}, objective, seed, REFIT)  # fmt: skip
         t0 = time.perf_counter()
         curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=BUDGET,
-                       random_pick=random_pick is True, cost_of=lambda f: 1.0,
-                       checkpoint=_mae_checkpoint(test, {"expt": 1.0}),
-                       pick=_botorch_nipv if random_pick == "nipv" else None)  # fmt: skip
+                       random_pick=random_pick, cost_of=lambda f: 1.0,
+                       checkpoint=_mae_checkpoint(test, {"expt": 1.0}))  # fmt: skip
         camp.close()
         out.append({"scenario": "learn", "strategy": name, "seed": seed, "curve": curve,
                     "seconds": time.perf_counter() - t0})  # fmt: skip
