@@ -26,29 +26,11 @@ import numpy as np
 import pandas as pd
 import torch
 from _common import write_results
+from bench_pool_scoring import N_POOL, setting
 
 SEED = int(os.environ.get("SEED", 1))
 REFINES = [16, 32, 64, 128, 256, 512]
 Q = 4
-N_POOL = 5000
-
-
-def setting():
-    """The large model of bench_pool_scoring on the development split, its pool and formulas."""
-    from mfgp.datasets import load_bandgap_ladder
-    from mfgp.estimators import MultiFidelityRegressor
-
-    df = load_bandgap_ladder(["pbe", "expt"])
-    comps = df.composition.drop_duplicates().sample(frac=1.0, random_state=SEED).tolist()
-    expt = df[df.fidelity == "expt"].composition.drop_duplicates()
-    train_comps = set(expt.sample(frac=0.5, random_state=SEED))
-    pool_comps = [c for c in comps if c not in train_comps][:N_POOL]
-    train = df[(df.fidelity == "pbe") | df.composition.isin(train_comps)]
-    reg = MultiFidelityRegressor("ar1", max_rows_per_fidelity=3000, progress=False)
-    reg.fit(train)
-    formulas = df.drop_duplicates("composition").set_index("composition").loc[pool_comps,
-                                                                               "formula"]
-    return reg, formulas.tolist()
 
 
 def main() -> None:
@@ -63,8 +45,10 @@ def main() -> None:
     )
     from mfgp.fastvar import estimated_error
 
+    from mfgp.datasets import load_bandgap_ladder
+
     t0 = time.perf_counter()
-    reg, formulas = setting()
+    reg, formulas = setting(load_bandgap_ladder(["pbe", "expt"]), None, 3000, seed=SEED)
     print(f"fitted in {time.perf_counter() - t0:.0f} s", flush=True)
     model = reg.model_
     C = reg.dataset_.inputs_for(formulas)
