@@ -7,13 +7,14 @@ every batch of 5. This script separates that on development seeds (100 onwards, 
 reported ones): the hurdle as the benchmark runs it, the hurdle refitted every batch, and the
 forest, on the same worlds (``bench_planner._world``).
 
-Run: ``python diag_planner_refit.py`` (``SEEDS``, ``FIRST_SEED``, ``STRATEGIES``); cells are
+Run: ``python diag_planner_refit.py`` (``SEEDS``, ``FIRST_SEED``, ``STRATEGIES`` separated by ``;``); cells are
 kept in results/diag_planner_refit.partial.jsonl (resumable); writes
 results/diag_planner_refit.{json,md}.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import time
@@ -25,18 +26,22 @@ from _common import COMMIT, RESULTS, append_partial, read_partial, write_results
 
 import bench_planner as bp
 
+from mfgp.estimators import HurdleRegressor
+
 SEEDS = int(os.environ.get("SEEDS", 8))
 FIRST_SEED = int(os.environ.get("FIRST_SEED", 100))
 PARTIAL = RESULTS / "diag_planner_refit.partial.jsonl"
-#: strategy -> (bench_planner strategy, refit_every)
-VARIANTS = {"mfgp, refit 25": ("mfgp", 25), "mfgp, refit 5": ("mfgp", 5),
-            "random forest": ("random forest", 25)}  # fmt: skip
-ONLY = [s for s in os.environ.get("STRATEGIES", "").split(",") if s]
+#: strategy -> (bench_planner strategy, refit_every, HurdleRegressor options of "mfgp")
+VARIANTS = {"mfgp, refit 25": ("mfgp", 25, {}), "mfgp, refit 5": ("mfgp", 5, {}),
+            "random forest": ("random forest", 25, {}),
+            "mfgp, multitask classifier": ("mfgp", 25, {"multitask": True})}  # fmt: skip
+ONLY = [s for s in os.environ.get("STRATEGIES", "").split(";") if s]
 
 
 def run(name: str, seed: int, tmp: Path) -> dict:
-    strategy, refit = VARIANTS[name]
+    strategy, refit, options = VARIANTS[name]
     bp.REFIT = refit
+    bp.HurdleRegressor = functools.partial(HurdleRegressor, **options)
     t0 = time.perf_counter()
     sub = tmp / name.replace(", ", "-").replace(" ", "_")
     sub.mkdir(exist_ok=True)

@@ -438,3 +438,29 @@ def test_hurdle_recalibrates_both_parts_and_saves_them(zero_inflated_ladder, tmp
                                   hurdle.nonmetal_predictive(formulas).interval(0.9))  # fmt: skip
     hurdle.fit(zero_inflated_ladder)
     assert hurdle.recalibration_ is None
+
+
+def test_hurdle_with_few_experiments_learns_metallicity_from_the_pbe_labels():
+    """``multitask="auto"``: below ``multitask_below`` target labels the classifier also learns
+    PBE's ``gap == 0`` labels, which a handful of experiments cannot replace (issue #33: a
+    campaign's hurdle, started from 20 experiments, gave PBE metals P(metal) 0.5)."""
+    from sklearn.metrics import brier_score_loss
+
+    df = load_bandgap_ladder(["pbe", "expt"])
+    ex = df[df.fidelity == "expt"].drop_duplicates("composition")
+    order = np.random.default_rng(3).permutation(len(ex))
+    test, train = ex.iloc[order[:300]], ex.iloc[order[300:330]]
+    pbe = df[(df.fidelity == "pbe")
+             & df.composition.isin(set(test.composition) | set(train.composition))]
+    data = pd.concat([pbe, train], ignore_index=True)
+    y = (test.value.to_numpy() == 0).astype(int)
+    brier = {}
+    for below in (HurdleRegressor.multitask_below, 10):
+        est = HurdleRegressor(regressor_options=FAST, progress=False)
+        est.multitask_below = below
+        est.fit(data)
+        assert est.multitask_ is (below > 30) and est.classifier_.multitask is est.multitask_
+        brier[est.multitask_] = brier_score_loss(y, est.predict_proba(test.formula.tolist())[:, 1])
+    assert brier[True] < brier[False] - 0.03, brier
+    with pytest.raises(InputDataError, match="multitask must be 'auto', True or False"):
+        HurdleRegressor(multitask="yes", progress=False).fit(data)

@@ -59,8 +59,17 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
 
     Args:
         architecture: the regression architecture (see :class:`MultiFidelityRegressor`).
-        multitask: multi-task classifier (see :class:`MetalClassifier`); off by default: with
-            the latent input it adds nothing on the band-gap benchmark (``docs/metals.md``).
+        multitask: multi-task classifier (see :class:`MetalClassifier`): the lower
+            fidelities' ``gap == 0`` labels (cheap PBE metallicity) as tasks beside the
+            target's. ``"auto"`` (the default): on while the target has fewer than
+            :attr:`multitask_below` labelled compositions and a lower fidelity is in the data.
+            With few experiments the single-task classifier cannot learn how much the PBE
+            gap (its latent input) says: on development draws with 20-100 experimental labels
+            its ROC-AUC was 0.80-0.91 and its Brier score 0.12-0.19, the multi-task one's
+            0.96 and 0.07-0.09; from 200 labels on they are level, and with the shipped data's
+            3,000+ the single-task one is as good and faster (``docs/metals.md``,
+            ``benchmarks/diag_classifier_labels.py``). The choice made is
+            ``multitask_``.
         transform: ``"softplus"`` or ``"log"``: the positive part's scale (see above).
         offset: eV added to lower-fidelity gaps before the transform.
         deep_features: ``False`` or a fitted :class:`~mfgp.nn.FeatureExtractor` shared by both
@@ -92,10 +101,16 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         latent_: the fitted latent :class:`MultiFidelityRegressor` of the classifier, or
             ``None``.
         classes_: ``[0, 1]`` (1 = a zero gap, a metal), the columns of :meth:`predict_proba`.
+        multitask_: whether the classifier is multi-task (``multitask`` resolved; ``None``
+            with a custom ``classifier``).
     """
 
     #: a campaign's objectives that need a Gaussian target cannot use it (a point mass at 0)
     gaussian_predictive = False
+
+    #: ``multitask="auto"`` uses the multi-task classifier below this many target compositions
+    #: (chosen on development draws: ``benchmarks/diag_classifier_labels.py``)
+    multitask_below = 200
 
     #: options of the latent GP (overridden by a ``latent`` dict)
     latent_defaults = {"max_rows_per_fidelity": 1500, "max_fit_points": 1000, "max_iter": 50}
@@ -106,7 +121,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         self,
         architecture: str = "ar1",
         *,
-        multitask: bool = False,
+        multitask: bool | str = "auto",
         transform: str = "softplus",
         offset: float = 0.1,
         fidelities: Sequence[str] | None = None,
@@ -181,14 +196,14 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
                   "progress": self.progress, "deep_features": self.deep_features,
                   "device": self.device, "dtype": self.dtype}  # fmt: skip
         mixed = {} if self.experts is None else {"experts": self.experts, "mixture": self.mixture}
-        self.latent_ = None
+        self.latent_, self.multitask_ = None, None
         if self.classifier is None:
             options = {**common, **({} if self.experts is None else {"experts": self.experts}),
                        **(self.classifier_options or {})}  # fmt: skip
             if self.latent and len(ds.fidelities) > 1:
                 self.latent_ = self._fit_gap_input(ds, candidates, {**common, **mixed})
                 options["latent"] = self.latent_
-            clf = MetalClassifier(self.multitask, **options)
+            clf = MetalClassifier(self._multitask_on(ds), **options)
         else:
             clf = copy.deepcopy(self.classifier)
         self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels, noise=np.nan)),
@@ -199,6 +214,19 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         self.model_ = self.regressor_.model_
         self.classes_ = np.array([0, 1])
         return self
+
+    def _multitask_on(self, ds: MultiFidelityDataset) -> bool:
+        """``multitask`` resolved on the data (``"auto"``: few target labels): ``multitask_``."""
+        choice = self.multitask
+        if choice == "auto":
+            f = ds.frame
+            target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
+            labelled = f.loc[target, "composition"].nunique()
+            choice = len(ds.fidelities) > 1 and labelled < self.multitask_below
+        elif not isinstance(choice, (bool, np.bool_)):
+            raise InputDataError(f"multitask must be 'auto', True or False; got {choice!r}")
+        self.multitask_ = bool(choice)
+        return self.multitask_
 
     def _fit_gap_input(self, ds: MultiFidelityDataset, candidates, common: dict):
         """A single-fidelity GP of the lowest fidelity's gaps, for the classifier's input."""
@@ -355,6 +383,7 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         est.spec_ = HurdleSpec(**manifest["hurdle"])
         est.classifier_, est.regressor_, est.model_ = classifier, regressor, regressor.model_
         est.latent_ = classifier.latent
+        est.multitask_ = bool(classifier.multitask)
         est.classes_ = np.array([0, 1])
         est._recalibration_from_parts(parts)
         return est
