@@ -187,6 +187,8 @@ def run_cell(strategy: str, seed: int, tmp: Path, scenario: str = "window") -> d
     expt_only = seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]
     window = {"lo": WINDOW[0], "hi": WINDOW[1]}
     t0 = time.perf_counter()
+    tmp = tmp / scenario  # one store per (scenario, strategy, seed): runs share the directory
+    tmp.mkdir(exist_ok=True)
     try:
         values = _strategy(strategy, tmp, seed, seed_rows, pool, pbe, known, expt_only, window)
     except InputDataError as err:  # a model that cannot start from these seed experiments
