@@ -13,9 +13,11 @@ experiments (the first 5 of the same draw).
 Strategies:
 
 * ``mfgp``: the recommended model for gaps, the hurdle (``HurdleRegressor()``, defaults:
-  P(metal) from a classifier that reads the PBE gap, the positive part a multi-fidelity AR1
-  on PBE and experiment), with the window objective (expected hits, the point mass at zero
-  included).
+  P(metal) from a classifier that reads the PBE gap and, with fewer than 200 experiments,
+  also learns PBE's ``gap == 0`` labels (``multitask="auto"``; the rows before it are kept in
+  results/bench_planner_before_multitask.partial.jsonl), the positive part a multi-fidelity
+  AR1 on PBE and experiment), with the window objective (expected hits, the point mass at
+  zero included).
 * ``ar1 window``: the Gaussian AR1 on the same data and objective (the ablation: the model).
 * ``random``: random experiments (one draw per seed, shown; EF and AF use random's exact
   expectation on the seed's pool, ``n * hits in pool / 1000``).
@@ -39,7 +41,8 @@ Strategies:
 Metrics (Rohr et al. 2020): enhancement factor EF = a strategy's mean hits / random's expected
 hits at 25 and 50 experiments; acceleration factor AF = 50 / the experiments the strategy's
 mean curve needs to reach the hits random is expected to have after 50 (extrapolated at the
-strategy's mean rate when it does not get there in 50). 95% bootstrap CIs
+strategy's mean rate when it does not get there in 50); ``minus_forest``: the mean over seeds
+of a strategy's hits after 50 less the random forest's on the same seed. 95% bootstrap CIs
 over seeds (2,000 resamples of the seeds). Writes results/bench_planner.{json,md,png}; the
 JSON carries a ``summary`` ``{scenario: {strategy: {"ef": .., "ef_ci": [..], "af": ..,
 "af_ci": [..], ...}}}``.
@@ -282,6 +285,25 @@ def _bootstrap(records: list[dict], strategy: str, at: int, n_boot: int = 2000,
             "af": float(af), "af_ci": [float(v) for v in np.percentile(boots_af, [2.5, 97.5])]}
 
 
+def _paired(records: list[dict], strategy: str, other: str, scenario: str,
+            n_boot: int = 2000) -> dict:
+    """Mean over seeds of ``strategy``'s hits after ``BUDGET`` less ``other``'s on the same
+    seed, with a 95% bootstrap CI (``{}`` for ``other`` itself or without shared seeds)."""
+    def final(name):
+        return {r["seed"]: r["hits"][BUDGET - 1] for r in records
+                if r.get("scenario", "window") == scenario and r["strategy"] == name
+                and len(r["hits"]) >= BUDGET}  # fmt: skip
+
+    mine, theirs = final(strategy), final(other)
+    seeds = sorted(set(mine) & set(theirs))
+    if strategy == other or not seeds:
+        return {}
+    d = np.array([mine[s] - theirs[s] for s in seeds], dtype=float)
+    boots = d[np.random.default_rng(0).integers(0, len(d), size=(n_boot, len(d)))].mean(1)
+    return {"minus_forest": float(d.mean()),
+            "minus_forest_ci": [float(v) for v in np.percentile(boots, [2.5, 97.5])]}
+
+
 def summarize(records: list[dict]) -> tuple[dict, dict[str, pd.DataFrame]]:
     summary: dict = {}
     sections = {}
@@ -300,7 +322,8 @@ def summarize(records: list[dict]) -> tuple[dict, dict[str, pd.DataFrame]]:
                 continue
             cell = {**e50, "ef_25": e25.get("ef"),
                     "ef_25_ci": e25.get("ef_ci"), "experiments": BUDGET,
-                    "seed_experiments": n_seed}  # fmt: skip
+                    "seed_experiments": n_seed,
+                    **_paired(records, strategy, "random forest", scenario)}  # fmt: skip
             summary[scenario][strategy] = cell
             secs = [r["seconds"] for r in records if r["strategy"] == strategy
                     and r.get("scenario", "window") == scenario]  # fmt: skip
@@ -314,6 +337,9 @@ def summarize(records: list[dict]) -> tuple[dict, dict[str, pd.DataFrame]]:
                          "EF_25": e25.get("ef"),
                          "EF_25_95ci": (f"{e25['ef_ci'][0]:.2f}-{e25['ef_ci'][1]:.2f}"
                                         if e25 else ""),
+                         "minus_forest": cell.get("minus_forest"),
+                         "minus_forest_95ci": ("{:.1f} to {:.1f}".format(*cell["minus_forest_ci"])
+                                               if "minus_forest_ci" in cell else ""),
                          "median_seconds": float(np.median(secs))})  # fmt: skip
         if rows:
             title = (f"{scenario}: window hits (experimental gap in [{WINDOW[0]}, {WINDOW[1]}] "
