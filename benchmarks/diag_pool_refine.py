@@ -8,8 +8,10 @@ split: ``bench_pool_scoring``'s large model and pool, but drawn with another see
 another random half of the experimental compositions in the fit, another pool of 5,000), never
 the split its table reports (seed 0). For each objective and ``refine`` it records whether the
 batch is the exact selection's (``variances="exact"``) and how many of its rows are, with the
-time of each call. Two settings: the pool at the experimental fidelity (``ucb``, ``window``,
-``std``, ``greedy``, ``learn``, ``kg``) and, for the information objectives, the first 2,500
+time of each call, for each rank of the cache that ranks the first round (``RANKS``: the
+leading columns of the rank-512 cache; the default :data:`~mfgp.acquisition.select.
+DEFAULT_POOL_RANK` is chosen here too). Two settings: the pool at the experimental fidelity
+(``ucb``, ``window``, ``std``, ``greedy``, ``learn``, ``kg``) and, for the information objectives, the first 2,500
 pool compositions at both fidelities (PBE cost 1, experiment 5), where the best rows of each
 fidelity are kept.
 
@@ -30,6 +32,9 @@ from bench_pool_scoring import N_POOL, setting
 
 SEED = int(os.environ.get("SEED", 1))
 REFINES = [16, 32, 64, 128, 256, 512]
+#: ranks of the low-rank cache that ranks the first round (the leading columns of the rank-512
+#: cache: ``mfgp.fastvar.truncated``)
+RANKS = [int(r) for r in os.environ.get("RANKS", "512,256,128").split(",")]
 Q = 4
 
 
@@ -43,7 +48,7 @@ def main() -> None:
         WindowHits,
         select_batch,
     )
-    from mfgp.fastvar import estimated_error
+    from mfgp.fastvar import estimated_error, fast_variances
 
     from mfgp.datasets import load_bandgap_ladder
 
@@ -81,14 +86,15 @@ def main() -> None:
         exact = select_batch(model, pool, objective, q=Q, variances="exact", **kw)
         exact_s = time.perf_counter() - t0
         print(f"{name}: exact {exact.rows} in {exact_s:.2f} s", flush=True)
-        for refine in [None, *REFINES]:
+        for rank, refine in [(r, f) for r in RANKS for f in [None, *REFINES]]:
             t0 = time.perf_counter()
-            sel = select_batch(model, pool, objective, q=Q, variances="fast", refine=refine,
-                               **kw)  # fmt: skip
+            with fast_variances(rank=rank):
+                sel = select_batch(model, pool, objective, q=Q, variances="fast",
+                                   refine=refine, **kw)  # fmt: skip
             seconds = time.perf_counter() - t0
             same = sel.rows == exact.rows
             records.append({
-                "objective": name, "candidates": int(pool.shape[0]),
+                "objective": name, "rank": rank, "candidates": int(pool.shape[0]),
                 "refine": "none (fast decides)" if refine is None else refine,
                 "same_batch": bool(same),
                 "rows_in_exact_batch": len(set(sel.rows) & set(exact.rows)),
@@ -97,10 +103,12 @@ def main() -> None:
                 "training_rows": len(reg.train_rows_), "estimated_error": error,
                 "cache_seconds": cache_s, "seed": SEED,
             })  # fmt: skip
-            print(f"  refine {refine}: {sel.rows} same={same} {seconds:.2f} s", flush=True)
+            print(f"  rank {rank} refine {refine}: {sel.rows} same={same} {seconds:.2f} s",
+                  flush=True)  # fmt: skip
     df = pd.DataFrame(records)
-    table = df.pivot_table(index="objective", columns="refine", values="rows_in_exact_batch",
-                           aggfunc="first", sort=False)  # fmt: skip
+    table = df.pivot_table(index=["objective", "rank"], columns="refine",
+                           values="rows_in_exact_batch", aggfunc="first",
+                           sort=False)  # fmt: skip
     table.columns = [f"refine {c}" for c in table.columns]
     table = table.reset_index()
     write_results("diag_pool_refine", records, table=table)

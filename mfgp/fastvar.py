@@ -65,6 +65,7 @@ __all__ = [
     "fast_variances",
     "low_rank_inverse",
     "resolve_variances",
+    "truncated",
     "variances_mode",
 ]
 
@@ -280,6 +281,25 @@ def low_rank_inverse(L: Tensor, noise: Tensor, rank: int, *, power_iterations: i
     R = torch.linalg.solve_triangular(L_T, Q.transpose(-1, -2), upper=False).transpose(-1, -2)
     tail = max(float(ritz[0]) - 1.0, 0.0)
     return LowRankInverse(Q.to(dtype), R.to(dtype), L_T.to(dtype), tail)
+
+
+@torch.no_grad()
+def truncated(cache: LowRankInverse, rank: int) -> LowRankInverse:
+    """The cache on the leading ``rank`` columns of ``cache``'s basis.
+
+    ``R = Q L_T^-T`` with ``L_T`` lower triangular, so ``R``'s leading columns are
+    ``Q_k chol(Q_k^T K Q_k)^-T``: exactly the Galerkin approximation on ``span(Q_k)``, with its
+    guarantee (variances never below the exact ones). For a range-finder cache, ``Q_k`` spans
+    what a range finder of rank ``k`` from the first ``k`` start vectors finds, so the
+    truncation is about as accurate as a cache built at that rank, at no cost.
+    """
+    if not 1 <= rank <= cache.R.shape[-1]:
+        raise InputDataError(f"rank must be in 1..{cache.R.shape[-1]}; got {rank}")
+    L_T = cache.L_T[:rank, :rank].contiguous()
+    T = (L_T @ L_T.transpose(-1, -2)).to(torch.float64)
+    tail = max(float(torch.linalg.eigvalsh(T)[0]) - 1.0, 0.0)
+    return LowRankInverse(cache.Q[:, :rank].contiguous(), cache.R[:, :rank].contiguous(), L_T,
+                          tail)  # fmt: skip
 
 
 @torch.no_grad()

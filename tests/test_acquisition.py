@@ -236,6 +236,28 @@ def test_kept_factor_and_recomputed_covariances_agree(setting):
     for name in ("mean", "var_f", "var_y", "mean_ref", "var_ref", "cross"):
         assert torch.allclose(getattr(kept.moments, name), getattr(fresh.moments, name),
                               atol=1e-10), name  # fmt: skip
+    # the kept path conditions from the factors alone: no solve against the training rows
+    def no_solve(*args, **kwargs):
+        raise AssertionError("a choice solved against the training rows")
+
+    solo = GreedyUpdates(model, C, R)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("posterior_covariance", "factor_covariance", "posterior"):
+            mp.setattr(type(model), name, no_solve)
+        for row in (3, 30, 3):
+            solo.condition(row)
+    assert torch.equal(solo.moments.cross, kept.moments.cross)
+    # factor_cross is the posterior covariance, exact and from one low-rank cache
+    from mfgp.fastvar import fast_variances
+
+    a, b = model.pool_factor(R), model.pool_factor(C)
+    assert torch.allclose(model.factor_cross(a, b), model.posterior_covariance(R, C), atol=1e-10)
+    with fast_variances(rank=8):
+        fa, fb = model.pool_factor(R), model.pool_factor(C)
+        assert torch.allclose(model.factor_cross(fa, fb, torch.tensor([4, 7])),
+                              model.posterior_covariance(R, C[[4, 7]]), atol=1e-10)
+    with pytest.raises(ValueError, match="same kind"):
+        model.factor_cross(a, fb)
     # and both equal the model conditioned on the three fantasies
     X = C[[3, 30, 3]]
     with torch.no_grad():

@@ -76,8 +76,27 @@ def test_fast_variances_are_within_the_stated_tolerance_of_exact_and_never_below
     with fast_variances(rank=8):
         _, v8 = predict_marginals(model, Q)
     assert float(((v8 - v0) / v0).abs().max()) > 10 * REL_TOL
-    # and the fast path really ran (the cache is kept on the model)
-    assert model._mfgp_fastvar is not None and model._mfgp_fastvar[1] == 8
+    assert float(((v8 - v0) / v0).min()) > -1e-6  # a truncation is a Galerkin projection too
+    # and the fast path really ran: the rank-8 cache is the leading columns of the kept one
+    assert model._mfgp_fastvar is not None and model._mfgp_fastvar[1] == RANK
+    assert 8 in model._mfgp_fastvar[3]
+
+
+def test_a_truncated_cache_is_the_galerkin_approximation_on_the_leading_columns(setting):
+    from mfgp.fastvar import low_rank_inverse, truncated
+
+    model, _ = setting
+    L, _ = model._cholesky_cache()
+    full = low_rank_inverse(L, model._noise_diagonal(), RANK)
+    for k in (1, 8, RANK):
+        part = truncated(full, k)
+        Qk = full.Q[:, :k]
+        K = L @ L.T
+        galerkin = Qk @ torch.linalg.solve(Qk.T @ K @ Qk, Qk.T)
+        torch.testing.assert_close(part.R @ part.R.T, galerkin, rtol=1e-7, atol=1e-9)
+        assert part.R.shape == (L.shape[0], k) and part.tail >= full.tail - 1e-12
+    with pytest.raises(InputDataError, match="rank must be in"):
+        truncated(full, RANK + 1)
 
 
 def test_variances_argument_and_observation_noise(setting):

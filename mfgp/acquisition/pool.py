@@ -74,7 +74,8 @@ def supports_updates(model) -> bool:
     """
     inner = getattr(model, "model", model)  # a FeatureMapModel's wrapped GP
     return all(hasattr(m, name) for m in (model, inner)
-               for name in ("pool_factor", "factor_covariance", "posterior_covariance"))
+               for name in ("pool_factor", "factor_cross", "factor_covariance",
+                            "posterior_covariance"))  # fmt: skip
 
 
 def observation_noise_variance(model, C: Tensor) -> Tensor:
@@ -200,10 +201,15 @@ class GreedyUpdates:
         with torch.no_grad():
             model.eval()
             n_train = training_rows(model)
-            self.factor = None
-            if n_train * self.C.shape[0] * self.C.element_size() <= max_bytes:
+            self.factor = self.factor_r = None
+            n_ref = 0 if self.R is None else self.R.shape[0]
+            if n_train * (self.C.shape[0] + n_ref) * self.C.element_size() <= max_bytes:
+                # the factors of the pool and the reference rows: every covariance a choice
+                # needs is then a kernel between two sets less a product, with no solve
                 self.factor = model.pool_factor(self.C)
                 mean, var_f = self.factor.mean, self.factor.var
+                if self.R is not None:
+                    self.factor_r = model.pool_factor(self.R)
             else:
                 mean, var_f = predict_marginals(model, self.C)
             var_y = (var_f + observation_noise_variance(model, self.C)).clamp_min(1e-12)
@@ -212,22 +218,27 @@ class GreedyUpdates:
                                        mean.new_empty(0, mean.shape[0]))  # fmt: skip
             if self.R is not None:
                 m = self.moments
-                m.mean_ref, m.var_ref = predict_marginals(model, self.R)
-                m.cross = self._covariance(self.R).transpose(-1, -2).contiguous()
-
-    def _covariance(self, Z: Tensor) -> Tensor:
-        """``cov(f(C), f(Z))`` under the model before any choice."""
-        if self.factor is not None:
-            return self.model.factor_covariance(self.factor, Z)
-        return self.model.posterior_covariance(self.C, Z)
+                if self.factor_r is not None:
+                    m.mean_ref, m.var_ref = self.factor_r.mean, self.factor_r.var
+                    m.cross = model.factor_cross(self.factor_r, self.factor).contiguous()
+                else:
+                    m.mean_ref, m.var_ref = predict_marginals(model, self.R)
+                    m.cross = model.posterior_covariance(self.C, self.R).transpose(-1, -2) \
+                        .contiguous()  # fmt: skip
 
     @torch.no_grad()
     def condition(self, row: int) -> None:
         """Update the moments in place for an observation of candidate ``row``."""
         mom, z = self.moments, self.C[row : row + 1]
-        cov_c = self._covariance(z).reshape(-1)
-        cov_r = (self.model.posterior_covariance(self.R, z).reshape(-1)
-                 if self.R is not None else None)  # fmt: skip
+        if self.factor is not None:  # the chosen row's own column of the pool's factor
+            at = torch.tensor([row], device=self.C.device)
+            cov_c = self.model.factor_cross(self.factor, self.factor, at).reshape(-1)
+            cov_r = (self.model.factor_cross(self.factor_r, self.factor, at).reshape(-1)
+                     if self.R is not None else None)  # fmt: skip
+        else:
+            cov_c = self.model.posterior_covariance(self.C, z).reshape(-1)
+            cov_r = (self.model.posterior_covariance(self.R, z).reshape(-1)
+                     if self.R is not None else None)  # fmt: skip
         for k, uc in enumerate(self.u_c):
             cov_c = cov_c - uc * uc[row]
             if cov_r is not None:

@@ -21,12 +21,18 @@ from mfgp.acquisition.pool import (
 from mfgp.exceptions import InputDataError
 from mfgp.predict import model_device
 
-__all__ = ["DEFAULT_POOL_REFINE", "Selection", "fantasize", "has_known_noise", "select_batch"]
+__all__ = ["DEFAULT_POOL_RANK", "DEFAULT_POOL_REFINE", "Selection", "fantasize",
+           "has_known_noise", "select_batch"]
 
 #: with fast variances, :func:`select_batch` rescores the best ``DEFAULT_POOL_REFINE`` rows of
 #: each fidelity exactly and chooses the batch among them. Chosen on a development pool
 #: (``benchmarks/diag_pool_refine.py``), not on the pools ``bench_pool_scoring`` reports.
 DEFAULT_POOL_REFINE = 256
+#: the rank of the low-rank cache that ranks a refined selection's first round (the leading
+#: columns of a larger cache the model holds: :func:`mfgp.fastvar.truncated`), unless a
+#: :func:`mfgp.fastvar.fast_variances` block sets one. It only picks the rows that exact
+#: variances decide among; chosen on the development pool (``diag_pool_refine.py``).
+DEFAULT_POOL_RANK = 256
 
 
 @dataclass
@@ -146,7 +152,8 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             low-rank cache is estimated accurate: :func:`mfgp.fastvar.resolve_variances`).
             Means are exact either way.
         refine: with fast variances, the first round is scored over the whole pool with
-            them, the best ``max(refine, q)`` rows of each fidelity (and of each cost within
+            them (at rank :data:`DEFAULT_POOL_RANK` unless a ``fast_variances`` block sets
+            one), the best ``max(refine, q)`` rows of each fidelity (and of each cost within
             it) are kept, and the batch is chosen among them with exact variances: the chosen
             rows, their scores and their predictions are exact (``None``: the fast variances
             choose the batch too). The batch is the exact selection's when its choices come
@@ -194,7 +201,9 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             sel.exact = np.zeros(n, dtype=bool)
         return sel
     # the fast pass: every row's first-round score (one pass, no conditioning)
-    with variances_mode("fast"):
+    from mfgp.fastvar import fast_rank
+
+    with variances_mode("fast", rank=fast_rank() or DEFAULT_POOL_RANK):
         rough = _select_batch(model, C, objective, predictive=predictive,
                               **{**args, "q": 1, "updates": False, "max_cost": None,
                                  "fits": None}, **per_row)  # fmt: skip

@@ -154,9 +154,11 @@ class CholeskyPosteriorMixin:
 
         ``None`` outside :func:`mfgp.fastvar.fast_variances` and for a model with at most
         ``rank`` training rows (exact variances cost no more there). Built once per model
-        state and rank, kept on the object (not saved, not deep-copied).
+        state and rank, kept on the object (not saved, not deep-copied). A lower rank than
+        the cache's is its leading columns (:func:`mfgp.fastvar.truncated`: the Galerkin
+        approximation on the leading columns of its basis), kept beside it.
         """
-        from mfgp.fastvar import fast_rank, low_rank_inverse
+        from mfgp.fastvar import fast_rank, low_rank_inverse, truncated
 
         rank = fast_rank()
         if rank is None or self.train_inputs is None or self.train_inputs[0].dim() != 2:
@@ -166,18 +168,26 @@ class CholeskyPosteriorMixin:
             return None
         key = state_key(self._cache_tensors())
         cached = getattr(self, "_mfgp_fastvar", None)
-        if cached is not None and cached[1] == rank and same_state(cached[0], key):
-            return cached[2]
+        if cached is not None and same_state(cached[0], key):
+            if cached[1] == rank:
+                return cached[2]
+            if cached[1] > rank:  # the leading columns of the larger cache
+                views = cached[3]
+                if rank not in views:
+                    views[rank] = truncated(cached[2], rank)
+                return views[rank]
         cache = None
         parent = getattr(self, "_mfgp_parent", None)  # (rank, cache, K_on, K_nn)
-        if parent is not None and parent[0] == rank:
+        if parent is not None and parent[0] >= rank:
             from mfgp.fastvar import extend_low_rank_inverse
 
-            # the cache of the model this one was conditioned from, extended by the new rows
-            cache = extend_low_rank_inverse(parent[1], parent[2], parent[3])
+            # the cache of the model this one was conditioned from (its leading columns for a
+            # lower rank), extended by the new rows
+            base = parent[1] if parent[0] == rank else truncated(parent[1], rank)
+            cache = extend_low_rank_inverse(base, parent[2], parent[3])
         if cache is None:
             cache = low_rank_inverse(L, self._noise_diagonal(), rank)
-        object.__setattr__(self, "_mfgp_fastvar", (key, rank, cache))
+        object.__setattr__(self, "_mfgp_fastvar", (key, rank, cache, {}))
         return cache
 
     def _reduction_factor(self, K_star: Tensor) -> Tensor:
@@ -305,6 +315,25 @@ class CholeskyPosteriorMixin:
                   else factor.low_rank.transpose(-1, -2) @ K_z)  # fmt: skip
             cov = self.covar_module(factor.Xt, Zt).to_dense() - factor.V.transpose(-1, -2) @ vz
         return cov * factor.scale
+
+    @torch.no_grad()
+    def factor_cross(self, a: PoolFactor, b: PoolFactor, rows: Tensor | None = None) -> Tensor:
+        """``cov(f(X_a), f(X_b[rows]))`` (outcome units) from two factors of this model.
+
+        ``K(X_a, X_b) - V_a^T V_b``: both factors already hold ``L^-1 K(X_train, .)`` (or the
+        low-rank cache's ``R^T K(X_train, .)``), so no solve and no pass over the training rows
+        is needed, only the kernel between the two sets. Greedy batch selection conditions on
+        a chosen pool row this way (``b`` the pool's own factor, ``rows`` the choice). Both
+        factors must come from this model, both exact or both from the same low-rank cache.
+        """
+        if (a.low_rank is None) != (b.low_rank is None) or (
+                a.low_rank is not None and a.low_rank is not b.low_rank):  # fmt: skip
+            raise ValueError("factor_cross needs two factors of the same kind (both exact, or "
+                             "both from the same low-rank cache)")
+        Xb, Vb = (b.Xt, b.V) if rows is None else (b.Xt[rows], b.V[:, rows])
+        with exact_solves():
+            K = self.covar_module(a.Xt, Xb).to_dense()
+        return (K - a.V.transpose(-1, -2) @ Vb) * a.scale
 
     @torch.no_grad()
     def posterior_covariance(self, X: Tensor, Z: Tensor, *, batch_size: int = 4096) -> Tensor:

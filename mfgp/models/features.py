@@ -140,6 +140,13 @@ class FeatureMapModel(Model, FantasizeMixin):
         with torch.no_grad():
             return self.model.factor_covariance(factor, self.feature_map(Z))
 
+    def factor_cross(self, a, b, rows=None) -> Tensor:
+        """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.factor_cross`.
+
+        The factors hold the wrapped model's inputs already.
+        """
+        return self.model.factor_cross(a, b, rows)
+
     def posterior_covariance(self, X: Tensor, Z: Tensor, **kwargs) -> Tensor:
         """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.posterior_covariance`."""
         with torch.no_grad():
