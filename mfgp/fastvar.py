@@ -121,7 +121,7 @@ def fast_variances(on: bool = True, *, rank: int = DEFAULT_RANK) -> Iterator[Non
 
 
 def resolve_variances(variances: str, training_rows: int, queries: int | None,
-                      model=None) -> str:  # fmt: skip
+                      model=None, rank: int | None = None) -> str:  # fmt: skip
     """``"exact"`` or ``"fast"`` for a ``variances=`` choice (``"auto"`` by its rule).
 
     ``"auto"`` is ``"fast"`` when ``training_rows >= AUTO_MIN_ROWS`` (2,048),
@@ -137,6 +137,8 @@ def resolve_variances(variances: str, training_rows: int, queries: int | None,
         training_rows: the largest training set among the model's GPs.
         queries: how many rows will be asked, or ``None`` if unknown.
         model: the model or estimator, for the error check (``None``: the size rule only).
+        rank: the rank the fast variances will use (the one checked; default as in
+            :func:`estimated_error`).
     """
     if variances not in VARIANCES:
         raise InputDataError(
@@ -147,7 +149,7 @@ def resolve_variances(variances: str, training_rows: int, queries: int | None,
     large_pool = queries is None or queries >= AUTO_MIN_QUERIES
     if training_rows < AUTO_MIN_ROWS or not large_pool:
         return "exact"
-    if model is not None and estimated_error(model) > AUTO_MAX_ERROR:
+    if model is not None and estimated_error(model, rank) > AUTO_MAX_ERROR:
         return "exact"
     return "fast"
 
@@ -221,12 +223,15 @@ class LowRankInverse(NamedTuple):
         L_T: ``rank x rank`` that factor.
         tail: estimated relative overestimate of the variances (the smallest Ritz value of the
             whitened noise-free covariance on the subspace; an estimate, not a bound).
+        base: the leading columns that come from the range finder; the rest are the
+            coordinates of rows a conditioned copy added (:func:`extend_low_rank_inverse`).
     """
 
     Q: Tensor
     R: Tensor
     L_T: Tensor
     tail: float
+    base: int
 
 
 @torch.no_grad()
@@ -280,26 +285,41 @@ def low_rank_inverse(L: Tensor, noise: Tensor, rank: int, *, power_iterations: i
     L_T = robust_cholesky(T)
     R = torch.linalg.solve_triangular(L_T, Q.transpose(-1, -2), upper=False).transpose(-1, -2)
     tail = max(float(ritz[0]) - 1.0, 0.0)
-    return LowRankInverse(Q.to(dtype), R.to(dtype), L_T.to(dtype), tail)
+    return LowRankInverse(Q.to(dtype), R.to(dtype), L_T.to(dtype), tail, rank)
 
 
 @torch.no_grad()
 def truncated(cache: LowRankInverse, rank: int) -> LowRankInverse:
-    """The cache on the leading ``rank`` columns of ``cache``'s basis.
+    """The cache on the leading ``rank`` range-finder columns of ``cache``'s basis.
 
     ``R = Q L_T^-T`` with ``L_T`` lower triangular, so ``R``'s leading columns are
     ``Q_k chol(Q_k^T K Q_k)^-T``: exactly the Galerkin approximation on ``span(Q_k)``, with its
     guarantee (variances never below the exact ones). For a range-finder cache, ``Q_k`` spans
     what a range finder of rank ``k`` from the first ``k`` start vectors finds, so the
-    truncation is about as accurate as a cache built at that rank, at no cost.
+    truncation is about as accurate as a cache built at that rank, at no cost. The columns of
+    rows a conditioned copy added (after :attr:`LowRankInverse.base`) are all kept: the
+    subspace is then the leading ``rank`` columns and those, refactorised
+    (``O(n (rank + m)^2)``), so the copy's new observations stay in its variances.
     """
-    if not 1 <= rank <= cache.R.shape[-1]:
-        raise InputDataError(f"rank must be in 1..{cache.R.shape[-1]}; got {rank}")
-    L_T = cache.L_T[:rank, :rank].contiguous()
-    T = (L_T @ L_T.transpose(-1, -2)).to(torch.float64)
-    tail = max(float(torch.linalg.eigvalsh(T)[0]) - 1.0, 0.0)
-    return LowRankInverse(cache.Q[:, :rank].contiguous(), cache.R[:, :rank].contiguous(), L_T,
-                          tail)  # fmt: skip
+    if not 1 <= rank <= cache.base:
+        raise InputDataError(f"rank must be in 1..{cache.base}; got {rank}")
+    L_k = cache.L_T[:rank, :rank]
+    T_k = (L_k @ L_k.transpose(-1, -2)).to(torch.float64)
+    tail = max(float(torch.linalg.eigvalsh(T_k)[0]) - 1.0, 0.0)
+    total = cache.R.shape[-1]
+    if cache.base == total:  # no added rows: the leading columns themselves
+        return LowRankInverse(cache.Q[:, :rank].contiguous(), cache.R[:, :rank].contiguous(),
+                              L_k.contiguous(), tail, rank)  # fmt: skip
+    from mfgp.linalg import robust_cholesky
+
+    dtype = cache.R.dtype
+    keep = torch.cat([torch.arange(rank), torch.arange(cache.base, total)]).to(cache.Q.device)
+    L_T = cache.L_T.to(torch.float64)
+    T = (L_T @ L_T.transpose(-1, -2))[keep][:, keep]
+    L_new = robust_cholesky(0.5 * (T + T.transpose(-1, -2)))
+    Q = cache.Q[:, keep].to(torch.float64)
+    R = torch.linalg.solve_triangular(L_new, Q.transpose(-1, -2), upper=False).transpose(-1, -2)
+    return LowRankInverse(Q.to(dtype), R.to(dtype), L_new.to(dtype), tail, rank)
 
 
 @torch.no_grad()
@@ -333,4 +353,4 @@ def extend_low_rank_inverse(cache: LowRankInverse, K_on: Tensor, K_nn: Tensor) -
     L_new = robust_cholesky(0.5 * (T + T.transpose(-1, -2)))
     R = torch.linalg.solve_triangular(L_new, Qn.transpose(-1, -2), upper=False)
     return LowRankInverse(Qn.to(dtype), R.transpose(-1, -2).to(dtype), L_new.to(dtype),
-                          cache.tail)  # fmt: skip
+                          cache.tail, cache.base)  # fmt: skip

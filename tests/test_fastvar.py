@@ -18,6 +18,7 @@ from mfgp.exceptions import InputDataError
 from mfgp.fastvar import (
     AUTO_MIN_QUERIES,
     AUTO_MIN_ROWS,
+    DEFAULT_RANK,
     fast_rank,
     fast_variances,
     low_rank_inverse,
@@ -78,8 +79,22 @@ def test_fast_variances_are_within_the_stated_tolerance_of_exact_and_never_below
     assert float(((v8 - v0) / v0).abs().max()) > 10 * REL_TOL
     assert float(((v8 - v0) / v0).min()) > -1e-6  # a truncation is a Galerkin projection too
     # and the fast path really ran: the rank-8 cache is the leading columns of the kept one
-    assert model._mfgp_fastvar is not None and model._mfgp_fastvar[1] == RANK
+    assert model._mfgp_fastvar is not None and model._mfgp_fastvar[1] == DEFAULT_RANK
     assert 8 in model._mfgp_fastvar[3]
+
+
+def test_a_rank_gives_the_same_variances_whatever_was_asked_before(setting):
+    model, Q = setting
+    with fast_variances(rank=8):
+        model.clear_cache()
+        _, first = predict_marginals(model, Q)
+    with fast_variances(rank=DEFAULT_RANK):
+        predict_marginals(model, Q)
+    with fast_variances(rank=300):
+        predict_marginals(model, Q)
+    with fast_variances(rank=8):
+        _, again = predict_marginals(model, Q)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)
 
 
 def test_a_truncated_cache_is_the_galerkin_approximation_on_the_leading_columns(setting):
@@ -204,17 +219,33 @@ def test_greedy_pool_updates_under_fast_variances(setting):
 
 def test_a_conditioned_copy_extends_its_models_cache(setting):
     model, Q = setting
+    with fast_variances(rank=RANK):  # the model's own cache, which the copy extends
+        predict_marginals(model, Q[:1])
     X_new, Y_new = Q[:5], torch.zeros(5, 1, dtype=DT)
     after = model.conditioned_on(X_new, Y_new)
     with fast_variances(False):
         _, v0 = predict_marginals(after, Q)
     with fast_variances(rank=RANK):
         _, v1 = predict_marginals(after, Q)
-        cache = after._mfgp_fastvar[2]
+        cache = after._mfgp_fastvar[3][RANK]  # the leading RANK columns of the 512 cache
         assert cache.R.shape == (605, RANK + 5)  # the model's cache plus the new rows
+        assert after._mfgp_fastvar[2].R.shape == (605, DEFAULT_RANK + 5)
         assert model._mfgp_fastvar is not None  # built once on the model it came from
     rel = (v1 - v0) / v0
     assert float(rel.abs().max()) < REL_TOL and float(rel.min()) > -1e-6
+    # a lower rank keeps the copy's new rows: the Galerkin approximation on the leading 8
+    # range-finder columns and the 5 new coordinates (the new rows' observations stay in it)
+    with fast_variances(rank=8):
+        predict_marginals(after, Q[:1])
+    low = after._mfgp_fastvar[3][8]
+    full = after._mfgp_fastvar[2]
+    assert low.R.shape == (605, 13) and low.base == 8
+    Qs = torch.cat([full.Q[:, :8], full.Q[:, -5:]], 1)
+    assert torch.equal(Qs[600:, 8:], torch.eye(5, dtype=DT))
+    L, _ = after._cholesky_cache()
+    K = L @ L.T
+    galerkin = Qs @ torch.linalg.solve(Qs.T @ K @ Qs, Qs.T)
+    torch.testing.assert_close(low.R @ low.R.T, galerkin, rtol=1e-7, atol=1e-9)
 
 
 def test_select_batch_variances(setting):

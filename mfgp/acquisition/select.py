@@ -182,8 +182,12 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     # "auto" needs the size rule only, unless the ranking is led by the variance alone (it
     # would be led by the rows where the cache is worst)
     checked = not refining or objective.variance_led
+    from mfgp.fastvar import fast_rank
+
+    # the check reads the cache that will rank: the refined first round's rank when refining
+    rank = (fast_rank() or DEFAULT_POOL_RANK) if refining else None
     mode = resolve_variances(variances, training_rows(model), C.shape[0],
-                             model if checked else None)  # fmt: skip
+                             model if checked else None, rank=rank)  # fmt: skip
     args = dict(q=q, R=R, baseline=baseline, batch_size=batch_size, updates=updates,
                 max_cost=max_cost, fits=fits, ref_weight=ref_weight, seed=seed)  # fmt: skip
     per_row = dict(cost=cost, is_target=is_target, groups=groups, kinds=kinds,
@@ -201,9 +205,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             sel.exact = np.zeros(n, dtype=bool)
         return sel
     # the fast pass: every row's first-round score (one pass, no conditioning)
-    from mfgp.fastvar import fast_rank
-
-    with variances_mode("fast", rank=fast_rank() or DEFAULT_POOL_RANK):
+    with variances_mode("fast", rank=rank):
         rough = _select_batch(model, C, objective, predictive=predictive,
                               **{**args, "q": 1, "updates": False, "max_cost": None,
                                  "fits": None}, **per_row)  # fmt: skip

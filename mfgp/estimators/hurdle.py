@@ -109,7 +109,9 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
     gaussian_predictive = False
 
     #: ``multitask="auto"`` uses the multi-task classifier below this many target compositions
-    #: (chosen on development draws: ``benchmarks/diag_classifier_labels.py``)
+    #: (chosen on development draws: ``benchmarks/diag_classifier_labels.py``). A class
+    #: setting: clones, campaign refits and saved files use the class's value, so change it
+    #: on the class (``HurdleRegressor.multitask_below = 500``), or pass ``multitask=True``.
     multitask_below = 200
 
     #: options of the latent GP (overridden by a ``latent`` dict)
@@ -197,14 +199,16 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
                   "device": self.device, "dtype": self.dtype}  # fmt: skip
         mixed = {} if self.experts is None else {"experts": self.experts, "mixture": self.mixture}
         self.latent_, self.multitask_ = None, None
+        multitask = self._multitask_on(ds)  # checked even where a custom classifier ignores it
         if self.classifier is None:
             options = {**common, **({} if self.experts is None else {"experts": self.experts}),
                        **(self.classifier_options or {})}  # fmt: skip
             if self.latent and len(ds.fidelities) > 1:
                 self.latent_ = self._fit_gap_input(ds, candidates, {**common, **mixed})
                 options["latent"] = self.latent_
-            clf = MetalClassifier(self._multitask_on(ds), **options)
+            clf = MetalClassifier(multitask, **options)
         else:
+            self.multitask_ = None
             clf = copy.deepcopy(self.classifier)
         self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels, noise=np.nan)),
                                    candidates)  # fmt: skip
@@ -218,12 +222,12 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
     def _multitask_on(self, ds: MultiFidelityDataset) -> bool:
         """``multitask`` resolved on the data (``"auto"``: few target labels): ``multitask_``."""
         choice = self.multitask
-        if choice == "auto":
+        if isinstance(choice, str) and choice == "auto":
             f = ds.frame
             target = f["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
             labelled = f.loc[target, "composition"].nunique()
-            choice = len(ds.fidelities) > 1 and labelled < self.multitask_below
-        elif not isinstance(choice, (bool, np.bool_)):
+            choice = bool((~target).any()) and labelled < self.multitask_below
+        elif isinstance(choice, str) or choice not in (0, 1):  # True, False (1, 0)
             raise InputDataError(f"multitask must be 'auto', True or False; got {choice!r}")
         self.multitask_ = bool(choice)
         return self.multitask_

@@ -153,42 +153,46 @@ class CholeskyPosteriorMixin:
         """The low-rank cache of ``K^-1`` (:class:`mfgp.fastvar.LowRankInverse`) or ``None``.
 
         ``None`` outside :func:`mfgp.fastvar.fast_variances` and for a model with at most
-        ``rank`` training rows (exact variances cost no more there). Built once per model
-        state and rank, kept on the object (not saved, not deep-copied). A lower rank than
-        the cache's is its leading columns (:func:`mfgp.fastvar.truncated`: the Galerkin
-        approximation on the leading columns of its basis), kept beside it.
+        ``rank`` training rows (exact variances cost no more there). A rank below
+        :data:`mfgp.fastvar.DEFAULT_RANK` (for a model with more rows than that) is the
+        leading columns of the cache built at that rank (:func:`mfgp.fastvar.truncated`: the
+        Galerkin approximation on the leading columns of its basis, and on every row a
+        conditioned copy added), so a rank gives the same variances whatever was asked
+        before. Built
+        once per model state, kept on the object (not saved, not deep-copied); a conditioned
+        copy extends the cache of the model it came from by its new rows.
         """
-        from mfgp.fastvar import fast_rank, low_rank_inverse, truncated
+        from mfgp.fastvar import DEFAULT_RANK, fast_rank, low_rank_inverse, truncated
 
         rank = fast_rank()
         if rank is None or self.train_inputs is None or self.train_inputs[0].dim() != 2:
             return None
         L, _ = self._cholesky_cache()
-        if rank >= L.shape[-1]:
+        n = L.shape[-1]
+        if rank >= n:
             return None
+        # the rank the cache is built at: DEFAULT_RANK for every lower rank, where it fits
+        build = DEFAULT_RANK if rank < DEFAULT_RANK < n else rank
         key = state_key(self._cache_tensors())
-        cached = getattr(self, "_mfgp_fastvar", None)
-        if cached is not None and same_state(cached[0], key):
-            if cached[1] == rank:
-                return cached[2]
-            if cached[1] > rank:  # the leading columns of the larger cache
-                views = cached[3]
-                if rank not in views:
-                    views[rank] = truncated(cached[2], rank)
-                return views[rank]
-        cache = None
-        parent = getattr(self, "_mfgp_parent", None)  # (rank, cache, K_on, K_nn)
-        if parent is not None and parent[0] >= rank:
-            from mfgp.fastvar import extend_low_rank_inverse
+        cached = getattr(self, "_mfgp_fastvar", None)  # (key, build rank, cache, views)
+        if cached is None or cached[1] != build or not same_state(cached[0], key):
+            cache = None
+            parent = getattr(self, "_mfgp_parent", None)  # (build rank, cache, K_on, K_nn)
+            if parent is not None and parent[0] == build:
+                from mfgp.fastvar import extend_low_rank_inverse
 
-            # the cache of the model this one was conditioned from (its leading columns for a
-            # lower rank), extended by the new rows
-            base = parent[1] if parent[0] == rank else truncated(parent[1], rank)
-            cache = extend_low_rank_inverse(base, parent[2], parent[3])
-        if cache is None:
-            cache = low_rank_inverse(L, self._noise_diagonal(), rank)
-        object.__setattr__(self, "_mfgp_fastvar", (key, rank, cache, {}))
-        return cache
+                # the cache of the model this one was conditioned from, extended by the new rows
+                cache = extend_low_rank_inverse(parent[1], parent[2], parent[3])
+            if cache is None:
+                cache = low_rank_inverse(L, self._noise_diagonal(), build)
+            cached = (key, build, cache, {})
+            object.__setattr__(self, "_mfgp_fastvar", cached)
+        if rank == build:
+            return cached[2]
+        views = cached[3]
+        if rank not in views:  # the leading columns, and every row a copy added
+            views[rank] = truncated(cached[2], rank)
+        return views[rank]
 
     def _reduction_factor(self, K_star: Tensor) -> Tensor:
         """``V`` with ``cov = K** - V^T V``: ``L^-1 K*`` (exact) or ``R^T K*`` (fast variances)."""
