@@ -106,7 +106,7 @@ bench-showcase-emukit: $(STAMP)
 bench-best: $(STAMP)
 	cd benchmarks && ../$(PY) bench_best.py
 
-# does the planner beat simple rules? window hits with the hurdle, 8 strategies x 10 seeds
+# does the planner beat simple rules? window hits with the hurdle, 10 strategies x 20 seeds
 # (results/bench_planner.*; resumable)
 bench-planner: $(STAMP)
 	cd benchmarks && ../$(PY) bench_planner.py
