@@ -158,9 +158,8 @@ class CholeskyPosteriorMixin:
         leading columns of the cache built at that rank (:func:`mfgp.fastvar.truncated`: the
         Galerkin approximation on the leading columns of its basis, and on every row a
         conditioned copy added), so a rank gives the same variances whatever was asked
-        before. Built
-        once per model state, kept on the object (not saved, not deep-copied); a conditioned
-        copy extends the cache of the model it came from by its new rows.
+        before. Built once per model state, kept on the object (not saved, not deep-copied);
+        a conditioned copy extends the cache of the model it came from by its new rows.
         """
         from mfgp.fastvar import DEFAULT_RANK, fast_rank, low_rank_inverse, truncated
 
