@@ -133,6 +133,13 @@ def _observations(args: argparse.Namespace):
     return df
 
 
+#: ``--multitask`` -> ``HurdleRegressor(multitask=...)``
+_MULTITASK = {"auto": "auto", "yes": True, "no": False}
+_MULTITASK_HELP = ("the hurdle's metal classifier: also learn the lower fidelities' zero "
+                   "values as a task (auto: while the target has fewer than 200 labelled "
+                   "compositions)")
+
+
 def _estimator(args: argparse.Namespace):
     from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
 
@@ -142,7 +149,7 @@ def _estimator(args: argparse.Namespace):
         common["experts"] = "all" if names == ["all"] else names
         common["mixture"] = args.mixture
     if args.model == "hurdle":
-        return HurdleRegressor(seed=args.seed, **common)
+        return HurdleRegressor(seed=args.seed, multitask=_MULTITASK[args.multitask], **common)
     return MultiFidelityRegressor(args.architecture, seed=args.seed, **common)
 
 
@@ -346,7 +353,8 @@ def _campaign(args: argparse.Namespace) -> int:
             pool = pd.read_csv(args.pool, keep_default_na=False)
             data = pd.read_csv(args.data, keep_default_na=False) if args.data else None
             options = json.loads(args.objective_options) if args.objective_options else {}
-            model = (HurdleRegressor(args.architecture) if args.model == "hurdle"
+            model = (HurdleRegressor(args.architecture, multitask=_MULTITASK[args.multitask])
+                     if args.model == "hurdle"
                      else MultiFidelityRegressor(args.architecture))  # fmt: skip
             Campaign(model, pool, target=args.target, costs=costs, objective=args.objective,
                      objective_options=options, data=data, store=args.store,
@@ -462,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                            "e.g. eV")
         p.add_argument("--model", choices=["regressor", "hurdle"], default="regressor",
                        help="a Gaussian regressor, or the hurdle model for values with zeros")
+        p.add_argument("--multitask", choices=list(_MULTITASK), default="auto",
+                       help=_MULTITASK_HELP)
         p.add_argument("--architecture", default="ar1",
                        help="the regressor's: ar1, multitask, latent, single")
         p.add_argument("--fidelities", help="comma-separated, low to high, the target last "
@@ -550,6 +560,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", choices=["regressor", "hurdle"], default="regressor",
                    help="init: a Gaussian regressor, or the hurdle model for values with zeros "
                         "(band gaps)")
+    p.add_argument("--multitask", choices=list(_MULTITASK), default="auto",
+                   help="init: " + _MULTITASK_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-q", type=int, default=1, help="suggest: batch size")
     p.add_argument("--output", help="suggest: also write the batch to this CSV")

@@ -344,6 +344,13 @@ def test_the_command_line_plans_with_the_hurdle(world, tmp_path, capsys):
     assert len(batch) == 2 and (batch.lower_90 >= 0).all() and (batch.fidelity == "expt").all()
     with Campaign.open(store) as camp:
         assert camp.config["model"] == "HurdleRegressor"
+        assert camp.config["params"]["multitask"] == "auto"
+    # the hurdle's classifier choice is the user's (issue #33: multi-task with few labels)
+    other = str(tmp_path / "single.db")
+    assert main(["campaign", "init", other, "--model", "hurdle", "--multitask", "no", "--pool",
+                 str(tmp_path / "pool.csv"), "--cost", "pbe=1", "--cost", "expt=50"]) == 0
+    with Campaign.open(other) as camp:
+        assert camp.config["params"]["multitask"] is False
 
 
 def test_a_hurdle_with_one_nonzero_target_says_what_to_measure(world):
