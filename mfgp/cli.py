@@ -149,7 +149,8 @@ def _estimator(args: argparse.Namespace):
         common["experts"] = "all" if names == ["all"] else names
         common["mixture"] = args.mixture
     if args.model == "hurdle":
-        return HurdleRegressor(seed=args.seed, multitask=_MULTITASK[args.multitask], **common)
+        return HurdleRegressor(args.architecture, seed=args.seed,
+                               multitask=_MULTITASK[args.multitask], **common)  # fmt: skip
     return MultiFidelityRegressor(args.architecture, seed=args.seed, **common)
 
 

@@ -228,3 +228,16 @@ def test_bad_rows_are_named_by_line_all_at_once(files, capsys):
     err = capsys.readouterr().err
     assert "line 7: fidelity 'pbe0' (1 row) looks like a misspelling of 'pbe'" in err
     assert "--fidelities" in err and not (files / "t.mfgp").exists()
+
+
+def test_the_hurdle_takes_the_architecture_and_classifier_options():
+    import argparse
+
+    from mfgp.cli import _estimator
+    from mfgp.estimators import HurdleRegressor
+
+    args = argparse.Namespace(quiet=True, device=None, experts=None, model="hurdle",
+                              architecture="single", seed=3, multitask="no")  # fmt: skip
+    est = _estimator(args)
+    assert isinstance(est, HurdleRegressor)
+    assert (est.architecture, est.seed, est.multitask) == ("single", 3, False)
