@@ -443,7 +443,8 @@ def test_hurdle_recalibrates_both_parts_and_saves_them(zero_inflated_ladder, tmp
 def test_hurdle_with_few_experiments_learns_metallicity_from_the_pbe_labels():
     """``multitask="auto"``: below ``multitask_below`` target labels the classifier also learns
     PBE's ``gap == 0`` labels, which a handful of experiments cannot replace (issue #33: a
-    campaign's hurdle, started from 20 experiments, gave PBE metals P(metal) 0.5)."""
+    campaign's hurdle, started from 20 experiments, gave PBE metals a P(metal) near 0.5,
+    measured by hand)."""
     from sklearn.metrics import brier_score_loss
 
     df = load_bandgap_ladder(["pbe", "expt"])
