@@ -74,8 +74,7 @@ def supports_updates(model) -> bool:
     """
     inner = getattr(model, "model", model)  # a FeatureMapModel's wrapped GP
     return all(hasattr(m, name) for m in (model, inner)
-               for name in ("pool_factor", "factor_cross", "factor_covariance",
-                            "posterior_covariance"))  # fmt: skip
+               for name in ("pool_factor", "factor_cross", "posterior_covariance"))
 
 
 def observation_noise_variance(model, C: Tensor) -> Tensor:

@@ -165,7 +165,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
             are not their scores on the pool. The default (:data:`DEFAULT_POOL_REFINE`) was
             chosen on a development pool (``benchmarks/diag_pool_refine.py``).
     """
-    from mfgp.fastvar import resolve_variances, variances_mode
+    from mfgp.fastvar import fast_rank, resolve_variances, variances_mode
     from mfgp.predict import training_rows
 
     if refine is not None and (isinstance(refine, bool) or not isinstance(refine, numbers.Integral)
@@ -182,8 +182,6 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     # "auto" needs the size rule only, unless the ranking is led by the variance alone (it
     # would be led by the rows where the cache is worst)
     checked = not refining or objective.variance_led
-    from mfgp.fastvar import fast_rank
-
     # the check reads the cache that will rank: the refined first round's rank when refining
     rank = (fast_rank() or DEFAULT_POOL_RANK) if refining else None
     mode = resolve_variances(variances, training_rows(model), C.shape[0],

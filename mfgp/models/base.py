@@ -279,9 +279,9 @@ class CholeskyPosteriorMixin:
 
         One kernel evaluation against the training rows and one triangular solve per row of
         ``X``, as a posterior at ``X`` costs, but ``V`` (``n x N``) is kept: the covariance of
-        every row of ``X`` with a few new rows ``Z`` is then
-        ``K(X, Z) - V^T L^-1 K(X_train, Z)`` (:meth:`factor_covariance`), with no second pass
-        over ``X``. Greedy batch selection conditions on each choice that way. Inside
+        the rows of two factors is then ``K(X_a, X_b) - V_a^T V_b`` (:meth:`factor_cross`),
+        with no solve and no second pass over ``X``. Greedy batch selection conditions on
+        each choice that way. Inside
         :func:`mfgp.fastvar.fast_variances`, ``V = R^T K(X_train, X)`` (``rank x N``) and
         every covariance of the factor uses the same low-rank cache.
         """
@@ -306,18 +306,6 @@ class CholeskyPosteriorMixin:
                 var[b] = prior - V[:, b].square().sum(0)
         return PoolFactor(Xt, V, shift + scale * mean, (scale**2 * var).clamp_min(0.0),
                           scale**2, None if fast is None else fast.R)  # fmt: skip
-
-    @torch.no_grad()
-    def factor_covariance(self, factor: PoolFactor, Z: Tensor) -> Tensor:
-        """``cov(f(X), f(Z))`` (``N x k``, outcome units) for the ``X`` of ``factor``."""
-        L, _ = self._cholesky_cache()
-        with exact_solves():
-            Zt = self.transform_inputs(Z)
-            K_z = self.covar_module(self.train_inputs[0], Zt).to_dense()
-            vz = (torch.linalg.solve_triangular(L, K_z, upper=False) if factor.low_rank is None
-                  else factor.low_rank.transpose(-1, -2) @ K_z)  # fmt: skip
-            cov = self.covar_module(factor.Xt, Zt).to_dense() - factor.V.transpose(-1, -2) @ vz
-        return cov * factor.scale
 
     @torch.no_grad()
     def factor_cross(self, a: PoolFactor, b: PoolFactor, rows: Tensor | None = None) -> Tensor:

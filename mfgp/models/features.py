@@ -135,11 +135,6 @@ class FeatureMapModel(Model, FantasizeMixin):
         with torch.no_grad():
             return self.model.pool_factor(self.feature_map(X), **kwargs)
 
-    def factor_covariance(self, factor, Z: Tensor) -> Tensor:
-        """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.factor_covariance`."""
-        with torch.no_grad():
-            return self.model.factor_covariance(factor, self.feature_map(Z))
-
     def factor_cross(self, a, b, rows=None) -> Tensor:
         """See :meth:`mfgp.models.base.CholeskyPosteriorMixin.factor_cross`.
 
