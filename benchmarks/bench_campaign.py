@@ -1,30 +1,36 @@
-"""Simulated campaigns on the shipped band gaps: mfgp's planner against the usual baselines.
+"""Simulated campaigns on the shipped band gaps and formation enthalpies: mfgp's planner
+against the usual baselines.
 
-The oracle is the shipped experimental gaps (Matbench ``expt_gap``), hidden until acquired;
-PBE gaps (Materials Project 2018) are known for every composition that has one; HSE gaps
-(Chen et al. 2021) are acquirable in scenario 3. Every strategy of a scenario gets the same
-seed set, pool and held-out compositions for each seed, and the same model class and fitting
-(mfgp's estimators, exact GPs, the hyperparameters refitted every 20 / 25 / 10 acquired rows
-in scenarios 1 / 2 / 3 and conditioned on new rows in between), so the strategies differ only in what they acquire.
+The oracle is the shipped experimental values (Matbench ``expt_gap``; Kim et al. 2017's
+formation enthalpies), hidden until acquired; the lower-fidelity values (PBE gaps from the
+Materials Project 2018; OQMD and MP formation enthalpies) are known for every composition that
+has one; HSE gaps (Chen et al. 2021) are acquirable in the cost-aware scenario. Every strategy
+of a scenario gets the same seed set, pool and held-out compositions for each seed, and its
+model is refitted every 20 / 25 / 10 acquired rows (learn / window / cost) and conditioned on
+new rows in between, so the strategies of one model differ only in what they acquire.
 
-1. **learn the map**: 600 pool compositions with an experimental and a PBE gap, 300 fixed
-   held-out compositions; 20 seed experiments; batches of 5 up to 120. Metric: MAE of the
-   held-out experimental gaps; "experiments to reach" the MAE random acquisition reaches with
-   all 120.
-2. **find materials**: window hits (experimental gap in [1.1, 1.7] eV) among the acquired
-   experiments after 25 / 50 / 100; the pool 1,000 experimental compositions outside the
-   20-row seed set, a seeded sample (PBE known where it exists: every PBE row of the pool is
-   kept in each fit, and 1,000 of the others).
-3. **cost-aware**: the 533 compositions with PBE, HSE and experiment (150 held out, their
-   PBE and HSE known); HSE costs 20, an experiment 500, a budget of 25 experiments; MAE of the held-out experimental gaps against the money
-   spent, learn-the-map choosing HSE or experiment per unit cost against learn-the-map on
-   experiments only and random experiments.
-
-Strategies: ``mfgp`` (the multi-fidelity AR1 with the scenario's objective), ``random`` (the
-same model, random acquisition), ``single-fidelity`` (a GP on the experimental rows only, with
-uncertainty sampling in 1 and the window objective in 2), ``greedy mean`` (the AR1, the
-predicted gap closest to the window's centre, scenario 2) and ``fixed fidelity`` (the AR1,
-experiments only, scenario 3).
+1. **learn the map** (``learn``: gaps; ``learn_enthalpy``: formation enthalpies): 300 fixed
+   held-out experimental compositions and a 600-composition pool (for gaps: compositions with
+   a PBE gap), the lower-fidelity rows of both known; 20 seed experiments; batches of 5 until
+   100 more are acquired. Metric: MAE (and NLPD, 90% coverage) of the held-out experimental
+   values under the model's predictive of a new measurement.
+   Strategies: ``mfgp`` (the recommended model with the ``learn`` objective: the hurdle for
+   gaps, the AR1 on OQMD + MP + experiment for enthalpies), ``random`` (the same model, random
+   experiments: the reference of EF and AF), ``Gaussian AR1`` (gaps: the AR1 as an ablation,
+   with ``random, Gaussian AR1``), ``single-fidelity`` (a GP on the experiments only with
+   uncertainty sampling, with ``random, single-fidelity``). The random strategies of a seed
+   acquire the same compositions, whatever their model.
+2. **find materials** (``window``, the Gaussian AR1; ``bench_planner.py`` runs this scenario
+   with the hurdle and more baselines): window hits (experimental gap in [1.1, 1.7] eV) among
+   the acquired experiments after 25 / 50 / 100; the pool 1,000 experimental compositions
+   outside the 20-row seed set, a seeded sample (PBE known where it exists). Strategies:
+   ``mfgp`` (the AR1, window objective), ``random``, ``single-fidelity`` (window objective),
+   ``greedy mean`` (the predicted gap closest to the window's centre).
+3. **cost-aware** (``cost``, the Gaussian AR1): the 533 compositions with PBE, HSE and
+   experiment (150 held out, their PBE and HSE known); HSE costs 20, an experiment 500, a
+   budget of 25 experiments; MAE of the held-out experimental gaps against the money spent:
+   ``mfgp`` (learn the map choosing HSE or experiment per unit cost), ``fixed fidelity``
+   (learn the map on experiments only), ``random`` experiments.
 
 Writes results/bench_campaign.{json,md} and results/bench_campaign.png. Run:
 ``make bench-campaign`` (``SEEDS=2 make bench-campaign`` for a quick look). A finished
@@ -43,9 +49,9 @@ import numpy as np
 import pandas as pd
 from _common import RESULTS, append_partial, read_partial, write_results
 
-from mfgp.calibration import GaussianPredictive, evaluate
-from mfgp.datasets import load_bandgap_ladder
-from mfgp.estimators import MultiFidelityRegressor
+from mfgp.calibration import evaluate
+from mfgp.datasets import load_bandgap_ladder, load_formation_enthalpy
+from mfgp.estimators import HurdleRegressor, MultiFidelityRegressor
 from mfgp.loop import Campaign, TableOracle
 
 SEEDS = int(os.environ.get("SEEDS", 5))
@@ -115,8 +121,8 @@ def _drive(camp: Campaign, oracle, rng, *, n_max: float, random_pick: bool,
 def _mae_checkpoint(test: pd.DataFrame, unit_cost: dict[str, float]):
     def checkpoint(camp: Campaign) -> dict:
         est, _ = camp.model(refit=True)  # fitted on every row so far
-        mean, std = est.predict(test.formula.tolist(), return_std=True, observation_noise=True)
-        scores = evaluate(test.value.to_numpy(), GaussianPredictive(mean, std))
+        # the predictive of a new measurement on the user's scale (the hurdle's point mass)
+        scores = evaluate(test.value.to_numpy(), est.predictive(test.formula.tolist()))
         obs = camp.observations()
         new = obs[obs.source == "observed"]
         return {"experiments": int((new.fidelity == "expt").sum()),
@@ -141,49 +147,83 @@ def _expt_table(df: pd.DataFrame) -> pd.DataFrame:
                                         value=("value", "mean")).reset_index()  # fmt: skip
 
 
-def _known(pbe: pd.DataFrame | None, seed_rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows known at the start: the seed experiments, and the PBE rows if given."""
+def _known(lower: pd.DataFrame | None, seed_rows: pd.DataFrame,
+           fidelities: tuple | list = ("pbe", "expt")) -> pd.DataFrame:  # fmt: skip
+    """The rows known at the start: the seed experiments, and the lower-fidelity rows if given."""
     parts = [seed_rows.assign(fidelity="expt")[["formula", "fidelity", "value"]]]
-    if pbe is not None:
-        parts.insert(0, pbe[["formula", "fidelity", "value"]])
+    if lower is not None:
+        parts.insert(0, lower[["formula", "fidelity", "value"]])
     data = pd.concat(parts, ignore_index=True)
-    data.attrs["fidelities"] = ["pbe", "expt"] if pbe is not None else ["expt"]
+    data.attrs["fidelities"] = list(fidelities) if lower is not None else ["expt"]
     return data
 
 
-def scenario_learn(seed: int, tmp: Path, skip: frozenset = frozenset()) -> list[dict]:
-    """Learn the map; ``skip``: strategies whose cell of this seed is already done."""
-    df = load_bandgap_ladder(["pbe", "expt"])
-    ex = _expt_table(df)
-    ex = ex[ex.composition.isin(set(df.loc[df.fidelity == "pbe", "composition"]))]
+def _learn_world(target: str):
+    """The learn-the-map world of ``target`` (``"gap"`` or ``"enthalpy"``), the same every seed.
+
+    300 held-out compositions and a 600-composition pool, drawn once from the experimental
+    compositions (for gaps: those with a PBE gap); the lower-fidelity rows of all of them are
+    known from the start.
+    """
+    if target == "gap":
+        df = load_bandgap_ladder(["pbe", "expt"])
+        ex = _expt_table(df)
+        ex = ex[ex.composition.isin(set(df.loc[df.fidelity == "pbe", "composition"]))]
+    else:
+        df = load_formation_enthalpy()
+        ex = _expt_table(df)
     ex = ex.sample(frac=1.0, random_state=0).reset_index(drop=True)
     test, pool_all = ex.iloc[:300], ex.iloc[300:900]  # fixed across seeds
+    comps = set(pool_all.composition) | set(test.composition)
+    lower = df[(df.fidelity != "expt") & df.composition.isin(comps)]
+    oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))])
+    return df, test, pool_all, lower, oracle
+
+
+def _learn_strategies(target: str) -> tuple:
+    """(name, estimator, objective, random pick, lower levels known) of each strategy.
+
+    ``mfgp`` is the recommended model with the ``learn`` objective (the hurdle for gaps, the
+    AR1 for enthalpies); ``random`` is the same model with random acquisition, the reference
+    of EF and AF; the Gaussian AR1 on gaps is the ablation (and its own random).
+    """
+    single = (("single-fidelity", _single(), "std", False, False),
+              ("random, single-fidelity", _single(), "std", True, False))  # fmt: skip
+    if target == "enthalpy":
+        return (("mfgp", _ar1(), "learn", False, True),
+                ("random", _ar1(), "learn", True, True)) + single  # fmt: skip
+    hurdle = dict(progress=False)
+    return (("mfgp", HurdleRegressor(**hurdle), "learn", False, True),
+            ("random", HurdleRegressor(**hurdle), "learn", True, True),
+            ("Gaussian AR1", _ar1(), "learn", False, True),
+            ("random, Gaussian AR1", _ar1(), "learn", True, True)) + single  # fmt: skip
+
+
+def scenario_learn(seed: int, tmp: Path, skip: frozenset = frozenset(),
+                   target: str = "gap") -> list[dict]:  # fmt: skip
+    """Learn the map; ``skip``: strategies whose cell of this seed is already done."""
+    scenario = LEARN_SCENARIO[target]
+    df, test, pool_all, lower, oracle = _learn_world(target)
     rng = np.random.default_rng(seed)
     seed_rows = pool_all.iloc[rng.choice(len(pool_all), 20, replace=False)]
-    comps = set(pool_all.composition) | set(test.composition)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(comps)]
-    oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))])
+    fids = list(df.attrs["fidelities"])
     out = []
-    strategies = (
-        ("mfgp", _ar1(), "learn", False, True),
-        ("random", _ar1(), "learn", True, True),
-        ("single-fidelity", _single(), "std", False, False),
-        ("random, single-fidelity", _single(), "std", True, False),
-    )
-    for name, est, objective, random_pick, data_pbe in strategies:
+    for name, est, objective, random_pick, data_lower in _learn_strategies(target):
         if (LEARN_ONLY and name not in LEARN_ONLY) or name in skip:
             continue
-        data = _known(pbe if data_pbe else None, seed_rows)
-        camp = _campaign(tmp, f"learn-{name}-{seed}", est, pool_all.formula.tolist(), data,
-                         {"expt": 1.0}, objective, seed, REFIT)  # fmt: skip
+        data = _known(lower if data_lower else None, seed_rows, fids)
+        camp = _campaign(tmp, f"{scenario}-{name}-{seed}", est, pool_all.formula.tolist(),
+                         data, {"expt": 1.0}, objective, seed, REFIT)  # fmt: skip
         t0 = time.perf_counter()
         curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=BUDGET,
                        random_pick=random_pick, cost_of=lambda f: 1.0,
                        checkpoint=_mae_checkpoint(test, {"expt": 1.0}))  # fmt: skip
         camp.close()
-        out.append({"scenario": "learn", "strategy": name, "seed": seed, "curve": curve,
+        out.append({"scenario": scenario, "strategy": name, "seed": seed, "curve": curve,
+                    "model": type(est).__name__ + (f"({est.architecture!r})"
+                                                   if hasattr(est, "architecture") else "()"),
                     "seconds": time.perf_counter() - t0})  # fmt: skip
-        print("learn", name, seed, [round(c["mae"], 3) for c in curve],
+        print(scenario, name, seed, [round(c["mae"], 3) for c in curve],
               f"{out[-1]['seconds']:.0f} s", flush=True)
     return out
 
@@ -267,7 +307,10 @@ def scenario_cost(seed: int, tmp: Path) -> list[dict]:
     return out
 
 
-SCENARIOS = {"learn": scenario_learn, "window": scenario_window, "cost": scenario_cost}
+LEARN_SCENARIO = {"gap": "learn", "enthalpy": "learn_enthalpy"}
+SCENARIOS = {"learn": scenario_learn, "window": scenario_window, "cost": scenario_cost,
+             "learn_enthalpy": lambda seed, tmp, skip=frozenset(): scenario_learn(
+                 seed, tmp, skip, target="enthalpy")}  # fmt: skip
 
 
 # -- summary -----------------------------------------------------------------------------
@@ -292,21 +335,26 @@ def _at(curve: list[dict], x: str, grid: list[float], y: str) -> list[float]:
 def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
     """Median (and range) over seeds of each strategy, per scenario."""
     out = {}
-    learn = [r for r in records if r["scenario"] == "learn"]
-    if learn:
+    for scenario, what, unit in (("learn", "learn the map", "eV"),
+                                 ("learn_enthalpy", "learn the map on formation enthalpies",
+                                  "eV/atom")):  # fmt: skip
+        learn = [r for r in records if r["scenario"] == scenario]
+        if not learn:
+            continue
         grid = list(range(0, BUDGET + 1, REFIT))
         rows = []
         for name in dict.fromkeys(r["strategy"] for r in learn):
             runs = [r for r in learn if r["strategy"] == name]
             maes = np.array([_at(r["curve"], "experiments", grid, "mae") for r in runs])
-            row = {"strategy": name, "seeds": len(runs)}
+            row = {"strategy": name, "model": runs[0].get("model", "MultiFidelityRegressor"),
+                   "seeds": len(runs)}  # fmt: skip
             row.update({f"mae_{g}": float(np.median(maes[:, i])) for i, g in enumerate(grid)})
             row[f"mae_{grid[-1]}_range"] = f"{maes[:, -1].min():.3f}-{maes[:, -1].max():.3f}"
             rows.append(row)
-        out["learn the map: held-out MAE (eV) after n experiments, median over seeds"] = \
+        out[f"{what}: held-out MAE ({unit}) after n experiments, median over seeds"] = \
             pd.DataFrame(rows)
         scored = [r for r in learn if "nlpd" in r["curve"][0]]  # cells run before the column
-        for key, what in (("nlpd", "NLPD"), ("coverage_90", "90% interval coverage")):
+        for key, label in (("nlpd", "NLPD"), ("coverage_90", "90% interval coverage")):
             rows = []
             for name in dict.fromkeys(r["strategy"] for r in scored):
                 runs = [r for r in scored if r["strategy"] == name]
@@ -315,8 +363,9 @@ def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
                              **{f"{key}_{g}": float(np.median(vals[:, i]))
                                 for i, g in enumerate(grid)}})  # fmt: skip
             if rows:
-                out[f"learn the map: held-out {what} (Gaussian predictive of a new "
-                    "measurement) after n experiments, median over seeds"] = pd.DataFrame(rows)
+                out[f"{what}: held-out {label} (the model's predictive of a new measurement: "
+                    "the hurdle's has a point mass at 0, so its NLPD is not comparable with a "
+                    "Gaussian's) after n experiments, median over seeds"] = pd.DataFrame(rows)
     window = [r for r in records if r["scenario"] == "window"]
     if window:
         w = pd.DataFrame([{"strategy": r["strategy"], "seed": r["seed"],
@@ -355,11 +404,17 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, scenario, x, y, title in (
-        (axes[0], "learn", "experiments", "mae", "learn the map: held-out MAE (eV)"),
-        (axes[1], "window", "experiments", "hits", "window hits (1.1-1.7 eV)"),
-        (axes[2], "cost", "spent", "mae", "cost-aware: held-out MAE (eV)"),
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
+    for ax, scenario, x, y, title, ylabel in (
+        (axes[0], "learn", "experiments", "mae", "band gaps: learn the map",
+         "held-out experimental gap MAE (eV)"),
+        (axes[1], "learn_enthalpy", "experiments", "mae", "formation enthalpies: learn the map",
+         "held-out experimental MAE (eV/atom)"),
+        (axes[2], "window", "experiments", "hits",
+         "band gaps: window 1.1-1.7 eV\n(Gaussian AR1; bench_planner has the hurdle)",
+         "experiments with a gap in the window"),
+        (axes[3], "cost", "spent", "mae", "band gaps: cost-aware (HSE 20, experiment 500)",
+         "held-out experimental gap MAE (eV)"),
     ):
         runs = [r for r in records if r["scenario"] == scenario]
         for name in dict.fromkeys(r["strategy"] for r in runs):
@@ -370,7 +425,8 @@ def plot(records: list[dict], path: Path) -> None:
             (line,) = ax.plot(grid, med, label=name)
             ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.15, color=line.get_color())
         ax.set_xlabel("experiments acquired" if x == "experiments" else "cost spent")
-        ax.set_title(title)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title + "\n(median over seeds; band: min to max)", fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -380,14 +436,14 @@ def plot(records: list[dict], path: Path) -> None:
 def main() -> None:
     records = read_partial(PARTIAL)
     done = {(r["scenario"], r["seed"]) for r in records}
-    only = os.environ.get("SCENARIOS", "learn,window,cost").split(",")
+    only = os.environ.get("SCENARIOS", "learn,learn_enthalpy,window,cost").split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(SEEDS):
             for name in only:
-                if name == "learn":  # resumable per strategy (a strategy added later)
+                if name in ("learn", "learn_enthalpy"):  # resumable per strategy
                     ran = frozenset(r["strategy"] for r in records
-                                    if r["scenario"] == "learn" and r["seed"] == seed)
-                    items = scenario_learn(seed, Path(tmp), skip=ran)
+                                    if r["scenario"] == name and r["seed"] == seed)
+                    items = SCENARIOS[name](seed, Path(tmp), skip=ran)
                 elif (name, seed) in done:
                     continue
                 else:
