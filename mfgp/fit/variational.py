@@ -6,6 +6,7 @@ import math
 
 from gpytorch.mlls import VariationalELBO
 
+from mfgp._rng import seeded_global_rng
 from mfgp.fit.engine import FitReport, adam_epochs
 
 __all__ = ["fit_variational"]
@@ -33,7 +34,9 @@ def fit_variational(
         lr: Adam learning rate.
         min_steps: run more epochs if needed to take at least this many Adam steps (small data
             sets have one step per epoch).
-        seed: seeds the batches.
+        seed: seeds the batches and GPyTorch's random start of the variational mean (drawn
+            from torch's global generator at the first training call); the caller's global
+            random state is left as it was.
         progress: show a progress bar over epochs.
 
     Returns:
@@ -45,10 +48,11 @@ def fit_variational(
     model.train()
     elbo = VariationalELBO(model.likelihood, model.model, num_data=n)
     epochs = max(epochs, math.ceil(min_steps / math.ceil(n / batch_size)))
-    history = adam_epochs(lambda b: -elbo(model(X[b]), y[b]),
-                          [p for p in model.parameters() if p.requires_grad], n, epochs=epochs,
-                          batch_size=batch_size, lr=lr, seed=seed, device=X.device,
-                          progress=progress)  # fmt: skip
+    with seeded_global_rng(seed, X.device):
+        history = adam_epochs(lambda b: -elbo(model(X[b]), y[b]),
+                              [p for p in model.parameters() if p.requires_grad], n,
+                              epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                              device=X.device, progress=progress)  # fmt: skip
     model.eval()
     return FitReport(loss=history[-1], losses=history, n_fit=n, n_total=n,
                      iterations=len(history))  # fmt: skip

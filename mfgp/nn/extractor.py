@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from mfgp._io import atomic_write
 from mfgp._progress import bar as progress_bar
+from mfgp._rng import seeded_global_rng
 from mfgp.exceptions import InputDataError, ShapeError
 
 __all__ = [
@@ -161,8 +162,8 @@ def pretrain(
     if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
         raise InputDataError("pretraining data contain NaN or inf")
     tr, val = split_rows(X.shape[0], val_fraction, seed)
-    torch.manual_seed(seed)  # layer initialisation
-    model = FeatureExtractor.standardized_on(X[tr], hidden, out_dim)
+    with seeded_global_rng(seed, X.device):  # layer initialisation; the caller's stream kept
+        model = FeatureExtractor.standardized_on(X[tr], hidden, out_dim)
     report = fit_network(model, X, y, tr, val, epochs=epochs, batch_size=batch_size, lr=lr,
                          weight_decay=weight_decay, patience=patience, seed=seed,
                          progress=progress)  # fmt: skip
