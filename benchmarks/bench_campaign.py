@@ -6,8 +6,8 @@ formation enthalpies), hidden until acquired; the lower-fidelity values (PBE gap
 Materials Project 2018; OQMD and MP formation enthalpies) are known for every composition that
 has one; HSE gaps (Chen et al. 2021) are acquirable in the cost-aware scenario. Every strategy
 of a scenario gets the same seed set, pool and held-out compositions for each seed, and its
-model is refitted every 20 / 25 / 10 acquired rows (learn / window / cost) and conditioned on
-new rows in between, so the strategies of one model differ only in what they acquire.
+model is refitted every 20 / 25 / 10 / 25 acquired rows (learn / window / cost /
+cost_enthalpy) and conditioned on new rows in between, so the strategies of one model differ only in what they acquire.
 
 1. **learn the map** (``learn``: gaps; ``learn_enthalpy``: formation enthalpies): 300 fixed
    held-out experimental compositions and a 600-composition pool (for gaps: compositions with
@@ -31,6 +31,10 @@ new rows in between, so the strategies of one model differ only in what they acq
    budget of 25 experiments; MAE of the held-out experimental gaps against the money spent:
    ``mfgp`` (learn the map choosing HSE or experiment per unit cost), ``fixed fidelity``
    (learn the map on experiments only), ``random`` experiments.
+4. **cost-aware on formation enthalpies** (``cost_enthalpy``, the AR1 on OQMD + MP +
+   experiment): the compositions with all three values (150 held out, their DFT values known;
+   the pool's bought at 20 each beside experiments at 500), 10 seed experiments, the same
+   budget and strategies as 3.
 
 Writes results/bench_campaign.{json,md} and results/bench_campaign.png. Run:
 ``make bench-campaign`` (``SEEDS=2 make bench-campaign`` for a quick look). A finished
@@ -127,6 +131,7 @@ def _mae_checkpoint(test: pd.DataFrame, unit_cost: dict[str, float]):
         new = obs[obs.source == "observed"]
         return {"experiments": int((new.fidelity == "expt").sum()),
                 "hse": int((new.fidelity == "hse").sum()),
+                **{f"n_{f}": int((new.fidelity == f).sum()) for f in unit_cost if f != "expt"},
                 "spent": float(sum(unit_cost.get(f, 0.0) for f in new.fidelity)),
                 **{k: float(scores[k]) for k in ("mae", "nlpd", "coverage_90")}}  # fmt: skip
 
@@ -307,10 +312,62 @@ def scenario_cost(seed: int, tmp: Path) -> list[dict]:
     return out
 
 
+#: the enthalpy cost-aware scenario's prices: a DFT value 20, an experiment 500 (the gaps'
+#: HSE-to-experiment ratio, fixed before the first run)
+COST_ENTHALPY = {"oqmd": 20.0, "mp": 20.0, "expt": 500.0}
+
+
+def scenario_cost_enthalpy(seed: int, tmp: Path) -> list[dict]:
+    """Cost-aware on formation enthalpies: OQMD and MP values bought beside experiments.
+
+    The compositions with an experimental, an OQMD and an MP value (150 held out, their DFT
+    values known); the pool's DFT values are hidden until bought. 10 seed experiments; a
+    budget of 25 experiments' worth (12,500); ``mfgp`` (the AR1, ``learn`` per unit cost over
+    every fidelity) against ``fixed fidelity`` (``learn`` on experiments only) and ``random``
+    experiments.
+    """
+    df = load_formation_enthalpy()
+    ex = _expt_table(df)
+    have = [set(df.loc[df.fidelity == f, "composition"]) for f in ("oqmd", "mp")]
+    ex = ex[ex.composition.isin(have[0] & have[1])]
+    ex = ex.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    test, pool_all = ex.iloc[:150], ex.iloc[150:]
+    rng = np.random.default_rng(seed)
+    seed_rows = pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
+    dft_test = df[(df.fidelity != "expt") & df.composition.isin(set(test.composition))]
+    oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))])
+    costs = COST_ENTHALPY
+    budget = BUDGET / 4 * costs["expt"]
+    out = []
+    for name, acquirable, random_pick in (
+        ("mfgp", costs, False),
+        ("fixed fidelity", {"expt": costs["expt"]}, False),
+        ("random", {"expt": costs["expt"]}, True),
+    ):
+        data = pd.concat([dft_test, seed_rows.assign(fidelity="expt")],
+                         ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
+        data.attrs["fidelities"] = list(df.attrs["fidelities"])
+        camp = _campaign(tmp, f"cost_enthalpy-{name}-{seed}", _ar1(), pool_all.formula.tolist(),
+                         data, acquirable, "learn", seed, 25)  # fmt: skip
+        t0 = time.perf_counter()
+        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=budget,
+                       random_pick=random_pick, cost_of=costs.get,
+                       checkpoint=_mae_checkpoint(test, costs))  # fmt: skip
+        camp.close()
+        out.append({"scenario": "cost_enthalpy", "strategy": name, "seed": seed,
+                    "curve": curve, "model": "MultiFidelityRegressor('ar1')",
+                    "seconds": time.perf_counter() - t0})  # fmt: skip
+        print("cost_enthalpy", name, seed,
+              [(c["spent"], round(c["mae"], 3)) for c in curve], f"{out[-1]['seconds']:.0f} s",
+              flush=True)  # fmt: skip
+    return out
+
+
 LEARN_SCENARIO = {"gap": "learn", "enthalpy": "learn_enthalpy"}
 SCENARIOS = {"learn": scenario_learn, "window": scenario_window, "cost": scenario_cost,
              "learn_enthalpy": lambda seed, tmp, skip=frozenset(): scenario_learn(
-                 seed, tmp, skip, target="enthalpy")}  # fmt: skip
+                 seed, tmp, skip, target="enthalpy"),
+             "cost_enthalpy": scenario_cost_enthalpy}  # fmt: skip
 
 
 # -- summary -----------------------------------------------------------------------------
@@ -379,22 +436,28 @@ def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
         if "random" in rand.index and rand["random"] > 0:
             t["hits_50_vs_random"] = t["hits_50_mean"] / rand["random"]
         out["window hits (gap in [1.1, 1.7] eV) after n experiments, mean and std over seeds"] = t
-    cost = [r for r in records if r["scenario"] == "cost"]
-    if cost:
+    for scenario, title, cheap in (
+        ("cost", "cost-aware (HSE 20, experiment 500): held-out MAE (eV) after spending c, "
+         "median", ("hse",)),
+        ("cost_enthalpy", "cost-aware formation enthalpies (OQMD 20, MP 20, experiment 500): "
+         "held-out MAE (eV/atom) after spending c, median", ("n_oqmd", "n_mp")),
+    ):  # fmt: skip
+        cost = [r for r in records if r["scenario"] == scenario]
+        if not cost:
+            continue
         top = BUDGET / 4 * 500
         grid = [top * f for f in (0, 0.2, 0.4, 0.6, 0.8, 1.0)]
         rows = []
         for name in dict.fromkeys(r["strategy"] for r in cost):
             runs = [r for r in cost if r["strategy"] == name]
             row = {"strategy": name, "seeds": len(runs)}
-            for key in ("mae", "experiments", "hse"):
+            for key in ("mae", "experiments", *cheap):
                 vals = np.array([_at(r["curve"], "spent", grid, key) for r in runs])
                 for i, g in enumerate(grid):
                     if key == "mae" or i == len(grid) - 1:
                         row[f"{key}_{g:g}"] = float(np.median(vals[:, i]))
             rows.append(row)
-        out["cost-aware (HSE 20, experiment 500): held-out MAE (eV) after spending c, median"] = \
-            pd.DataFrame(rows)
+        out[title] = pd.DataFrame(rows)
     return out
 
 
@@ -404,7 +467,9 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.4))
+    fig, grid_axes = plt.subplots(2, 3, figsize=(16, 9))
+    axes = grid_axes.ravel()
+    axes[5].axis("off")
     for ax, scenario, x, y, title, ylabel in (
         (axes[0], "learn", "experiments", "mae", "band gaps: learn the map",
          "held-out experimental gap MAE (eV)"),
@@ -415,8 +480,14 @@ def plot(records: list[dict], path: Path) -> None:
          "experiments with a gap in the window"),
         (axes[3], "cost", "spent", "mae", "band gaps: cost-aware (HSE 20, experiment 500)",
          "held-out experimental gap MAE (eV)"),
+        (axes[4], "cost_enthalpy", "spent", "mae",
+         "formation enthalpies: cost-aware\n(OQMD 20, MP 20, experiment 500)",
+         "held-out experimental MAE (eV/atom)"),
     ):
         runs = [r for r in records if r["scenario"] == scenario]
+        if not runs:
+            ax.set_title(f"{title}\n(not run yet)", fontsize=10)
+            continue
         for name in dict.fromkeys(r["strategy"] for r in runs):
             curves = [pd.DataFrame(r["curve"]) for r in runs if r["strategy"] == name]
             grid = np.unique(np.concatenate([c[x].to_numpy() for c in curves]))
@@ -436,7 +507,8 @@ def plot(records: list[dict], path: Path) -> None:
 def main() -> None:
     records = read_partial(PARTIAL)
     done = {(r["scenario"], r["seed"]) for r in records}
-    only = os.environ.get("SCENARIOS", "learn,learn_enthalpy,window,cost").split(",")
+    only = os.environ.get("SCENARIOS",
+                          "learn,learn_enthalpy,window,cost,cost_enthalpy").split(",")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(SEEDS):
             for name in only:
