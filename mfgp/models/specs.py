@@ -29,6 +29,7 @@ from botorch.models.model import Model
 from gpytorch.means import ConstantMean
 from torch import Tensor
 
+from mfgp._rng import seeded_global_rng
 from mfgp.exceptions import InputDataError, UnknownSpecError
 from mfgp.kernels.coregional import AR1Kernel, default_data_kernel
 from mfgp.kernels.effect import (
@@ -202,11 +203,14 @@ class ModelSpec:
             A BoTorch ``Model`` whose ``posterior`` takes raw contract inputs, with the dtype
             and device of ``X``.
         """
-        if self.raw_inputs:
-            return self._build(X, Y, Yvar, feature_map=feature_map, observations=observations)
-        with torch.no_grad():
-            Z = X if feature_map is None else feature_map(X)
-        model = self._build(Z, Y, Yvar, data_kernel=_data_kernel(feature_map))
+        # GPyTorch initialises some parameters from torch's global generator (a task
+        # covariance's factor): seeded here, so a build depends on the spec only
+        with seeded_global_rng(getattr(self, "seed", 0), X.device):
+            if self.raw_inputs:
+                return self._build(X, Y, Yvar, feature_map=feature_map, observations=observations)
+            with torch.no_grad():
+                Z = X if feature_map is None else feature_map(X)
+            model = self._build(Z, Y, Yvar, data_kernel=_data_kernel(feature_map))
         return model if feature_map is None else FeatureMapModel(model, feature_map)
 
     def _build(self, X, Y, Yvar, **kwargs) -> Model:
