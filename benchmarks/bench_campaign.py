@@ -273,21 +273,38 @@ def scenario_window(seed: int, tmp: Path) -> list[dict]:
     return out
 
 
-def scenario_cost(seed: int, tmp: Path) -> list[dict]:
-    df = load_bandgap_ladder(["pbe", "hse", "expt"])
+def _cost_world(df: pd.DataFrame, lower: tuple[str, str], seed: int):
+    """The experimental compositions with both ``lower`` values, shuffled once: 150 held out,
+    the rest the pool, and 10 seed experiments drawn from the pool by ``seed``."""
     ex = _expt_table(df)
-    have = [set(df.loc[df.fidelity == f, "composition"]) for f in ("pbe", "hse")]
+    have = [set(df.loc[df.fidelity == f, "composition"]) for f in lower]
     ex = ex[ex.composition.isin(have[0] & have[1])]
     ex = ex.sample(frac=1.0, random_state=0).reset_index(drop=True)
     test, pool_all = ex.iloc[:150], ex.iloc[150:]
     rng = np.random.default_rng(seed)
-    seed_rows = pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
+    return ex, test, pool_all, pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
+
+
+def scenario_cost(seed: int, tmp: Path) -> list[dict]:
+    df = load_bandgap_ladder(["pbe", "hse", "expt"])
+    ex, test, pool_all, seed_rows = _cost_world(df, ("pbe", "hse"), seed)
     comps = set(ex.composition)
     pbe = df[(df.fidelity == "pbe") & df.composition.isin(comps)]
     hse_test = df[(df.fidelity == "hse") & df.composition.isin(set(test.composition))]
     oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))
                             & df.fidelity.isin(["hse", "expt"])])  # fmt: skip
-    costs = {"hse": 20.0, "expt": 500.0}
+    data = pd.concat([pbe, hse_test, seed_rows.assign(fidelity="expt")],
+                     ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
+    data.attrs["fidelities"] = ["pbe", "hse", "expt"]
+    return _cost_cells("cost", seed, tmp, test, pool_all, data, oracle,
+                       {"hse": 20.0, "expt": 500.0}, refit=10)  # fmt: skip
+
+
+def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracle,
+                costs: dict[str, float], refit: int) -> list[dict]:  # fmt: skip
+    """The cost-aware strategies on one world: ``mfgp`` (``learn`` per unit cost over every
+    acquirable fidelity), ``fixed fidelity`` (``learn`` on experiments) and ``random``
+    experiments, until 25 experiments' worth is spent."""
     budget = BUDGET / 4 * costs["expt"]
     out = []
     for name, acquirable, random_pick in (
@@ -295,19 +312,17 @@ def scenario_cost(seed: int, tmp: Path) -> list[dict]:
         ("fixed fidelity", {"expt": costs["expt"]}, False),
         ("random", {"expt": costs["expt"]}, True),
     ):
-        data = pd.concat([pbe, hse_test, seed_rows.assign(fidelity="expt")],
-                         ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
-        data.attrs["fidelities"] = ["pbe", "hse", "expt"]
-        camp = _campaign(tmp, f"cost-{name}-{seed}", _ar1(), pool_all.formula.tolist(), data,
-                         acquirable, "learn", seed, 10)  # fmt: skip
+        camp = _campaign(tmp, f"{scenario}-{name}-{seed}", _ar1(), pool_all.formula.tolist(),
+                         data, acquirable, "learn", seed, refit)  # fmt: skip
         t0 = time.perf_counter()
         curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=budget,
                        random_pick=random_pick, cost_of=costs.get,
                        checkpoint=_mae_checkpoint(test, costs))  # fmt: skip
         camp.close()
-        out.append({"scenario": "cost", "strategy": name, "seed": seed, "curve": curve,
+        out.append({"scenario": scenario, "strategy": name, "seed": seed, "curve": curve,
+                    "model": "MultiFidelityRegressor('ar1')",
                     "seconds": time.perf_counter() - t0})  # fmt: skip
-        print("cost", name, seed, [(c["spent"], round(c["mae"], 3)) for c in curve],
+        print(scenario, name, seed, [(c["spent"], round(c["mae"], 3)) for c in curve],
               f"{out[-1]['seconds']:.0f} s", flush=True)
     return out
 
@@ -327,40 +342,14 @@ def scenario_cost_enthalpy(seed: int, tmp: Path) -> list[dict]:
     experiments.
     """
     df = load_formation_enthalpy()
-    ex = _expt_table(df)
-    have = [set(df.loc[df.fidelity == f, "composition"]) for f in ("oqmd", "mp")]
-    ex = ex[ex.composition.isin(have[0] & have[1])]
-    ex = ex.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    test, pool_all = ex.iloc[:150], ex.iloc[150:]
-    rng = np.random.default_rng(seed)
-    seed_rows = pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
+    _, test, pool_all, seed_rows = _cost_world(df, ("oqmd", "mp"), seed)
     dft_test = df[(df.fidelity != "expt") & df.composition.isin(set(test.composition))]
     oracle = TableOracle(df[df.composition.isin(set(pool_all.composition))])
-    costs = COST_ENTHALPY
-    budget = BUDGET / 4 * costs["expt"]
-    out = []
-    for name, acquirable, random_pick in (
-        ("mfgp", costs, False),
-        ("fixed fidelity", {"expt": costs["expt"]}, False),
-        ("random", {"expt": costs["expt"]}, True),
-    ):
-        data = pd.concat([dft_test, seed_rows.assign(fidelity="expt")],
-                         ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
-        data.attrs["fidelities"] = list(df.attrs["fidelities"])
-        camp = _campaign(tmp, f"cost_enthalpy-{name}-{seed}", _ar1(), pool_all.formula.tolist(),
-                         data, acquirable, "learn", seed, 25)  # fmt: skip
-        t0 = time.perf_counter()
-        curve = _drive(camp, oracle, np.random.default_rng(seed + 100), n_max=budget,
-                       random_pick=random_pick, cost_of=costs.get,
-                       checkpoint=_mae_checkpoint(test, costs))  # fmt: skip
-        camp.close()
-        out.append({"scenario": "cost_enthalpy", "strategy": name, "seed": seed,
-                    "curve": curve, "model": "MultiFidelityRegressor('ar1')",
-                    "seconds": time.perf_counter() - t0})  # fmt: skip
-        print("cost_enthalpy", name, seed,
-              [(c["spent"], round(c["mae"], 3)) for c in curve], f"{out[-1]['seconds']:.0f} s",
-              flush=True)  # fmt: skip
-    return out
+    data = pd.concat([dft_test, seed_rows.assign(fidelity="expt")],
+                     ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
+    data.attrs["fidelities"] = list(df.attrs["fidelities"])
+    return _cost_cells("cost_enthalpy", seed, tmp, test, pool_all, data, oracle, COST_ENTHALPY,
+                       refit=25)  # fmt: skip
 
 
 LEARN_SCENARIO = {"gap": "learn", "enthalpy": "learn_enthalpy"}
@@ -420,9 +409,10 @@ def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
                              **{f"{key}_{g}": float(np.median(vals[:, i]))
                                 for i, g in enumerate(grid)}})  # fmt: skip
             if rows:
-                out[f"{what}: held-out {label} (the model's predictive of a new measurement: "
-                    "the hurdle's has a point mass at 0, so its NLPD is not comparable with a "
-                    "Gaussian's) after n experiments, median over seeds"] = pd.DataFrame(rows)
+                note = ("; the hurdle's has a point mass at 0, so its NLPD is not comparable "
+                        "with a Gaussian's" if key == "nlpd" and scenario == "learn" else "")
+                out[f"{what}: held-out {label} (the model's predictive of a new measurement"
+                    f"{note}) after n experiments, median over seeds"] = pd.DataFrame(rows)
     window = [r for r in records if r["scenario"] == "window"]
     if window:
         w = pd.DataFrame([{"strategy": r["strategy"], "seed": r["seed"],
@@ -487,13 +477,16 @@ def plot(records: list[dict], path: Path) -> None:
         runs = [r for r in records if r["scenario"] == scenario]
         if not runs:
             ax.set_title(f"{title}\n(not run yet)", fontsize=10)
+            ax.axis("off")
             continue
         for name in dict.fromkeys(r["strategy"] for r in runs):
             curves = [pd.DataFrame(r["curve"]) for r in runs if r["strategy"] == name]
             grid = np.unique(np.concatenate([c[x].to_numpy() for c in curves]))
             ys = np.array([np.interp(grid, c[x], c[y]) for c in curves])
             med = np.median(ys, 0)
-            (line,) = ax.plot(grid, med, label=name)
+            model = next(r.get("model", "") for r in runs if r["strategy"] == name)
+            label = f"{name} (hurdle)" if model.startswith("HurdleRegressor") else name
+            (line,) = ax.plot(grid, med, label=label)
             ax.fill_between(grid, ys.min(0), ys.max(0), alpha=0.15, color=line.get_color())
         ax.set_xlabel("experiments acquired" if x == "experiments" else "cost spent")
         ax.set_ylabel(ylabel)
@@ -521,7 +514,7 @@ def main() -> None:
                 else:
                     items = SCENARIOS[name](seed, Path(tmp))
                 append_partial(PARTIAL, items)
-                records += items
+    records = read_partial(PARTIAL)  # every cell as stamped: with its commit and time
     sections = summarize(records)
     flat = [{k: v for k, v in r.items() if k != "curve"} for r in records]
     write_results(NAME, records, table=pd.DataFrame(flat).drop(columns=["hits_at"],

@@ -124,7 +124,10 @@ def _learn(campaign: dict, scenario: str = "learn") -> dict:
         ef, af, final = stats(strategy, "random", seeds)
         bs = np.array([stats(strategy, "random", b)[:2] for b in boots])
         first = by[strategy][seeds[0]]
-        out[strategy] = {"seeds": len(seeds), "model": first.get("model"),
+        model = first.get("model") or ("MultiFidelityRegressor('single')"  # cells run before
+                                       if strategy.startswith("single") else  # the column
+                                       "MultiFidelityRegressor('ar1')")  # fmt: skip
+        out[strategy] = {"seeds": len(seeds), "model": model,
                          "mae_100": final, "ef": ef, "ef_ci": _ci(bs[:, 0]),
                          "af": af, "af_ci": _ci(bs[:, 1])}  # fmt: skip
         twin = f"random, {strategy}"
@@ -137,8 +140,8 @@ def _learn(campaign: dict, scenario: str = "learn") -> dict:
     models = {s: c["model"] for s, c in out.items()}
     return {"source": "bench_campaign.json", "commit": _commits(campaign, scenario),
             "model": ("the recommended model (mfgp and random): " + str(models.get("mfgp"))
-                      + "; ablations: " + ", ".join(f"{s}: {m}" for s, m in models.items()
-                                                     if s != "mfgp")),
+                      + "; the others: " + ", ".join(f"{s}: {m}" for s, m in models.items()
+                                                     if s not in ("mfgp", "random"))),
             "metric": f"held-out experimental MAE ({unit}); EF = random's MAE / the "
                       "strategy's after 100 experiments; AF = 100 / experiments the strategy's "
                       "mean curve needs to reach random's MAE after 100 (0: not reached within "
