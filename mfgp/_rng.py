@@ -17,9 +17,11 @@ def seeded_global_rng(seed: int, device: torch.device) -> Iterator[None]:
     For library code that draws from the global generator (GPyTorch's variational start):
     the result depends on ``seed`` only, and the caller's random stream is not touched.
     """
-    cuda = [device] if device.type == "cuda" else []
+    cuda = []
+    if device.type == "cuda":  # "cuda" without an index is the current device
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=cuda):
         torch.default_generator.manual_seed(seed)
-        if cuda:
-            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+        for index in cuda:
+            torch.cuda.default_generators[index].manual_seed(seed)
         yield

@@ -170,7 +170,7 @@ def test_moments_along_one_input_share_the_other_columns():
 def test_a_classifier_fit_depends_on_its_seed_only_and_leaves_the_global_stream_alone():
     """GPyTorch draws the variational mean's start from torch's global generator, so a fit used
     to depend on whatever the caller had drawn before (a hurdle refitted on the same rows
-    moved P(metal) by up to 0.06, measured in a campaign benchmark)."""
+    moved P(metal) by up to 0.06, measured by hand on 40 experimental and 300 PBE rows)."""
     g = torch.Generator().manual_seed(2)
     x = torch.rand(200, 2, generator=g, dtype=DT)
     y, _ = _labels(x, g)
