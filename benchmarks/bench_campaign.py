@@ -285,7 +285,7 @@ def _cost_world(df: pd.DataFrame, lower: tuple[str, str], seed: int):
     return ex, test, pool_all, pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
 
 
-def scenario_cost(seed: int, tmp: Path, skip=frozenset(), done=None) -> list[dict]:
+def scenario_cost(seed: int, tmp: Path, skip=frozenset(), on_cell=None) -> list[dict]:
     df = load_bandgap_ladder(["pbe", "hse", "expt"])
     ex, test, pool_all, seed_rows = _cost_world(df, ("pbe", "hse"), seed)
     comps = set(ex.composition)
@@ -297,26 +297,28 @@ def scenario_cost(seed: int, tmp: Path, skip=frozenset(), done=None) -> list[dic
                      ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
     data.attrs["fidelities"] = ["pbe", "hse", "expt"]
     return _cost_cells("cost", seed, tmp, test, pool_all, data, oracle,
-                       {"hse": 20.0, "expt": 500.0}, refit=10, skip=skip, done=done)  # fmt: skip
+                       {"hse": 20.0, "expt": 500.0}, refit=10, skip=skip, on_cell=on_cell)  # fmt: skip
+
+
+#: the cost-aware scenarios' strategies, in the order they run
+COST_STRATEGIES = ("mfgp", "fixed fidelity", "random")
 
 
 def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracle,
                 costs: dict[str, float], refit: int, skip=frozenset(),
-                done=None) -> list[dict]:  # fmt: skip
+                on_cell=None) -> list[dict]:  # fmt: skip
     """The cost-aware strategies on one world: ``mfgp`` (``learn`` per unit cost over every
     acquirable fidelity), ``fixed fidelity`` (``learn`` on experiments) and ``random``
     experiments, until 25 experiments' worth is spent.
 
-    Strategies in ``skip`` are not run; ``done(item)`` is called as each cell finishes (the
+    Strategies in ``skip`` are not run; ``on_cell(item)`` is called as each cell finishes (the
     caller appends it to the partial results, so an interrupted seed resumes per strategy).
     """
     budget = BUDGET / 4 * costs["expt"]
     out = []
-    for name, acquirable, random_pick in (
-        ("mfgp", costs, False),
-        ("fixed fidelity", {"expt": costs["expt"]}, False),
-        ("random", {"expt": costs["expt"]}, True),
-    ):
+    for name in COST_STRATEGIES:
+        acquirable = costs if name == "mfgp" else {"expt": costs["expt"]}
+        random_pick = name == "random"
         if name in skip:
             continue
         camp = _campaign(tmp, f"{scenario}-{name}-{seed}", _ar1(), pool_all.formula.tolist(),
@@ -331,8 +333,8 @@ def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracl
                     "seconds": time.perf_counter() - t0})  # fmt: skip
         print(scenario, name, seed, [(c["spent"], round(c["mae"], 3)) for c in curve],
               f"{out[-1]['seconds']:.0f} s", flush=True)
-        if done is not None:
-            done(out[-1])
+        if on_cell is not None:
+            on_cell(out[-1])
     return out
 
 
@@ -341,7 +343,8 @@ def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracl
 COST_ENTHALPY = {"oqmd": 20.0, "mp": 20.0, "expt": 500.0}
 
 
-def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(), done=None) -> list[dict]:
+def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(),
+                           on_cell=None) -> list[dict]:  # fmt: skip
     """Cost-aware on formation enthalpies: OQMD and MP values bought beside experiments.
 
     The compositions with an experimental, an OQMD and an MP value (150 held out, their DFT
@@ -358,7 +361,7 @@ def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(), done=None) ->
                      ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
     data.attrs["fidelities"] = list(df.attrs["fidelities"])
     return _cost_cells("cost_enthalpy", seed, tmp, test, pool_all, data, oracle, COST_ENTHALPY,
-                       refit=25, skip=skip, done=done)  # fmt: skip
+                       refit=25, skip=skip, on_cell=on_cell)  # fmt: skip
 
 
 LEARN_SCENARIO = {"gap": "learn", "enthalpy": "learn_enthalpy"}
@@ -521,9 +524,9 @@ def main() -> None:
                 elif name in ("cost", "cost_enthalpy"):  # resumable per strategy, cell by cell
                     ran = frozenset(r["strategy"] for r in records
                                     if r["scenario"] == name and r["seed"] == seed)
-                    if len(ran) < 3:
+                    if not set(COST_STRATEGIES) <= ran:
                         SCENARIOS[name](seed, Path(tmp), skip=ran,
-                                        done=lambda item: append_partial(PARTIAL, [item]))
+                                        on_cell=lambda item: append_partial(PARTIAL, [item]))
                     continue
                 elif (name, seed) in done:
                     continue
