@@ -343,16 +343,10 @@ def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracl
 COST_ENTHALPY = {"oqmd": 20.0, "mp": 20.0, "expt": 500.0}
 
 
-def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(),
-                           on_cell=None) -> list[dict]:  # fmt: skip
-    """Cost-aware on formation enthalpies: OQMD and MP values bought beside experiments.
-
-    The compositions with an experimental, an OQMD and an MP value (150 held out, their DFT
-    values known); the pool's DFT values are hidden until bought. 10 seed experiments; a
-    budget of 25 experiments' worth (12,500); ``mfgp`` (the AR1, ``learn`` per unit cost over
-    every fidelity) against ``fixed fidelity`` (``learn`` on experiments only) and ``random``
-    experiments.
-    """
+def enthalpy_cost_world(seed: int):
+    """``(test, pool, data, oracle)`` of ``cost_enthalpy``: the compositions with an
+    experimental, an OQMD and an MP value (150 held out, their DFT values known); the pool's
+    DFT values hidden until bought; 10 seed experiments."""
     df = load_formation_enthalpy()
     _, test, pool_all, seed_rows = _cost_world(df, ("oqmd", "mp"), seed)
     dft_test = df[(df.fidelity != "expt") & df.composition.isin(set(test.composition))]
@@ -360,6 +354,18 @@ def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(),
     data = pd.concat([dft_test, seed_rows.assign(fidelity="expt")],
                      ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
     data.attrs["fidelities"] = list(df.attrs["fidelities"])
+    return test, pool_all, data, oracle
+
+
+def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(),
+                           on_cell=None) -> list[dict]:  # fmt: skip
+    """Cost-aware on formation enthalpies: OQMD and MP values bought beside experiments.
+
+    The world of :func:`enthalpy_cost_world`; a budget of 25 experiments' worth (12,500);
+    ``mfgp`` (the AR1, ``learn`` per unit cost over every fidelity) against ``fixed
+    fidelity`` (``learn`` on experiments only) and ``random`` experiments.
+    """
+    test, pool_all, data, oracle = enthalpy_cost_world(seed)
     return _cost_cells("cost_enthalpy", seed, tmp, test, pool_all, data, oracle, COST_ENTHALPY,
                        refit=25, skip=skip, on_cell=on_cell)  # fmt: skip
 

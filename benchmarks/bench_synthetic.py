@@ -149,7 +149,7 @@ def run_mfgp(spec, X, Y, X_test, T, data_kernel=None, noise=None):
     if data_kernel is None:
         model = spec.build(Xt, Yt, Yvar, observations=(Xt, Yt))
     else:  # the data kernel is an argument of the model class (AR1GP), not of the spec
-        with seeded_global_rng(spec.seed if hasattr(spec, "seed") else 0, Xt.device):
+        with seeded_global_rng(getattr(spec, "seed", 0), Xt.device):
             model = spec._build(Xt, Yt, Yvar, data_kernel=data_kernel)
     spec.fit(model, FitOptions())
     fit_s = time.perf_counter() - t0
