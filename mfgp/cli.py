@@ -518,7 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=4096)
     p.add_argument("--variances", default="auto", choices=["auto", "exact", "fast"],
                    help="predictive variances: exact, fast (low-rank, never below exact) or "
-                        "auto (fast for >= 2,048 training rows and a large pool)")
+                        "auto (fast for >= 2,048 training rows and >= 20,480 candidates or a "
+                        "stream of unknown length)")
     p.add_argument("--rank", type=int, default=512, help="rank of --variances fast")
     p.add_argument("--refine", type=float, default=None,
                    help="fast variances: rescore the best refine x top-k rows with exact "

@@ -54,6 +54,7 @@ from mfgp.exceptions import InputDataError
 __all__ = [
     "AUTO_MAX_ERROR",
     "AUTO_MIN_QUERIES",
+    "AUTO_MIN_QUERIES_ONE_OFF",
     "AUTO_MIN_ROWS",
     "DEFAULT_RANK",
     "VARIANCES",
@@ -76,9 +77,18 @@ DEFAULT_RANK = 512
 #: ``"auto"`` is fast when the largest training set has at least this many rows (``4 x rank``:
 #: a fast query row then costs at most about a quarter of an exact one) ...
 AUTO_MIN_ROWS = 4 * DEFAULT_RANK
-#: ... and at least this many rows are asked in the call (or their number is unknown): the
-#: cache costs about as much as ``3 x rank`` exact query rows
+#: ... and at least this many rows are asked in the call (or their number is unknown), where
+#: the cache is reused after the call (a campaign's pool scoring: every round until the next
+#: refit, conditioning extends it): the cache costs about as much as ``3 x rank`` exact query
+#: rows of the pool pass
 AUTO_MIN_QUERIES = 4 * DEFAULT_RANK
+#: ... or, for a call that builds the cache for itself alone (a screen, a prediction), this
+#: many: a screen end to end pays the cache, its error check and the exact rescoring of its
+#: best rows, and was measured slower with fast variances at 5,000 and 10,000 candidates and
+#: level at 20,000 (``benchmarks/results/diag_screen_crossover.md``: the full-data hurdle,
+#: candidates not in ``bench_screen``'s pool). The crossover is a multiple of the rank, not of
+#: the model's size: the cache costs ``n^2 rank`` flops, an exact query row ``n^2``.
+AUTO_MIN_QUERIES_ONE_OFF = 40 * DEFAULT_RANK
 #: ... and the caches' estimated relative error (:attr:`LowRankInverse.tail`) is at most this
 AUTO_MAX_ERROR = 0.05
 #: the seed of the range finder's start block (the cache is a function of the model only)
@@ -121,16 +131,19 @@ def fast_variances(on: bool = True, *, rank: int = DEFAULT_RANK) -> Iterator[Non
 
 
 def resolve_variances(variances: str, training_rows: int, queries: int | None,
-                      model=None, rank: int | None = None) -> str:  # fmt: skip
+                      model=None, rank: int | None = None, *,
+                      reused: bool = False) -> str:  # fmt: skip
     """``"exact"`` or ``"fast"`` for a ``variances=`` choice (``"auto"`` by its rule).
 
-    ``"auto"`` is ``"fast"`` when ``training_rows >= AUTO_MIN_ROWS`` (2,048),
-    ``queries >= AUTO_MIN_QUERIES`` (2,048) or ``queries`` is ``None`` (a stream of unknown
-    length), and, given ``model``, the estimated relative error of its caches
-    (:func:`estimated_error`, which builds them) is at most ``AUTO_MAX_ERROR`` (5%); otherwise
-    ``"exact"``. Decide once per call (the whole pool), never per batch, so that a row's
-    prediction does not depend on the batch it is asked in (every input of the rule is a
-    function of the model and the pool's size).
+    ``"auto"`` is ``"fast"`` when ``training_rows >= AUTO_MIN_ROWS`` (2,048), the call asks
+    enough rows to pay for the cache (``queries >= AUTO_MIN_QUERIES_ONE_OFF``, 20,480, or, where
+    the cache is ``reused`` after the call, ``AUTO_MIN_QUERIES``, 2,048) or ``queries`` is
+    ``None`` (a stream of unknown length), and, given ``model``, the estimated relative error of
+    its caches (:func:`estimated_error`, which builds them) is at most ``AUTO_MAX_ERROR`` (5%);
+    otherwise ``"exact"``. Decide once per call (the whole pool), never per batch, so that a
+    row's prediction does not depend on the batch it is asked in (every input of the rule is a
+    function of the model, the pool's size and the caller, never of whether a cache happens to
+    exist already).
 
     Args:
         variances: ``"exact"``, ``"fast"`` or ``"auto"``.
@@ -139,6 +152,9 @@ def resolve_variances(variances: str, training_rows: int, queries: int | None,
         model: the model or estimator, for the error check (``None``: the size rule only).
         rank: the rank the fast variances will use (the one checked; default as in
             :func:`estimated_error`).
+        reused: the cache serves later calls too (a campaign's pool scoring, every round
+            until the next refit), so it pays from ``AUTO_MIN_QUERIES`` rows; ``False`` (a
+            screen, a prediction): from ``AUTO_MIN_QUERIES_ONE_OFF``.
     """
     if variances not in VARIANCES:
         raise InputDataError(
@@ -146,7 +162,8 @@ def resolve_variances(variances: str, training_rows: int, queries: int | None,
         )
     if variances != "auto":
         return variances
-    large_pool = queries is None or queries >= AUTO_MIN_QUERIES
+    large_pool = queries is None or queries >= (AUTO_MIN_QUERIES if reused
+                                                else AUTO_MIN_QUERIES_ONE_OFF)  # fmt: skip
     if training_rows < AUTO_MIN_ROWS or not large_pool:
         return "exact"
     if model is not None and estimated_error(model, rank) > AUTO_MAX_ERROR:

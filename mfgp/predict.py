@@ -100,8 +100,9 @@ def predict_marginals(
             inverse training covariance, built once per fitted model; never below the exact
             variance), ``"auto"`` (fast when the model has at least
             :data:`~mfgp.fastvar.AUTO_MIN_ROWS` training rows and ``X`` at least
-            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` rows: decided on this call's rows, so ask a
-            pool in one call, or resolve once with :func:`mfgp.fastvar.resolve_variances`),
+            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES_ONE_OFF` rows: decided on this call's rows,
+            so ask a pool in one call, or resolve once with
+            :func:`mfgp.fastvar.resolve_variances`),
             or ``None``: as set by an enclosing :func:`mfgp.fastvar.fast_variances` (exact
             outside one). Means are exact either way (rows with own observations are
             updated with exact covariances).

@@ -16,7 +16,8 @@ A task whose worker dies is rerun elsewhere (``retries``); the result is the loc
 
 Variances: ``variances="auto"`` (the default) scores with fast, low-rank predictive variances
 (:mod:`mfgp.fastvar`) when the estimator's largest GP has at least 2,048 training rows and the
-pool at least 2,048 candidates (or a stream of unknown length), and with exact ones otherwise;
+pool at least 20,480 candidates (or a stream of unknown length: below that the cache costs a
+one-off screen more than it saves), and with exact ones otherwise;
 the choice is made once for the whole pool, so a candidate's score does not depend on the
 batch it is scored in. Means are exact either way. A fast screen keeps the best
 ``refine x top_k`` rows by the fast score and rescores them with exact variances before it
@@ -147,7 +148,7 @@ def screen(
             ``training rows x rank`` flops a candidate instead of ``training rows^2``;
             :mod:`mfgp.fastvar`) or ``"auto"`` (fast for a model of at least
             :data:`~mfgp.fastvar.AUTO_MIN_ROWS` training rows and a pool of at least
-            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES` candidates or of unknown length, and more
+            :data:`~mfgp.fastvar.AUTO_MIN_QUERIES_ONE_OFF` candidates or of unknown length, and more
             than ``refine * top_k``; with ``refine=None`` or ``score="std"`` also only where the
             cache's estimated error is at most :data:`~mfgp.fastvar.AUTO_MAX_ERROR`: the fast
             scores are then final, or a fast ranking by std is led by the cache's worst rows).

@@ -17,6 +17,7 @@ from mfgp.acquisition import GreedyUpdates, UpperConfidenceBound, select_batch
 from mfgp.exceptions import InputDataError
 from mfgp.fastvar import (
     AUTO_MIN_QUERIES,
+    AUTO_MIN_QUERIES_ONE_OFF,
     AUTO_MIN_ROWS,
     DEFAULT_RANK,
     fast_rank,
@@ -180,10 +181,18 @@ def test_low_rank_inverse_is_exact_on_a_full_subspace_and_a_lower_bound_otherwis
 
 
 def test_auto_rule():
-    assert resolve_variances("auto", AUTO_MIN_ROWS, AUTO_MIN_QUERIES) == "fast"
+    # a call that builds the cache for itself (a screen, a prediction) pays it from the
+    # measured crossover (diag_screen_crossover: at 10^4 candidates a fast screen of the
+    # full-data hurdle was slower than an exact one); a campaign's pool scoring reuses it
+    assert resolve_variances("auto", AUTO_MIN_ROWS, AUTO_MIN_QUERIES_ONE_OFF) == "fast"
+    assert resolve_variances("auto", 10**5, 10**4) == "exact"
+    assert resolve_variances("auto", 10**5, AUTO_MIN_QUERIES_ONE_OFF - 1) == "exact"
+    assert resolve_variances("auto", AUTO_MIN_ROWS, AUTO_MIN_QUERIES, reused=True) == "fast"
+    assert resolve_variances("auto", AUTO_MIN_ROWS, 10**4, reused=True) == "fast"
+    assert AUTO_MIN_QUERIES < 10**4 < AUTO_MIN_QUERIES_ONE_OFF
     assert resolve_variances("auto", AUTO_MIN_ROWS, None) == "fast"  # a stream: unknown size
     assert resolve_variances("auto", AUTO_MIN_ROWS - 1, 10**6) == "exact"
-    assert resolve_variances("auto", 10**5, AUTO_MIN_QUERIES - 1) == "exact"
+    assert resolve_variances("auto", 10**5, AUTO_MIN_QUERIES - 1, reused=True) == "exact"
     assert resolve_variances("exact", 10**5, 10**6) == "exact"
     assert resolve_variances("fast", 10, 1) == "fast"
     assert fast_rank() is None
@@ -527,8 +536,14 @@ def test_auto_screens_fast_when_an_exact_pass_decides(reg, ladder, monkeypatch, 
     from mfgp.screen import screen
 
     monkeypatch.setattr(fv, "AUTO_MIN_ROWS", 10)
-    monkeypatch.setattr(fv, "AUTO_MIN_QUERIES", 10)
     pool = _pool(ladder)
+    # a screen builds the cache for itself: the campaign's threshold (the cache reused every
+    # round) does not make it fast; the one-off crossover does
+    monkeypatch.setattr(fv, "AUTO_MIN_QUERIES", 10)
+    with fast_variances(rank=64), caplog.at_level(logging.DEBUG, logger="mfgp"):
+        screen(reg, pool, score="mean", top_k=5, progress=False, refine=2)
+    assert "screen: exact variances" in [r.getMessage() for r in caplog.records]
+    monkeypatch.setattr(fv, "AUTO_MIN_QUERIES_ONE_OFF", 10)
     modes = []
     with fast_variances(rank=64), caplog.at_level(logging.DEBUG, logger="mfgp"):
         for refine in (None, 2):

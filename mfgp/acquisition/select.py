@@ -184,8 +184,9 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     checked = not refining or objective.variance_led
     # the check reads the cache that will rank: the refined first round's rank when refining
     rank = (fast_rank() or DEFAULT_POOL_RANK) if refining else None
+    # a campaign scores its pool every round with one fitted model: the cache is reused
     mode = resolve_variances(variances, training_rows(model), C.shape[0],
-                             model if checked else None, rank=rank)  # fmt: skip
+                             model if checked else None, rank=rank, reused=True)  # fmt: skip
     args = dict(q=q, R=R, baseline=baseline, batch_size=batch_size, updates=updates,
                 max_cost=max_cost, fits=fits, ref_weight=ref_weight, seed=seed)  # fmt: skip
     per_row = dict(cost=cost, is_target=is_target, groups=groups, kinds=kinds,
