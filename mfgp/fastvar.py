@@ -78,16 +78,20 @@ DEFAULT_RANK = 512
 #: a fast query row then costs at most about a quarter of an exact one) ...
 AUTO_MIN_ROWS = 4 * DEFAULT_RANK
 #: ... and at least this many rows are asked in the call (or their number is unknown), where
-#: the cache is reused after the call (a campaign's pool scoring: every round until the next
-#: refit, conditioning extends it): the cache costs about as much as ``3 x rank`` exact query
-#: rows of the pool pass
+#: the cache may be reused after the call (a campaign's pool scoring: a campaign that suggests
+#: again before it refits, ``refit_every > 1`` or a repeated ``suggest``, reuses it, and
+#: conditioning extends it; refitted every round it is about break-even): the cache costs
+#: about as much as ``3 x rank`` exact query rows of the pool pass
 AUTO_MIN_QUERIES = 4 * DEFAULT_RANK
 #: ... or, for a call that builds the cache for itself alone (a screen, a prediction), this
 #: many: a screen end to end pays the cache, its error check and the exact rescoring of its
-#: best rows, and was measured slower with fast variances at 5,000 and 10,000 candidates and
-#: level at 20,000 (``benchmarks/results/diag_screen_crossover.md``: the full-data hurdle,
-#: candidates not in ``bench_screen``'s pool). The crossover is a multiple of the rank, not of
-#: the model's size: the cache costs ``n^2 rank`` flops, an exact query row ``n^2``.
+#: best rows, and was measured slower with fast variances at 5,000 and 10,000 candidates,
+#: about level at 20,000 (0.96 of the exact time) and faster at 40,000 (0.70)
+#: (``benchmarks/results/diag_screen_crossover.md``: the full-data hurdle at rank 512 with a
+#: top 1,000, candidates not in ``bench_screen``'s pool). The cache costs about ``n^2 rank``
+#: flops and an exact query row ``n^2``, so the crossover depends on the rank (and, for a
+#: screen, on ``refine x top_k``) more than on the model's size; one model was measured, and
+#: the threshold does not scale with a ``rank`` asked for.
 AUTO_MIN_QUERIES_ONE_OFF = 40 * DEFAULT_RANK
 #: ... and the caches' estimated relative error (:attr:`LowRankInverse.tail`) is at most this
 AUTO_MAX_ERROR = 0.05
@@ -152,9 +156,10 @@ def resolve_variances(variances: str, training_rows: int, queries: int | None,
         model: the model or estimator, for the error check (``None``: the size rule only).
         rank: the rank the fast variances will use (the one checked; default as in
             :func:`estimated_error`).
-        reused: the cache serves later calls too (a campaign's pool scoring, every round
-            until the next refit), so it pays from ``AUTO_MIN_QUERIES`` rows; ``False`` (a
-            screen, a prediction): from ``AUTO_MIN_QUERIES_ONE_OFF``.
+        reused: the cache may serve later calls too (a campaign's pool scoring: a campaign
+            that suggests again before it refits reuses it), so it pays from
+            ``AUTO_MIN_QUERIES`` rows; ``False`` (a screen, a prediction): from
+            ``AUTO_MIN_QUERIES_ONE_OFF``.
     """
     if variances not in VARIANCES:
         raise InputDataError(

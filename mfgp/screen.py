@@ -16,8 +16,8 @@ A task whose worker dies is rerun elsewhere (``retries``); the result is the loc
 
 Variances: ``variances="auto"`` (the default) scores with fast, low-rank predictive variances
 (:mod:`mfgp.fastvar`) when the estimator's largest GP has at least 2,048 training rows and the
-pool at least 20,480 candidates (or a stream of unknown length: below that the cache costs a
-one-off screen more than it saves), and with exact ones otherwise;
+pool at least 20,480 candidates (below that the cache costs a one-off screen more than it
+saves) or is a stream of unknown length, and with exact ones otherwise;
 the choice is made once for the whole pool, so a candidate's score does not depend on the
 batch it is scored in. Means are exact either way. A fast screen keeps the best
 ``refine x top_k`` rows by the fast score and rescores them with exact variances before it

@@ -131,6 +131,30 @@ def test_variances_argument_and_observation_noise(setting):
         predict_marginals(model, Q, variances="quick")
 
 
+def test_a_prediction_builds_the_cache_for_itself_so_auto_uses_the_one_off_threshold(
+        setting, monkeypatch):  # fmt: skip
+    """``predict_marginals`` and ``marginal_moments`` are one-off calls: the campaign's
+    threshold (a cache reused every round) does not make them fast; the one-off one does."""
+    import mfgp.fastvar
+    from mfgp.acquisition.pool import marginal_moments
+
+    model, Q = setting
+    _, v0 = predict_marginals(model, Q)
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MIN_ROWS", 10)
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MIN_QUERIES", 10)
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MAX_ERROR", float("inf"))
+    with fast_variances(rank=8):
+        _, va = predict_marginals(model, Q, variances="auto")
+        mom = marginal_moments(model, Q, variances="auto")
+    torch.testing.assert_close(va, v0, rtol=0, atol=0)
+    torch.testing.assert_close(mom.var_f, v0, rtol=0, atol=0)
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MIN_QUERIES_ONE_OFF", 10)
+    monkeypatch.setattr(mfgp.fastvar, "AUTO_MAX_ERROR", float("inf"))  # rank 8 passes it
+    with fast_variances(rank=8):
+        _, vf = predict_marginals(model, Q, variances="auto")
+    assert float((vf - v0).abs().max()) > 0  # now fast (rank 8: not exact)
+
+
 def test_the_cache_is_a_function_of_the_model_not_of_the_batch(setting):
     model, Q = setting
     with fast_variances(rank=RANK):

@@ -184,7 +184,7 @@ def select_batch(model, C: Tensor, objective: Objective, *, q: int = 1,
     checked = not refining or objective.variance_led
     # the check reads the cache that will rank: the refined first round's rank when refining
     rank = (fast_rank() or DEFAULT_POOL_RANK) if refining else None
-    # a campaign scores its pool every round with one fitted model: the cache is reused
+    # a campaign that suggests again before it refits reuses the cache (conditioning extends it)
     mode = resolve_variances(variances, training_rows(model), C.shape[0],
                              model if checked else None, rank=rank, reused=True)  # fmt: skip
     args = dict(q=q, R=R, baseline=baseline, batch_size=batch_size, updates=updates,
