@@ -64,31 +64,31 @@ def score(est, test: pd.DataFrame) -> dict:
             "nlpd": float(s["nlpd"]), "mean_z2": z2}  # fmt: skip
 
 
-def _discrepancies(df: pd.DataFrame, comps) -> np.ndarray:
-    """Experiment minus MP (eV/atom) of each composition in ``comps``."""
+def discrepancies(df: pd.DataFrame) -> pd.Series:
+    """Experiment minus MP (eV/atom) by composition, where both are known (once per run)."""
     piv = df.pivot_table(index="composition", columns="fidelity", values="value",
                          aggfunc="mean")  # fmt: skip
-    return (piv.loc[list(comps), "expt"] - piv.loc[list(comps), "mp"]).to_numpy()
+    return (piv["expt"] - piv["mp"]).dropna()
 
 
-def discrepancy_sd(df: pd.DataFrame, comps) -> float:
-    """Standard deviation of experiment minus MP over the compositions ``comps``."""
-    return float(_discrepancies(df, comps).std(ddof=1))
+def discrepancy_sd(gap: pd.Series, comps) -> float:
+    """Standard deviation of the discrepancies ``gap`` over the compositions ``comps``."""
+    return float(gap.loc[list(comps)].std(ddof=1))
 
 
-def random_sd(df: pd.DataFrame, comps, k: int, below: float, seed: int,
+def random_sd(gap: pd.Series, comps, k: int, below: float, seed: int,
               draws: int = 2000) -> tuple[float, float]:  # fmt: skip
     """Median of :func:`discrepancy_sd` over ``draws`` random ``k``-subsets of ``comps``, and
     the share of subsets whose spread is at most ``below``."""
-    d = _discrepancies(df, comps)
+    d = gap.loc[list(comps)].to_numpy()
     rng = np.random.default_rng(seed)
     sds = np.array([d[rng.choice(d.size, k, replace=False)].std(ddof=1) for _ in range(draws)])
     return float(np.median(sds)), float(np.mean(sds <= below))
 
 
-def trimmed_sd(df: pd.DataFrame, comps, drop: int = 3) -> float:
+def trimmed_sd(gap: pd.Series, comps, drop: int = 3) -> float:
     """Standard deviation of the discrepancies without the ``drop`` largest in size."""
-    d = _discrepancies(df, comps)
+    d = gap.loc[list(comps)].to_numpy()
     return float(d[np.argsort(np.abs(d))[: d.size - drop]].std(ddof=1))
 
 
@@ -122,22 +122,22 @@ def run(seed: int, tmp: Path) -> list[dict]:
     obs = camp.observations()
     camp.close()
     bought = (obs.source == "observed") & (obs.fidelity != "expt")
-    df = load_formation_enthalpy()
+    gap = discrepancies(load_formation_enthalpy())
     comp_of = dict(zip(pool_all.formula, pool_all.composition))
     expts = obs[obs.fidelity == "expt"]
     assert expts.formula.isin(comp_of).all(), "an experiment outside the pool"
     picks = expts[expts.source == "observed"]
     seeded = set(expts.loc[expts.source != "observed", "formula"].map(comp_of))
-    sd_planner = discrepancy_sd(df, picks.formula.map(comp_of))
-    sd_random, p_random = random_sd(df, [c for c in pool_all.composition if c not in seeded],
+    sd_planner = discrepancy_sd(gap, picks.formula.map(comp_of))
+    sd_random, p_random = random_sd(gap, [c for c in pool_all.composition if c not in seeded],
                                     len(picks), sd_planner, seed + 1000)  # fmt: skip
     with_mp = set(obs.loc[obs.fidelity == "mp", "formula"])
     spread = {"experiments_all": len(expts), "planner_picks": len(picks),
-              "sd_experiments": discrepancy_sd(df, expts.formula.map(comp_of)),
+              "sd_experiments": discrepancy_sd(gap, expts.formula.map(comp_of)),
               "sd_planner": sd_planner, "sd_random": sd_random, "p_random": p_random,
-              "sd_test": discrepancy_sd(df, test.composition),
-              "sd_test_trim": trimmed_sd(df, test.composition),
-              "sd_pool": discrepancy_sd(df, pool_all.composition),
+              "sd_test": discrepancy_sd(gap, test.composition),
+              "sd_test_trim": trimmed_sd(gap, test.composition),
+              "sd_pool": discrepancy_sd(gap, pool_all.composition),
               "bought_mp": int((bought & (obs.fidelity == "mp")).sum()),
               "bought_oqmd": int((bought & (obs.fidelity == "oqmd")).sum()),
               "expt_with_mp": float(expts.formula.isin(with_mp).mean())}  # fmt: skip
