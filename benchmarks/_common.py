@@ -139,21 +139,30 @@ def sparse_rule(tokens):
     """Run the AR1's sparse-level rule as ``tokens`` say (the development diagnostics).
 
     ``belownoise`` / ``fitnoise``: a sparse level's noise from the level below / its own;
-    ``gammaR``: a ``Gamma(2, R)`` prior on its discrepancy's variance. Without a token the
-    package default stays.
+    ``gammaR``: a ``Gamma(2, R)`` prior on its discrepancy's variance; ``loo`` /
+    ``likelihood``: the criterion it is fitted by (its rows' leave-one-out predictive
+    densities / its marginal likelihood); ``noiseL``: a ``LogNormal(L, 1)`` prior on its noise
+    variance (standardised units) in place of the likelihood's. Without a token the package
+    default stays.
     """
     import mfgp.fit.recursive as recursive
 
     tokens = set(tokens)
     rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
-    old = recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE
+    locs = [float(t[5:]) for t in tokens if t.startswith("noise") and t[5:]]
+    old = (recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_CRITERION,
+           recursive.SPARSE_NOISE_PRIOR)  # fmt: skip
     recursive.SPARSE_NOISE = ("below" if "belownoise" in tokens else "fit" if "fitnoise" in tokens
                               else old[0])  # fmt: skip
     recursive.SPARSE_OUTPUTSCALE = (2.0, rates[0]) if rates else old[1]
+    recursive.SPARSE_CRITERION = ("loo" if "loo" in tokens else "likelihood"
+                                  if "likelihood" in tokens else old[2])  # fmt: skip
+    recursive.SPARSE_NOISE_PRIOR = (locs[0], 1.0) if locs else old[3]
     try:
         yield
     finally:
-        recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE = old
+        (recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_CRITERION,
+         recursive.SPARSE_NOISE_PRIOR) = old  # fmt: skip
 
 
 def simulate_campaign(store, est, pool_formulas, data, objective, options, *, oracle_table,

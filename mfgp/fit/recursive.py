@@ -8,7 +8,7 @@ import math
 import gpytorch
 import torch
 from gpytorch.likelihoods.noise_models import MultitaskHomoskedasticNoise
-from gpytorch.priors import GammaPrior
+from gpytorch.priors import GammaPrior, LogNormalPrior
 from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
 
@@ -31,6 +31,15 @@ SPARSE_OUTPUTSCALE = (2.0, 2.0)
 #: ``"below"`` (the level below's, not fitted; the rule before the campaign diagnostic, kept
 #: for ``benchmarks/diag_*.py``)
 SPARSE_NOISE = "fit"
+#: the criterion a sparse level is fitted by: ``"likelihood"`` (its marginal likelihood given
+#: the levels below, under the prior above: the default) or ``"loo"`` (its rows' leave-one-out
+#: predictive densities, as a level that splits the composition effect below it; a
+#: development option for ``benchmarks/diag_*.py``)
+SPARSE_CRITERION = "likelihood"
+#: ``(loc, scale)`` of a log-normal prior on a sparse level's noise variance (standardised
+#: units) in place of the likelihood's own, or ``None`` (the likelihood's: the default); a
+#: development option for ``benchmarks/diag_*.py``
+SPARSE_NOISE_PRIOR: tuple[float, float] | None = None
 
 
 def level_hyperparameters(kernel: AR1Kernel, t: int) -> int:
@@ -282,14 +291,18 @@ def fit_ar1_recursive(
         scale = getattr(kernel.data_kernels[t], "outputscale", None)
         scale_prior = (GammaPrior(*SPARSE_OUTPUTSCALE).to(scale)
                        if thin and scale is not None else None)  # fmt: skip
+        noise_prior = (LogNormalPrior(*SPARSE_NOISE_PRIOR).to(y)
+                       if thin and SPARSE_NOISE_PRIOR is not None else None)  # fmt: skip
         if split is not None:  # the level below's effect: its share, a parameter of this step
             model.register_parameter("_effect_share", torch.nn.Parameter(
                 torch.zeros((), dtype=y.dtype, device=y.device)))  # fmt: skip
             owned.append((model._effect_share, None))
             pieces = (*pieces, functools.partial(split.variance, model._effect_share))
+        loo = split is not None or (thin and SPARSE_CRITERION == "loo")
         level = functools.partial(_level_nll, model, t, Z, y, noise, m, S,
                                   outputscale_prior=scale_prior, effect=pieces,
-                                  criterion="likelihood" if split is None else "loo")  # fmt: skip
+                                  noise_prior=noise_prior,
+                                  criterion="loo" if loo else "likelihood")  # fmt: skip
 
         def randomize_level(g: torch.Generator, t: int = t) -> None:
             randomize(kernel.data_kernels[t], g)
@@ -340,7 +353,7 @@ def fit_ar1_recursive(
 
 
 def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
-               effect=None, criterion: str = "likelihood") -> Tensor:  # fmt: skip
+               effect=None, criterion: str = "likelihood", noise_prior=None) -> Tensor:  # fmt: skip
     """``-log p(y_t | y_<t)`` minus the log priors of level ``t``'s own parameters.
 
     ``noise()`` gives the rows' noise variances; ``m``, ``S`` the lower level's posterior;
@@ -348,7 +361,8 @@ def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
     ``(mC, G, Q, s2)`` when the level below's composition effect is split here: its posterior
     is then ``m + s2 mC`` and ``S + s2 G - s2^2 Q`` (:func:`_lower_posterior`), ``s2()`` the
     effect's variance; ``criterion``: ``"likelihood"`` or ``"loo"``, the negative sum of the
-    rows' leave-one-out log predictive densities (each row's lower rows kept).
+    rows' leave-one-out log predictive densities (each row's lower rows kept);
+    ``noise_prior``: a prior on level ``t``'s noise in place of the likelihood's.
     """
     kernel, mean, lik = model.covar_module, model.mean_module, model.likelihood
     feats = Z[:, :-1]
@@ -386,11 +400,12 @@ def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
     prior = _log_priors(kernel.data_kernels[t])
     noise_model = lik.noise_covar
     if not isinstance(lik, gpytorch.likelihoods.FixedNoiseGaussianLikelihood):
-        if getattr(noise_model, "noise_prior", None) is not None:
+        noise_prior = noise_prior or getattr(noise_model, "noise_prior", None)
+        if noise_prior is not None:
             own = (
                 lik.noise[t] if isinstance(noise_model, MultitaskHomoskedasticNoise) else lik.noise
             )
-            prior = prior + noise_model.noise_prior.log_prob(own).sum()
+            prior = prior + noise_prior.log_prob(own).sum()
     if outputscale_prior is not None:
         scale = kernel.data_kernels[t].outputscale
         prior = prior + outputscale_prior.log_prob(scale).sum()

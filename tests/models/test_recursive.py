@@ -221,3 +221,28 @@ def test_sparse_takes_auto_or_false():
     X, Y, _ = two_level(10, 3, lambda x: 1.0)
     with pytest.raises(ValueError, match="sparse"):
         fit_ar1_recursive(AR1GP(X, Y), sparse="yes")
+
+
+def test_sparse_level_development_options_act_on_the_sparse_level_only(monkeypatch):
+    """``SPARSE_NOISE_PRIOR`` and ``SPARSE_CRITERION`` (the options of
+    ``benchmarks/diag_cost_enthalpy.py``) change the sparse level's fit and nothing below it;
+    left at their defaults the fit is the package's."""
+    import mfgp.fit.recursive as recursive
+
+    X, Y, _ = two_level(60, 10, lambda x: 1.5, seed=3, d=8)
+
+    def fitted(**options):
+        for name, value in options.items():
+            monkeypatch.setattr(recursive, name, value)
+        model = AR1GP(X, Y)
+        assert recursive.sparse_level(model.covar_module, 1, 10)
+        fit_ar1_recursive(model)
+        monkeypatch.undo()
+        return model.likelihood.noise.detach().reshape(-1)
+
+    base = fitted()
+    assert torch.equal(fitted(SPARSE_NOISE_PRIOR=None, SPARSE_CRITERION="likelihood"), base)
+    wide = fitted(SPARSE_NOISE_PRIOR=(0.0, 0.1))  # a prior at noise variance 1
+    assert wide[0] == base[0] and wide[1] > 10 * base[1], (base, wide)
+    loo = fitted(SPARSE_CRITERION="loo")
+    assert loo[0] == base[0] and not torch.isclose(loo[1], base[1]), (base, loo)
