@@ -195,18 +195,23 @@ def test_killed_at_random_moments_a_campaign_loses_nothing(world, tmp_path):
     duration = time.perf_counter() - t0
     print(f"campaign run: {duration:.2f} s")
     assert (reference.source == "observed").sum() >= 3
+    # each store is killed up to 3 times at random moments, the later kills in a run that is
+    # itself resuming (the recovery path), then resumed to its end: as many kills as 20
+    # stores killed once, in about half the runs
     g = np.random.default_rng(0)
     killed = 0
-    for trial in range(20):
+    for trial in range(7):
         store = tmp_path / f"trial{trial}.db"
-        proc = start(store)
-        time.sleep(g.uniform(0.0, duration))
-        if proc.is_alive():
-            os.kill(proc.pid, signal.SIGKILL)
-            killed += 1
-        proc.join()
+        for _ in range(3):
+            proc = start(store)
+            proc.join(g.uniform(0.0, duration))  # returns early once the run has ended
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+                killed += 1
+            proc.join()
         pd.testing.assert_frame_equal(to_end(store), reference)  # resumed: nothing lost
-    assert killed >= 12  # the kills landed mid-run
+    print(f"killed {killed} times")
+    assert killed >= 12  # the kills landed mid-run, some of them mid-recovery
 
 
 def test_the_command_line_runs_a_campaign(world, tmp_path, capsys):
