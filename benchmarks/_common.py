@@ -142,27 +142,29 @@ def sparse_rule(tokens):
     ``gammaR``: a ``Gamma(2, R)`` prior on its discrepancy's variance; ``loo`` /
     ``likelihood``: the criterion it is fitted by (its rows' leave-one-out predictive
     densities / its marginal likelihood); ``noiseL``: a ``LogNormal(L, 1)`` prior on its noise
-    variance (standardised units) in place of the likelihood's. Without a token the package
-    default stays.
+    variance (standardised units) in place of the likelihood's; ``rhoS``: a ``N(1, S^2)`` prior
+    on its ``rho``. Without a token the package default stays.
     """
     import mfgp.fit.recursive as recursive
 
     tokens = set(tokens)
     rates = [float(t[5:]) for t in tokens if t.startswith("gamma")]
     locs = [float(t[5:]) for t in tokens if t.startswith("noise") and t[5:]]
+    sds = [float(t[3:]) for t in tokens if t.startswith("rho") and t[3:]]
     old = (recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_CRITERION,
-           recursive.SPARSE_NOISE_PRIOR)  # fmt: skip
+           recursive.SPARSE_NOISE_PRIOR, recursive.SPARSE_RHO_PRIOR)  # fmt: skip
     recursive.SPARSE_NOISE = ("below" if "belownoise" in tokens else "fit" if "fitnoise" in tokens
                               else old[0])  # fmt: skip
     recursive.SPARSE_OUTPUTSCALE = (2.0, rates[0]) if rates else old[1]
     recursive.SPARSE_CRITERION = ("loo" if "loo" in tokens else "likelihood"
                                   if "likelihood" in tokens else old[2])  # fmt: skip
     recursive.SPARSE_NOISE_PRIOR = (locs[0], 1.0) if locs else old[3]
+    recursive.SPARSE_RHO_PRIOR = (1.0, sds[0]) if sds else old[4]
     try:
         yield
     finally:
         (recursive.SPARSE_NOISE, recursive.SPARSE_OUTPUTSCALE, recursive.SPARSE_CRITERION,
-         recursive.SPARSE_NOISE_PRIOR) = old  # fmt: skip
+         recursive.SPARSE_NOISE_PRIOR, recursive.SPARSE_RHO_PRIOR) = old  # fmt: skip
 
 
 def simulate_campaign(store, est, pool_formulas, data, objective, options, *, oracle_table,

@@ -8,7 +8,7 @@ import math
 import gpytorch
 import torch
 from gpytorch.likelihoods.noise_models import MultitaskHomoskedasticNoise
-from gpytorch.priors import GammaPrior, LogNormalPrior
+from gpytorch.priors import GammaPrior, LogNormalPrior, NormalPrior
 from linear_operator.utils.errors import NotPSDError
 from torch import Tensor
 
@@ -40,6 +40,10 @@ SPARSE_CRITERION = "likelihood"
 #: units) in place of the likelihood's own, or ``None`` (the likelihood's: the default); a
 #: development option for ``benchmarks/diag_*.py``
 SPARSE_NOISE_PRIOR: tuple[float, float] | None = None
+#: ``(mean, sd)`` of a normal prior on a sparse level's ``rho_t`` (standardised units: the
+#: joint trainer's is ``N(1, 0.5^2)``), or ``None`` (no prior: the default); a development
+#: option for ``benchmarks/diag_*.py``
+SPARSE_RHO_PRIOR: tuple[float, float] | None = None
 
 
 def level_hyperparameters(kernel: AR1Kernel, t: int) -> int:
@@ -293,6 +297,8 @@ def fit_ar1_recursive(
                        if thin and scale is not None else None)  # fmt: skip
         noise_prior = (LogNormalPrior(*SPARSE_NOISE_PRIOR).to(y)
                        if thin and SPARSE_NOISE_PRIOR is not None else None)  # fmt: skip
+        rho_prior = (NormalPrior(*SPARSE_RHO_PRIOR).to(y)
+                     if thin and SPARSE_RHO_PRIOR is not None else None)  # fmt: skip
         if split is not None:  # the level below's effect: its share, a parameter of this step
             model.register_parameter("_effect_share", torch.nn.Parameter(
                 torch.zeros((), dtype=y.dtype, device=y.device)))  # fmt: skip
@@ -301,7 +307,7 @@ def fit_ar1_recursive(
         loo = split is not None or (thin and SPARSE_CRITERION == "loo")
         level = functools.partial(_level_nll, model, t, Z, y, noise, m, S,
                                   outputscale_prior=scale_prior, effect=pieces,
-                                  noise_prior=noise_prior,
+                                  noise_prior=noise_prior, rho_prior=rho_prior,
                                   criterion="loo" if loo else "likelihood")  # fmt: skip
 
         def randomize_level(g: torch.Generator, t: int = t) -> None:
@@ -353,7 +359,8 @@ def fit_ar1_recursive(
 
 
 def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
-               effect=None, criterion: str = "likelihood", noise_prior=None) -> Tensor:  # fmt: skip
+               effect=None, criterion: str = "likelihood", noise_prior=None,
+               rho_prior=None) -> Tensor:  # fmt: skip
     """``-log p(y_t | y_<t)`` minus the log priors of level ``t``'s own parameters.
 
     ``noise()`` gives the rows' noise variances; ``m``, ``S`` the lower level's posterior;
@@ -362,7 +369,8 @@ def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
     is then ``m + s2 mC`` and ``S + s2 G - s2^2 Q`` (:func:`_lower_posterior`), ``s2()`` the
     effect's variance; ``criterion``: ``"likelihood"`` or ``"loo"``, the negative sum of the
     rows' leave-one-out log predictive densities (each row's lower rows kept);
-    ``noise_prior``: a prior on level ``t``'s noise in place of the likelihood's.
+    ``noise_prior``: a prior on level ``t``'s noise in place of the likelihood's;
+    ``rho_prior``: a prior on its ``rho_t``.
     """
     kernel, mean, lik = model.covar_module, model.mean_module, model.likelihood
     feats = Z[:, :-1]
@@ -409,6 +417,8 @@ def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
     if outputscale_prior is not None:
         scale = kernel.data_kernels[t].outputscale
         prior = prior + outputscale_prior.log_prob(scale).sum()
+    if rho_prior is not None and t > 0:
+        prior = prior + rho_prior.log_prob(kernel.rho[t - 1]).sum()
     if t > 0 and kernel.rho_weights is not None:
         prior = prior + kernel.rho_weights_prior.log_prob(kernel.rho_weights[t - 1]).sum()
     return nll - prior

@@ -224,9 +224,9 @@ def test_sparse_takes_auto_or_false():
 
 
 def test_sparse_level_development_options_act_on_the_sparse_level_only(monkeypatch):
-    """``SPARSE_NOISE_PRIOR`` and ``SPARSE_CRITERION`` (the options of
-    ``benchmarks/diag_cost_enthalpy.py``) change the sparse level's fit and nothing below it;
-    left at their defaults the fit is the package's."""
+    """``SPARSE_NOISE_PRIOR``, ``SPARSE_CRITERION`` and ``SPARSE_RHO_PRIOR`` (the options of
+    ``benchmarks/diag_*.py``) change the sparse level's fit and nothing below it; left at
+    their defaults the fit is the package's."""
     import mfgp.fit.recursive as recursive
 
     X, Y, _ = two_level(60, 10, lambda x: 1.5, seed=3, d=8)
@@ -238,11 +238,14 @@ def test_sparse_level_development_options_act_on_the_sparse_level_only(monkeypat
         assert recursive.sparse_level(model.covar_module, 1, 10)
         fit_ar1_recursive(model)
         monkeypatch.undo()
-        return model.likelihood.noise.detach().reshape(-1)
+        return model.likelihood.noise.detach().reshape(-1), float(model.covar_module.rho[0])
 
-    base = fitted()
-    assert torch.equal(fitted(SPARSE_NOISE_PRIOR=None, SPARSE_CRITERION="likelihood"), base)
-    wide = fitted(SPARSE_NOISE_PRIOR=(0.0, 0.1))  # a prior at noise variance 1
+    base, rho = fitted()
+    same = fitted(SPARSE_NOISE_PRIOR=None, SPARSE_CRITERION="likelihood", SPARSE_RHO_PRIOR=None)
+    assert torch.equal(same[0], base) and same[1] == rho
+    wide = fitted(SPARSE_NOISE_PRIOR=(0.0, 0.1))[0]  # a prior at noise variance 1
     assert wide[0] == base[0] and wide[1] > 10 * base[1], (base, wide)
-    loo = fitted(SPARSE_CRITERION="loo")
+    loo = fitted(SPARSE_CRITERION="loo")[0]
     assert loo[0] == base[0] and not torch.isclose(loo[1], base[1]), (base, loo)
+    pinned = fitted(SPARSE_RHO_PRIOR=(0.3, 1e-3))  # a prior that leaves rho no choice
+    assert pinned[0][0] == base[0] and abs(pinned[1] - 0.3) < 0.01 < abs(rho - 0.3), (rho, pinned)
