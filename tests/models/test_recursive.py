@@ -238,7 +238,8 @@ def test_sparse_level_development_options_act_on_the_sparse_level_only(monkeypat
         assert recursive.sparse_level(model.covar_module, 1, 10)
         fit_ar1_recursive(model)
         monkeypatch.undo()
-        return model.likelihood.noise.detach().reshape(-1), float(model.covar_module.rho[0])
+        rho = float(model.covar_module.rho.detach()[0])
+        return model.likelihood.noise.detach().reshape(-1), rho
 
     base, rho = fitted()
     same = fitted(SPARSE_NOISE_PRIOR=None, SPARSE_CRITERION="likelihood", SPARSE_RHO_PRIOR=None)
