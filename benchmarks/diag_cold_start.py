@@ -3,8 +3,9 @@
 ``bench_campaign``'s ``cost`` scenario starts the Gaussian AR1 from every PBE gap of its
 compositions, the HSE gaps of the 150 held-out ones and 10 seed experiments; with them it
 predicts the held-out experimental gaps with an MAE of 0.64 eV (median over the reported
-seeds), worse than a composition's own HSE value. Seen by hand on seed 0, the experimental
-level fits ``rho`` 0.57 on HSE from its 10 rows (4 of them metals at exactly 0 eV). This fits
+seeds). Seen by hand on seed 0, the experimental level fits ``rho`` 0.57 on HSE from its 10
+rows (4 of them metals at exactly 0 eV), and a composition's own HSE value alone would give
+0.44 eV. This fits
 that start on the *development* seeds (100-104: the same world, other seed experiments) under
 each variant of ``VARIANTS`` (tokens of ``_common.sparse_rule``; ``rhoS``: a ``N(1, S^2)``
 prior on the sparse level's ``rho``, the joint trainer's is ``N(1, 0.5^2)``) and scores the
@@ -30,7 +31,8 @@ VARIANTS = os.environ.get("VARIANTS", "default,rho0.5,rho0.25").split(",")
 
 
 def start(df: pd.DataFrame, seed: int):
-    """``(test, data)``: the ``cost`` scenario's held-out set and its starting rows."""
+    """``(test, data, metals)``: the ``cost`` scenario's held-out set, its starting rows and
+    how many of its 10 seed experiments are metals (exactly 0 eV)."""
     ex, test, pool_all, seed_rows = _cost_world(df, ("pbe", "hse"), seed)
     pbe = df[(df.fidelity == "pbe") & df.composition.isin(set(ex.composition))]
     hse_test = df[(df.fidelity == "hse") & df.composition.isin(set(test.composition))]
@@ -62,7 +64,7 @@ def main() -> None:
                   coverage_90=("coverage_90", "median"), rho_expt=("rho_expt", "median"))
              .reset_index())  # fmt: skip
     wide = df.pivot(index="seed", columns="variant", values="mae")
-    for v in VARIANTS[1:]:
+    for v in [v for v in VARIANTS if v != "default" and "default" in VARIANTS]:
         table.loc[table.variant == v, "mae_lower_on"] = f"{int((wide[v] < wide['default']).sum())}/{len(wide)}"
     write_results("diag_cold_start", records, table=table)
 

@@ -22,6 +22,8 @@ one cause each, and scores each on the 150 held-out compositions:
 Metrics per variant: MAE, 50% and 90% coverage, NLPD, the mean squared z-score of the held-out
 values (``mean((y - mu)^2 / var)``: 1 for a calibrated Gaussian, above 1 over-confident) and
 the median ``|z|`` (0.674 for a calibrated Gaussian: is the bulk too narrow, or only the tails?).
+Both z-statistics are of the Gaussian predictive before any recalibration map, so the
+``recalibrated`` variant repeats ``final``'s.
 
 Per seed, the spread of the DFT-to-experiment discrepancy (experimental minus MP enthalpy,
 standard deviation in eV/atom):

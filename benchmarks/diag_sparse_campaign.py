@@ -5,7 +5,8 @@ sparse top level (fewer rows than the 136 hyperparameters it fits, see
 :func:`mfgp.fit.sparse_level`). This measures what the sparse-level rule does to the held-out
 predictive there: the default AR1 against ``sparse=False`` and variants of the rule (tokens
 joined by ``+``: ``belownoise`` / ``fitnoise``, the level's noise taken from the PBE level /
-fitted; ``gammaR``, a ``Gamma(2, R)`` prior on the discrepancy's variance). The rule until
+fitted; ``gammaR``, a ``Gamma(2, R)`` prior on the discrepancy's variance; and the other
+tokens of ``_common.sparse_rule``: ``loo``, ``noiseL``, ``rhoS``). The rule until
 this diagnostic was ``belownoise+gamma20``; the default is now ``fitnoise+gamma2``. n = 20,
 50, 100 and 200 experiments (200 is above the threshold: every variant is the same fit
 there, a check), beside the PBE gaps of the 900 pool and test compositions, as in the

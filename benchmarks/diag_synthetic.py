@@ -104,7 +104,8 @@ def run(variant: str, X, Y, X_test, T):
     prior), ``noise`` (noise fixed at 1e-6 of the output variance), ``restarts`` (4 more
     starts), ``joint`` (the joint trainer), ``nosparse`` (no sparse-level rule), ``belownoise`` /
     ``fitnoise`` (the sparse level's noise from the level below / its own), ``gammaR``
-    (the sparse level's prior on its discrepancy variance ``Gamma(2, R)``)."""
+    (the sparse level's prior on its discrepancy variance ``Gamma(2, R)``), and the other
+    tokens of ``_common.sparse_rule`` (``loo``, ``noiseL``, ``rhoS``)."""
     tokens = set(variant.split("+")) - {"default"}
     Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
     Yvar = torch.full_like(Yt, 1e-6 * float(Yt.var())) if "noise" in tokens else None

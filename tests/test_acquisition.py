@@ -145,7 +145,9 @@ def test_knowledge_gradient_matches_monte_carlo(uncertain_setting):
     best = float(mom.mean_ref.max())
     order = torch.argsort(kg, descending=True)
     assert float(kg[order[0]]) > 0.05, "a posterior this certain cannot test the KG"
-    for i in (int(order[0]), int(order[len(order) // 2])):  # the best and a middling row
+    low = R.shape[0] + int(torch.argmax(kg[R.shape[0]:]))  # the best low-fidelity row
+    assert C[low, -1] == 0 and float(kg[low]) > 0.01, float(kg[low])
+    for i in (int(order[0]), low):
         # the model conditioned on y at candidate i: its mean at the references is a + b y
         # (three conditionings check that, by the model itself), so the Monte Carlo draws of
         # y need no conditioning each

@@ -199,19 +199,21 @@ def test_killed_at_random_moments_a_campaign_loses_nothing(world, tmp_path):
     # itself resuming (the recovery path), then resumed to its end: as many kills as 20
     # stores killed once, in about half the runs
     g = np.random.default_rng(0)
-    killed = 0
+    killed = [0, 0, 0]  # by attempt: a fresh run, then runs that resume
     for trial in range(7):
         store = tmp_path / f"trial{trial}.db"
-        for _ in range(3):
+        for attempt in range(3):
             proc = start(store)
             proc.join(g.uniform(0.0, duration))  # returns early once the run has ended
             if proc.is_alive():
                 os.kill(proc.pid, signal.SIGKILL)
-                killed += 1
+                killed[attempt] += 1
             proc.join()
         pd.testing.assert_frame_equal(to_end(store), reference)  # resumed: nothing lost
-    print(f"killed {killed} times")
-    assert killed >= 12  # the kills landed mid-run, some of them mid-recovery
+    print(f"kills by attempt: {killed}")
+    # the kills landed mid-run, some of them mid-recovery (14-15 here, half of them in resuming
+    # runs; the bound leaves room for a reference run slower than the trials on a busy machine)
+    assert sum(killed) >= 9 and killed[1] + killed[2] >= 2, killed
 
 
 def test_the_command_line_runs_a_campaign(world, tmp_path, capsys):

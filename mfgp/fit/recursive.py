@@ -37,8 +37,9 @@ SPARSE_NOISE = "fit"
 #: development option for ``benchmarks/diag_*.py``)
 SPARSE_CRITERION = "likelihood"
 #: ``(loc, scale)`` of a log-normal prior on a sparse level's noise variance (standardised
-#: units) in place of the likelihood's own, or ``None`` (the likelihood's: the default); a
-#: development option for ``benchmarks/diag_*.py``
+#: units) in place of the likelihood's own, or ``None`` (the likelihood's: the default); with
+#: one noise shared by every level it is that noise's prior while the sparse level is fitted;
+#: a development option for ``benchmarks/diag_*.py``
 SPARSE_NOISE_PRIOR: tuple[float, float] | None = None
 #: ``(mean, sd)`` of a normal prior on a sparse level's ``rho_t`` (standardised units: the
 #: joint trainer's is ``N(1, 0.5^2)``), or ``None`` (no prior: the default); a development
@@ -408,7 +409,8 @@ def _level_nll(model, t, Z, y, noise, m, S, jitter, *, outputscale_prior=None,
     prior = _log_priors(kernel.data_kernels[t])
     noise_model = lik.noise_covar
     if not isinstance(lik, gpytorch.likelihoods.FixedNoiseGaussianLikelihood):
-        noise_prior = noise_prior or getattr(noise_model, "noise_prior", None)
+        if noise_prior is None:
+            noise_prior = getattr(noise_model, "noise_prior", None)
         if noise_prior is not None:
             own = (
                 lik.noise[t] if isinstance(noise_model, MultitaskHomoskedasticNoise) else lik.noise
