@@ -285,7 +285,10 @@ def _cost_world(df: pd.DataFrame, lower: tuple[str, str], seed: int):
     return ex, test, pool_all, pool_all.iloc[rng.choice(len(pool_all), 10, replace=False)]
 
 
-def scenario_cost(seed: int, tmp: Path, skip=frozenset(), on_cell=None) -> list[dict]:
+def gap_cost_world(seed: int):
+    """``(test, pool, data, oracle)`` of ``cost``: the compositions with an experimental, a PBE
+    and an HSE gap (150 held out, their HSE gaps known); every PBE gap known; the pool's HSE
+    gaps hidden until bought; 10 seed experiments."""
     df = load_bandgap_ladder(["pbe", "hse", "expt"])
     ex, test, pool_all, seed_rows = _cost_world(df, ("pbe", "hse"), seed)
     comps = set(ex.composition)
@@ -296,6 +299,11 @@ def scenario_cost(seed: int, tmp: Path, skip=frozenset(), on_cell=None) -> list[
     data = pd.concat([pbe, hse_test, seed_rows.assign(fidelity="expt")],
                      ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
     data.attrs["fidelities"] = ["pbe", "hse", "expt"]
+    return test, pool_all, data, oracle
+
+
+def scenario_cost(seed: int, tmp: Path, skip=frozenset(), on_cell=None) -> list[dict]:
+    test, pool_all, data, oracle = gap_cost_world(seed)
     return _cost_cells("cost", seed, tmp, test, pool_all, data, oracle,
                        {"hse": 20.0, "expt": 500.0}, refit=10, skip=skip, on_cell=on_cell)  # fmt: skip
 

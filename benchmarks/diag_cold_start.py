@@ -21,32 +21,19 @@ import os
 
 import pandas as pd
 from _common import COMMIT, sparse_rule, write_results
-from bench_campaign import _ar1, _cost_world
+from bench_campaign import _ar1, gap_cost_world
 
 from mfgp.calibration import evaluate
-from mfgp.datasets import load_bandgap_ladder
 
 SEEDS = [int(s) for s in os.environ.get("SEEDS", "100,101,102,103,104").split(",")]
 VARIANTS = os.environ.get("VARIANTS", "default,rho0.5,rho0.25").split(",")
 
 
-def start(df: pd.DataFrame, seed: int):
-    """``(test, data, metals)``: the ``cost`` scenario's held-out set, its starting rows and
-    how many of its 10 seed experiments are metals (exactly 0 eV)."""
-    ex, test, pool_all, seed_rows = _cost_world(df, ("pbe", "hse"), seed)
-    pbe = df[(df.fidelity == "pbe") & df.composition.isin(set(ex.composition))]
-    hse_test = df[(df.fidelity == "hse") & df.composition.isin(set(test.composition))]
-    data = pd.concat([pbe, hse_test, seed_rows.assign(fidelity="expt")],
-                     ignore_index=True)[["formula", "fidelity", "value"]]  # fmt: skip
-    data.attrs["fidelities"] = ["pbe", "hse", "expt"]
-    return test, data, int((seed_rows.value == 0).sum())
-
-
 def main() -> None:
-    df = load_bandgap_ladder(["pbe", "hse", "expt"])
     records = []
     for seed in SEEDS:
-        test, data, zeros = start(df, seed)
+        test, _, data, _ = gap_cost_world(seed)  # the scenario's world and starting rows
+        zeros = int(((data.fidelity == "expt") & (data.value == 0)).sum())  # seed metals
         for variant in VARIANTS:
             with sparse_rule([] if variant == "default" else variant.split("+")):
                 est = _ar1().fit(data)

@@ -35,7 +35,6 @@ from pathlib import Path
 import pandas as pd
 from _common import COMMIT, write_results
 import bench_screen
-from bench_screen import WINDOW
 
 SIZES = [int(s) for s in os.environ.get("SIZES", "5000,10000,20000,40000").split(",")]
 REPEATS = int(os.environ.get("REPEATS", 2))
@@ -55,8 +54,8 @@ def child(n: int, variances: str, pool_file: str) -> dict:
     pool = json.loads(Path(pool_file).read_text())[:n]
     est = mfgp.pretrained("expt_gap")
     t0 = time.perf_counter()
-    best = screen(est, pool, score="window", window=WINDOW, top_k=1000, progress=False,
-                  variances=variances)  # fmt: skip
+    best = screen(est, pool, score="window", window=bench_screen.WINDOW, top_k=1000,
+                  progress=False, variances=variances)  # fmt: skip
     return {"n": n, "variances": variances, "seconds": time.perf_counter() - t0,
             "top": best.formula.tolist()}  # fmt: skip
 
