@@ -205,8 +205,12 @@ def _learn_strategies(target: str) -> tuple:
 
 
 def scenario_learn(seed: int, tmp: Path, skip: frozenset = frozenset(),
-                   target: str = "gap") -> list[dict]:  # fmt: skip
-    """Learn the map; ``skip``: strategies whose cell of this seed is already done."""
+                   target: str = "gap", on_cell=None) -> list[dict]:  # fmt: skip
+    """Learn the map; ``skip``: strategies whose cell of this seed is already done.
+
+    ``on_cell(item)`` is called with each finished strategy's record (the caller appends it to
+    the partial file, so an interrupted seed keeps its finished strategies).
+    """
     scenario = LEARN_SCENARIO[target]
     df, test, pool_all, lower, oracle = _learn_world(target)
     rng = np.random.default_rng(seed)
@@ -230,6 +234,8 @@ def scenario_learn(seed: int, tmp: Path, skip: frozenset = frozenset(),
                     "seconds": time.perf_counter() - t0})  # fmt: skip
         print(scenario, name, seed, [round(c["mae"], 3) for c in curve],
               f"{out[-1]['seconds']:.0f} s", flush=True)
+        if on_cell is not None:
+            on_cell(out[-1])
     return out
 
 
@@ -380,8 +386,8 @@ def scenario_cost_enthalpy(seed: int, tmp: Path, skip=frozenset(),
 
 LEARN_SCENARIO = {"gap": "learn", "enthalpy": "learn_enthalpy"}
 SCENARIOS = {"learn": scenario_learn, "window": scenario_window, "cost": scenario_cost,
-             "learn_enthalpy": lambda seed, tmp, skip=frozenset(): scenario_learn(
-                 seed, tmp, skip, target="enthalpy"),
+             "learn_enthalpy": lambda seed, tmp, skip=frozenset(), on_cell=None: scenario_learn(
+                 seed, tmp, skip, target="enthalpy", on_cell=on_cell),
              "cost_enthalpy": scenario_cost_enthalpy}  # fmt: skip
 
 
@@ -534,7 +540,9 @@ def main() -> None:
                 if name in ("learn", "learn_enthalpy"):  # resumable per strategy
                     ran = frozenset(r["strategy"] for r in records
                                     if r["scenario"] == name and r["seed"] == seed)
-                    items = SCENARIOS[name](seed, Path(tmp), skip=ran)
+                    SCENARIOS[name](seed, Path(tmp), skip=ran,
+                                    on_cell=lambda item: append_partial(PARTIAL, [item]))
+                    continue
                 elif name in ("cost", "cost_enthalpy"):  # resumable per strategy, cell by cell
                     ran = frozenset(r["strategy"] for r in records
                                     if r["scenario"] == name and r["seed"] == seed)
