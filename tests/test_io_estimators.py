@@ -62,6 +62,13 @@ def test_hurdle_roundtrip_is_bit_identical_in_a_fresh_process(hurdle, tmp_path):
     # the parts are whole estimators again, with their own latent chain
     loaded = HurdleRegressor.load(path)
     assert loaded.latent_ is loaded.classifier_.latent
+    # its datasets (over the same compositions) share one featurizer again, as after the fit,
+    # so a load parses and featurizes each composition once, not once per dataset
+    parts = (loaded, loaded.regressor_, loaded.classifier_, loaded.latent_)
+    assert len({id(part.dataset_.featurizer) for part in parts}) == 1
+    assert np.array_equal(loaded.regressor_.dataset_.features, est.regressor_.dataset_.features)
+    again = HurdleRegressor.load(path)  # a load's sharing stays inside that load
+    assert again.dataset_.featurizer is not loaded.dataset_.featurizer
     assert loaded.get_params() == est.get_params()
     assert loaded.spec_ == est.spec_ == HurdleSpec("softplus", 0.1)
     with zipfile.ZipFile(path) as zf:

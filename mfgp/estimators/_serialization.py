@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from mfgp.data.dataset import MultiFidelityDataset
+from mfgp.data.dataset import MultiFidelityDataset, sharing_featurizers
 from mfgp.exceptions import SerializationError
 from mfgp.models.features import FeatureMap
 from mfgp.nn.extractor import FeatureExtractor
@@ -136,7 +136,8 @@ class _Persistent:
                 f"{path} holds a {manifest.get('kind')!r}, not a {cls.__name__}; load it with "
                 f"that class"
             )
-        return cls._from_parts((manifest, tensors, members), device, path)
+        with sharing_featurizers():  # its datasets featurize each composition once
+            return cls._from_parts((manifest, tensors, members), device, path)
 
     def _params_for_saving(self, saved_apart: tuple[str, ...] = ()) -> dict:
         """``get_params()`` as JSON; an extractor given as ``deep_features`` is in the model.
@@ -207,7 +208,8 @@ def load_estimator(path: str | os.PathLike, device: torch.device | str | None = 
     from mfgp.io import read_bundle
 
     parts = read_bundle(path)  # once: the class comes from its manifest
-    return _estimator_class(parts[0].get("kind"), path)._from_parts(parts, device, path)
+    with sharing_featurizers():  # its datasets featurize each composition once
+        return _estimator_class(parts[0].get("kind"), path)._from_parts(parts, device, path)
 
 
 def estimator_to_bytes(estimator) -> bytes:
