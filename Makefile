@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# TEST_WORKERS: pytest-xdist processes, one thread each (0: one process, the torch default
+# threads); two halve the suite's time on the 2-core CI machine
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 demo: $(STAMP)
 	$(PY) -m mfgp demo
