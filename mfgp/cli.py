@@ -448,7 +448,9 @@ def _parser(sub, verb: str, helptext: str) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfgp`` console script."""
-    parser = argparse.ArgumentParser(prog="mfgp", description=__doc__)
+    # the module's docstring, its examples one a line (argparse would run them together)
+    parser = argparse.ArgumentParser(prog="mfgp", description=__doc__.replace("``", ""),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for verb, helptext, func in (
         ("fit", "fit a model to a CSV of observations and save it", _fit),

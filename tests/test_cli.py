@@ -241,3 +241,12 @@ def test_the_hurdle_takes_the_architecture_and_classifier_options():
     est = _estimator(args)
     assert isinstance(est, HurdleRegressor)
     assert (est.architecture, est.seed, est.multitask) == ("single", 3, False)
+
+
+def test_the_top_level_help_shows_its_examples_one_a_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "mfgp fit measured.csv --target expt -o gaps.mfgp" in lines
+    assert "mfgp predict gaps.mfgp formulas.csv -o predictions.csv" in lines
+    assert not any("``" in line for line in lines)
