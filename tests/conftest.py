@@ -1,17 +1,23 @@
 import os
 
-import pytest
-import torch
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # parallel workers (make test runs two): one thread each, so that the workers' BLAS and
+    # OpenMP threads do not contend for the same cores. Set before torch and numpy load their
+    # thread pools; the processes a test starts inherit it, so a model saved here and loaded
+    # there computes with the same threads (bit-identical).
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[_name] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # parallel workers (make test runs two): one thread each, so that the workers' BLAS and
-    # OpenMP threads do not contend for the same cores; the processes a test starts inherit
-    # it, so a model saved here and loaded there computes with the same threads (bit-identical)
+    import threadpoolctl
+
     torch.set_num_threads(1)
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[name] = "1"
+    threadpoolctl.threadpool_limits(1)  # pools a plugin loaded before this file, if any
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -186,7 +186,8 @@ def test_plain_formulas_parse_as_the_general_path_does():
         max_atoms_per_formula=6) for f in chunk]  # fmt: skip
     extra = ["O", "H", "LiO", "CsO", "NaNa", "OOLi2", "Fe0O", "Fe2O3.5", "Ca(OH)2", "D2O", "Xx2",
              "Ca3(Fe(CN)6)2", "K4Fe(CN)6", "Ca(OH)2(H2O)2", "(NH4)2SO4", "Fe(CO)5", "XeF4",
-             "ArClF", "Fe()2", "(Fe", "Fe)2", "Fe(O)0", "Fe(SO4)0.5", "(Li)(O)"]
+             "ArClF", "Fe()2", "(Fe", "Fe)2", "Fe(O)0", "Fe(SO4)0.5", "(Li)(O)",
+             "Fe999999999999999O2", "(H)9999999999999", "Zn3ArO3", "ArZn3O3"]
     plain = 0
     for formula in sorted(shipped) + pool + extra:
         fast = comp._parse_plain(formula)
@@ -208,3 +209,24 @@ def test_plain_formulas_parse_as_the_general_path_does():
     for other in ("Fe()2", "(Fe", "Fe)2", "Fe(O)0", "Fe(SO4)0.5"):
         assert comp._parse_plain(other) is None, other  # the general path reads or refuses it
     assert sum(comp._parse_plain(f) is not None and "(" in f for f in shipped) > 10_000
+    # counts that floats cannot hold exactly, or that pymatgen writes as 1e+16 when it expands
+    # a group, are the general path's (it reads or refuses them; review of 31e9973)
+    for huge in ("(H)10000000000000000", "Fe9007199254740993O2", "Fe" + "1" * 400,
+                 "Fe" + "1" * 5000, "(Fe(H)4503599627370496)2"):
+        assert comp._parse_plain(huge) is None
+        try:  # the general path reads it or refuses it with mfgp's error, never another
+            comp.parse_formula(huge)
+        except InvalidFormulaError:
+            pass
+    assert comp._reduction_agrees()  # the installed pymatgen reduces as mfgp's copy
+
+
+def test_a_pymatgen_that_reduces_otherwise_is_called_instead(monkeypatch):
+    """mfgp's copy of pymatgen's reduction is used only where it agrees with the installed one
+    (pymatgen before late 2025 ordered noble gases as written)."""
+    from mfgp.featurize import composition as comp
+
+    monkeypatch.setattr(comp, "_reduction_agrees", lambda: False)
+    monkeypatch.setattr(comp, "_reduce_counts_here", lambda counts: pytest.fail("the copy ran"))
+    assert comp._reduce_counts({"Fe": 4, "O": 6}) == "Fe2O3"
+    assert comp._reduce_counts({"Li": 2, "O": 2}) == "Li2O2"  # a special formula
