@@ -540,8 +540,13 @@ def main() -> None:
                 if name in ("learn", "learn_enthalpy"):  # resumable per strategy
                     ran = frozenset(r["strategy"] for r in records
                                     if r["scenario"] == name and r["seed"] == seed)
-                    SCENARIOS[name](seed, Path(tmp), skip=ran,
-                                    on_cell=lambda item: append_partial(PARTIAL, [item]))
+                    wanted = {s[0] for s in _learn_strategies(
+                        "enthalpy" if name == "learn_enthalpy" else "gap")}  # fmt: skip
+                    if LEARN_ONLY:
+                        wanted &= set(LEARN_ONLY)
+                    if not wanted <= ran:  # a finished seed does not rebuild its world
+                        SCENARIOS[name](seed, Path(tmp), skip=ran,
+                                        on_cell=lambda item: append_partial(PARTIAL, [item]))
                     continue
                 elif name in ("cost", "cost_enthalpy"):  # resumable per strategy, cell by cell
                     ran = frozenset(r["strategy"] for r in records
