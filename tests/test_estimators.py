@@ -465,3 +465,30 @@ def test_hurdle_with_few_experiments_learns_metallicity_from_the_pbe_labels():
     assert brier[True] < brier[False] - 0.03, brier
     with pytest.raises(InputDataError, match="multitask must be 'auto', True or False"):
         HurdleRegressor(multitask="yes", progress=False).fit(data)
+
+
+def test_a_hurdle_fit_says_which_part_is_running(monkeypatch, caplog):
+    """Issue #37: a hurdle fits three models; its bars name the one running."""
+    import logging
+
+    import mfgp._progress as progress
+
+    descs = []
+    real = progress.tqdm
+
+    def recording(iterable=None, **kwargs):
+        descs.append(kwargs.get("desc"))
+        return real(iterable, **{**kwargs, "disable": True})
+
+    monkeypatch.setattr(progress, "tqdm", recording)
+    df = load_bandgap_ladder(["pbe", "expt"])
+    ex = df[df.fidelity == "expt"].drop_duplicates("composition").sample(40, random_state=0)
+    data = pd.concat([df[(df.fidelity == "pbe") & df.composition.isin(ex.composition)], ex])
+    with caplog.at_level(logging.INFO, logger="mfgp"):
+        HurdleRegressor(progress=True, regressor_options={"max_iter": 5}, latent={"max_iter": 5},
+                        classifier_options={"epochs": 5, "num_inducing": 30}).fit(data)  # fmt: skip
+    assert "hurdle: regression (gap of a non-metal): AR1 levels" in descs, descs
+    assert "hurdle: classifier (P(metal)): fit" in descs, descs
+    assert "hurdle: the classifier's pbe gap input: fit" in descs, descs
+    assert "hurdle: classifier (P(metal))" in [r.getMessage() for r in caplog.records]
+    assert progress.described("fit") == "fit"  # the stages end with the fit

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from mfgp._progress import stage
 from mfgp.data.dataset import MultiFidelityDataset
 from mfgp.distributions import LogNormalPredictive, PointMassMixture, SoftplusNormalPredictive
 from mfgp.estimators._base import _FormulaEstimator, _interval_level
@@ -204,17 +205,20 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
             options = {**common, **({} if self.experts is None else {"experts": self.experts}),
                        **(self.classifier_options or {})}  # fmt: skip
             if self.latent and len(ds.fidelities) > 1:
-                self.latent_ = self._fit_gap_input(ds, candidates, {**common, **mixed})
+                with stage(f"hurdle: the classifier's {ds.fidelities[0]} gap input"):
+                    self.latent_ = self._fit_gap_input(ds, candidates, {**common, **mixed})
                 options["latent"] = self.latent_
             clf = MetalClassifier(multitask, **options)
         else:
             self.multitask_ = None
             clf = copy.deepcopy(self.classifier)
-        self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels, noise=np.nan)),
-                                   candidates)  # fmt: skip
-        self.regressor_ = MultiFidelityRegressor(
-            self.architecture, **{**common, **mixed, **(self.regressor_options or {})}
-        ).fit(ds.with_frame(f[positive].assign(value=g, noise=g_noise)), candidates)
+        with stage("hurdle: classifier (P(metal))"):
+            self.classifier_ = clf.fit(ds.with_frame(f.assign(value=labels, noise=np.nan)),
+                                       candidates)  # fmt: skip
+        with stage("hurdle: regression (gap of a non-metal)"):
+            self.regressor_ = MultiFidelityRegressor(
+                self.architecture, **{**common, **mixed, **(self.regressor_options or {})}
+            ).fit(ds.with_frame(f[positive].assign(value=g, noise=g_noise)), candidates)
         self.model_ = self.regressor_.model_
         self.classes_ = np.array([0, 1])
         return self

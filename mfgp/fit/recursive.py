@@ -231,7 +231,7 @@ def fit_ar1_recursive(
     pending: _EffectSplit | None = None  # the level below's effect, split at this level
     if sparse not in ("auto", False):
         raise InputDataError(f"sparse must be 'auto' or False; got {sparse!r}")
-    for t in progress_bar(range(T), progress=progress, desc="levels", leave=False):
+    for t in progress_bar(range(T), progress=progress, desc="AR1 levels", leave=False):
         rows = _level_rows(levels, t, max_fit_points, g)
         if rows.numel() == 0:
             losses.append(float("nan"))
