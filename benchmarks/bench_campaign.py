@@ -410,8 +410,23 @@ def _at(curve: list[dict], x: str, grid: list[float], y: str) -> list[float]:
     return [float(ys[np.searchsorted(xs, g, side="right") - 1]) for g in grid]
 
 
+def paired(records: list[dict]) -> list[dict]:
+    """The records of the seeds that every strategy of their scenario has finished.
+
+    Every strategy of a scenario is summarised on the same seeds (a seed still running, with
+    some strategies done, waits until all are; the partial file keeps its cells).
+    """
+    strategies: dict[str, set] = {}
+    done: dict[tuple, set] = {}
+    for r in records:
+        strategies.setdefault(r["scenario"], set()).add(r["strategy"])
+        done.setdefault((r["scenario"], r["seed"]), set()).add(r["strategy"])
+    return [r for r in records if done[(r["scenario"], r["seed"])] >= strategies[r["scenario"]]]
+
+
 def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:
-    """Median (and range) over seeds of each strategy, per scenario."""
+    """Median (and range) over seeds of each strategy, per scenario (:func:`paired` seeds)."""
+    records = paired(records)
     out = {}
     for scenario, what, unit in (("learn", "learn the map", "eV"),
                                  ("learn_enthalpy", "learn the map on formation enthalpies",
@@ -565,7 +580,7 @@ def main() -> None:
     flat = [{k: v for k, v in r.items() if k != "curve"} for r in records]
     write_results(NAME, records, table=pd.DataFrame(flat).drop(columns=["hits_at"],
                   errors="ignore"), sections=sections)  # fmt: skip
-    plot(records, RESULTS / f"{NAME}.png")
+    plot(paired(records), RESULTS / f"{NAME}.png")
 
 
 if __name__ == "__main__":
