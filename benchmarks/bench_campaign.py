@@ -410,18 +410,34 @@ def _at(curve: list[dict], x: str, grid: list[float], y: str) -> list[float]:
     return [float(ys[np.searchsorted(xs, g, side="right") - 1]) for g in grid]
 
 
-def paired(records: list[dict]) -> list[dict]:
-    """The records of the seeds that every strategy of their scenario has finished.
+def _required(scenario: str) -> set[str] | None:
+    """The strategies a seed of ``scenario`` must have finished (``None``: every one it has)."""
+    if scenario in LEARN_SCENARIO.values():
+        target = next(t for t, name in LEARN_SCENARIO.items() if name == scenario)
+        return {s[0] for s in _learn_strategies(target)}
+    if scenario in ("cost", "cost_enthalpy"):
+        return set(COST_STRATEGIES)
+    return None
 
-    Every strategy of a scenario is summarised on the same seeds (a seed still running, with
-    some strategies done, waits until all are; the partial file keeps its cells).
+
+def paired(records: list[dict]) -> list[dict]:
+    """The records of the seeds that have finished every strategy their scenario runs.
+
+    Every strategy of a scenario is summarised on the same seeds: a seed still running, or one
+    run for some strategies only (``LEARN_STRATEGIES``), waits until all of the scenario's
+    current strategies are done (the partial file keeps its cells; what waits is printed). A
+    strategy no longer run (a retired one left in the partial file) is not required.
     """
-    strategies: dict[str, set] = {}
+    present: dict[str, set] = {}
     done: dict[tuple, set] = {}
     for r in records:
-        strategies.setdefault(r["scenario"], set()).add(r["strategy"])
+        present.setdefault(r["scenario"], set()).add(r["strategy"])
         done.setdefault((r["scenario"], r["seed"]), set()).add(r["strategy"])
-    return [r for r in records if done[(r["scenario"], r["seed"])] >= strategies[r["scenario"]]]
+    need = {sc: (_required(sc) or names) & names for sc, names in present.items()}
+    for (sc, seed), names in sorted(done.items(), key=str):
+        if missing := need[sc] - names:
+            print(f"{sc} seed {seed} waits for {sorted(missing)}: not summarised", flush=True)
+    return [r for r in records if done[(r["scenario"], r["seed"])] >= need[r["scenario"]]]
 
 
 def summarize(records: list[dict]) -> dict[str, pd.DataFrame]:

@@ -449,7 +449,7 @@ def _parser(sub, verb: str, helptext: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mfgp`` console script."""
     # the module's docstring, its examples one a line (argparse would run them together)
-    parser = argparse.ArgumentParser(prog="mfgp", description=__doc__.replace("``", ""),
+    parser = argparse.ArgumentParser(prog="mfgp", description=(__doc__ or "").replace("``", ""),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     for verb, helptext, func in (
