@@ -3,9 +3,10 @@
 Long work (fit restarts and levels, pretraining, fine-tuning, cross-validation, source ranking,
 screening, campaigns) shows a tqdm bar when its ``progress`` argument is true, and logs a line
 per finished step to the ``mfgp`` logger (``logging.getLogger("mfgp")``, INFO, or DEBUG for
-steps that are many): silent unless the application configures logging, e.g.
-``logging.basicConfig(level="INFO")``. ``MFGP_QUIET=1`` in the environment turns every bar off,
-whatever ``progress`` says (batch jobs, CI, a notebook you want to read).
+steps that are many), and one as each part of a composite fit starts (:func:`stage`): silent
+unless the application configures logging, e.g. ``logging.basicConfig(level="INFO")``.
+``MFGP_QUIET=1`` in the environment turns every bar off, whatever ``progress`` says (batch
+jobs, CI, a notebook you want to read).
 """
 
 from __future__ import annotations

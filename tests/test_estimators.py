@@ -492,3 +492,6 @@ def test_a_hurdle_fit_says_which_part_is_running(monkeypatch, caplog):
     assert "hurdle: the classifier's pbe gap input: fit" in descs, descs
     assert "hurdle: classifier (P(metal))" in [r.getMessage() for r in caplog.records]
     assert progress.described("fit") == "fit"  # the stages end with the fit
+    with pytest.raises(RuntimeError), progress.stage("a part that fails"):
+        raise RuntimeError
+    assert progress.described("fit") == "fit"  # and with a part that raised
