@@ -571,8 +571,7 @@ def main() -> None:
                 if name in ("learn", "learn_enthalpy"):  # resumable per strategy
                     ran = frozenset(r["strategy"] for r in records
                                     if r["scenario"] == name and r["seed"] == seed)
-                    wanted = {s[0] for s in _learn_strategies(
-                        "enthalpy" if name == "learn_enthalpy" else "gap")}  # fmt: skip
+                    wanted = _required(name)
                     if LEARN_ONLY:
                         wanted &= set(LEARN_ONLY)
                     if not wanted <= ran:  # a finished seed does not rebuild its world

@@ -254,7 +254,7 @@ def _plain_counts(formula: str) -> dict[str, int] | None:
     """
     if not _PLAIN.fullmatch(formula) or _LONG_COUNT.search(formula):
         return None
-    symbols = _element_symbols()
+    symbols = _electronegativities()  # every element symbol
     stack: list[list[tuple[str, int]]] = [[]]
     for symbol, count, opening, group_count in _PLAIN_TOKEN.findall(formula):
         if symbol:
@@ -276,11 +276,6 @@ def _plain_counts(formula: str) -> dict[str, int] | None:
     for symbol, n in stack[0]:
         merged[symbol] = merged.get(symbol, 0) + n
     return merged if max(merged.values()) < 2**53 else None
-
-
-@lru_cache(maxsize=1)
-def _element_symbols() -> frozenset[str]:
-    return frozenset(e.symbol for e in Element)
 
 
 def _parse_plain(formula: str) -> ParsedFormula | None:
