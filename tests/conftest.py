@@ -1,4 +1,5 @@
 import os
+import sys
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # parallel workers (make test runs two): one thread each, so that the workers' BLAS and
@@ -20,6 +21,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     threadpoolctl.threadpool_limits(1)  # pools a plugin loaded before this file, if any
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every matplotlib figure a test leaves open: a worker runs many tests in one
+    process, and a test that counts or checks the open figures must see only its own."""
+    yield
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
 
 
 @pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])

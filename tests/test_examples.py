@@ -103,10 +103,12 @@ CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs_in_fast_mode(path, monkeypatch, tmp_path):
+    import matplotlib.pyplot as plt
+
     monkeypatch.setenv("MFGP_FAST", "1")
     monkeypatch.setenv("MFGP_FIGURES", str(tmp_path))
+    plt.close("all")  # the figures counted below are the example's own
     ns = runpy.run_path(str(path), run_name="__main__")
-    import matplotlib.pyplot as plt
 
     try:
         assert ns["FAST"] is True  # the example read the flag and ran its fast mode
