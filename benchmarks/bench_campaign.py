@@ -319,6 +319,8 @@ def gap_cost_world(seed: int):
 
 
 def scenario_cost(seed: int, tmp: Path, skip=frozenset(), on_cell=None) -> list[dict]:
+    """Cost-aware on gaps: the world of :func:`gap_cost_world`, HSE 20, an experiment 500;
+    the hurdle's and the Gaussian AR1's trios (:func:`_cost_strategies`)."""
     test, pool_all, data, oracle = gap_cost_world(seed)
     return _cost_cells("cost", seed, tmp, test, pool_all, data, oracle,
                        {"hse": 20.0, "expt": 500.0}, skip=skip, on_cell=on_cell)  # fmt: skip
@@ -349,9 +351,11 @@ def _cost_strategies(scenario: str) -> tuple:
 
 def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracle,
                 costs: dict[str, float], skip=frozenset(), on_cell=None) -> list[dict]:
-    """The cost-aware strategies on one world (:func:`_cost_strategies`): ``mfgp`` (``learn``
-    per unit cost over every acquirable fidelity), ``fixed fidelity`` (``learn`` on
-    experiments) and ``random`` experiments, until 25 experiments' worth is spent.
+    """The cost-aware strategies on one world (:func:`_cost_strategies`): per model, the
+    planner (``learn`` per unit cost over every acquirable fidelity; ``mfgp``, or the
+    ablation's name), ``fixed fidelity`` (``learn`` on experiments) and ``random``
+    experiments, until 25 experiments' worth is spent. A hurdle is not run where the seed
+    experiments hold fewer than 2 nonzero gaps (it cannot start there).
 
     Strategies in ``skip`` are not run; ``on_cell(item)`` is called as each cell finishes (the
     caller appends it to the partial results, so an interrupted seed resumes per strategy).
@@ -636,6 +640,8 @@ def main() -> None:
                 elif name in ("cost", "cost_enthalpy"):  # resumable per strategy, cell by cell
                     ran = frozenset(r["strategy"] for r in records
                                     if r["scenario"] == name and r["seed"] == seed)
+                    # a seed whose hurdle cells cannot run (too few nonzero gaps) is
+                    # entered again on each run: its world is rebuilt and the skip said
                     if not _required(name) <= ran:
                         SCENARIOS[name](seed, Path(tmp), skip=ran,
                                         on_cell=lambda item: append_partial(PARTIAL, [item]))
