@@ -320,7 +320,7 @@ def gap_cost_world(seed: int):
 
 def scenario_cost(seed: int, tmp: Path, skip=frozenset(), on_cell=None) -> list[dict]:
     """Cost-aware on gaps: the world of :func:`gap_cost_world`, HSE 20, an experiment 500;
-    the hurdle's and the Gaussian AR1's trios (:func:`_cost_strategies`)."""
+    the hurdle's and the Gaussian AR1's trios (:func:`_cost_trios`)."""
     test, pool_all, data, oracle = gap_cost_world(seed)
     return _cost_cells("cost", seed, tmp, test, pool_all, data, oracle,
                        {"hse": 20.0, "expt": 500.0}, skip=skip, on_cell=on_cell)  # fmt: skip
@@ -336,22 +336,23 @@ def _trio(model, refit: int, ablation: str | None = None) -> tuple:
             (f"random{suffix}", model, False, True, refit))  # fmt: skip
 
 
-def _cost_strategies(scenario: str) -> tuple:
-    """The cost-aware strategies of ``scenario``, in the order they run.
+def _cost_trios(scenario: str) -> list[tuple]:
+    """The cost-aware strategies of ``scenario``, one :func:`_trio` per model, in the order
+    they run.
 
     ``cost`` (gaps): the recommended model, the hurdle (refitted every 25 rows: a hurdle fit
     takes about a minute here, three times the AR1's), then the Gaussian AR1 as the ablation
     (refitted every 10, as its cells always ran). ``cost_enthalpy``: the AR1, every 25.
     """
     if scenario == "cost":
-        return (_trio(lambda: HurdleRegressor(progress=False), 25)
-                + _trio(_ar1, 10, "Gaussian AR1"))  # fmt: skip
-    return _trio(_ar1, 25)
+        return [_trio(lambda: HurdleRegressor(progress=False), 25),
+                _trio(_ar1, 10, "Gaussian AR1")]  # fmt: skip
+    return [_trio(_ar1, 25)]
 
 
 def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracle,
                 costs: dict[str, float], skip=frozenset(), on_cell=None) -> list[dict]:
-    """The cost-aware strategies on one world (:func:`_cost_strategies`): per model, the
+    """The cost-aware strategies on one world (:func:`_cost_trios`): per model, the
     planner (``learn`` per unit cost over every acquirable fidelity; ``mfgp``, or the
     ablation's name), ``fixed fidelity`` (``learn`` on experiments) and ``random``
     experiments, until 25 experiments' worth is spent. A hurdle is not run where the seed
@@ -363,7 +364,9 @@ def _cost_cells(scenario: str, seed: int, tmp: Path, test, pool_all, data, oracl
     budget = BUDGET / 4 * costs["expt"]
     nonzero = int(((data.fidelity == "expt") & (data.value > 0)).sum())
     out = []
-    for name, model, every_level, random_pick, refit in _cost_strategies(scenario):
+    for name, model, every_level, random_pick, refit in (
+        s for trio in _cost_trios(scenario) for s in trio
+    ):
         acquirable = costs if every_level else {"expt": costs["expt"]}
         if name in skip:
             continue
@@ -459,8 +462,7 @@ def _groups(scenario: str) -> list[set[str]] | None:
         target = next(t for t, name in LEARN_SCENARIO.items() if name == scenario)
         return [{s[0] for s in _learn_strategies(target)}]
     if scenario in ("cost", "cost_enthalpy"):
-        names = [s[0] for s in _cost_strategies(scenario)]
-        return [set(names[i : i + 3]) for i in range(0, len(names), 3)]
+        return [{s[0] for s in trio} for trio in _cost_trios(scenario)]
     return None
 
 

@@ -103,22 +103,18 @@ CHECKS = {"01_quickstart.py": check_quickstart, "02_campaign.py": check_campaign
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_runs_in_fast_mode(path, monkeypatch, tmp_path):
-    import matplotlib.pyplot as plt
-
+    # the figures counted below are the example's own: conftest closes every test's figures
     monkeypatch.setenv("MFGP_FAST", "1")
     monkeypatch.setenv("MFGP_FIGURES", str(tmp_path))
-    plt.close("all")  # the figures counted below are the example's own
     ns = runpy.run_path(str(path), run_name="__main__")
+    import matplotlib.pyplot as plt
 
-    try:
-        assert ns["FAST"] is True  # the example read the flag and ran its fast mode
-        CHECKS[path.name](ns)
-        # run as a script, it saved every figure it drew (in a notebook they are outputs)
-        n_figures = len(plt.get_fignums())
-        assert n_figures >= 1 and len(ns["saved"]) == n_figures
-        assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(p.name for p in ns["saved"])
-        for fig_number in plt.get_fignums():  # every axis says what it shows
-            for ax in plt.figure(fig_number).axes:
-                assert ax.get_xlabel() and ax.get_ylabel(), f"{path.name}: an axis without a label"
-    finally:
-        plt.close("all")
+    assert ns["FAST"] is True  # the example read the flag and ran its fast mode
+    CHECKS[path.name](ns)
+    # run as a script, it saved every figure it drew (in a notebook they are outputs)
+    n_figures = len(plt.get_fignums())
+    assert n_figures >= 1 and len(ns["saved"]) == n_figures
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(p.name for p in ns["saved"])
+    for fig_number in plt.get_fignums():  # every axis says what it shows
+        for ax in plt.figure(fig_number).axes:
+            assert ax.get_xlabel() and ax.get_ylabel(), f"{path.name}: an axis without a label"
