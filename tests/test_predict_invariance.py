@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from mfgp.estimators import HurdleRegressor, MetalClassifier, MultiFidelityRegressor
+from mfgp.exceptions import InputDataError
 from mfgp.screen import screen
 from tests.ladders import small_ladder
 
@@ -169,6 +170,67 @@ def test_hurdle_predictions_are_the_same_alone_or_in_a_batch(hurdle):
     for run in top[1:]:
         assert run.formula.tolist() == top[0].formula.tolist()
         np.testing.assert_allclose(run["score"], top[0]["score"], **TIGHT)
+
+
+def test_the_classifier_reads_a_left_out_composition_s_own_pbe_gap(hurdle, ladder):
+    """The classifier's latent input at a composition with a PBE row is that row's value (std 0),
+    also where the latent GP's cap left the row out of its fit (a formula of the shipped PBE
+    table asked after the fit): before, such a composition got the latent GP's smoothed guess
+    (on the shipped model GaN's 0.73 +- 0.85 eV for its PBE 1.74)."""
+    lat = hurdle.latent_
+    pbe = ladder[ladder.fidelity == "pbe"]
+    assert lat.dataset_.n == len(pbe)  # every PBE row is in the latent's dataset
+    assert len(lat.train_rows_) < lat.dataset_.n  # the cap left some out of the fit
+    f = lat.dataset_.frame
+    left = f[~f.index.isin(lat.train_rows_)].drop_duplicates("composition").head(8)
+    assert len(left) == 8
+    clf = hurdle.classifier_
+    raw, keys = clf._asked(left.formula.tolist(), None)
+    mean, std = clf._property_moments(raw, keys, clf.model_.latent)
+    expected = left.groupby("composition", sort=False)["value"].mean()[list(keys)].to_numpy()
+    np.testing.assert_allclose(mean.numpy(), expected, rtol=0, atol=1e-12)
+    assert bool((std == 0).all())
+    # P(metal) there is the classifier's at that value, in one evaluation
+    Z = clf._task_inputs(clf._inputs(raw))
+    p = clf.model_.quadrature(Z, mean, std).numpy()
+    np.testing.assert_allclose(hurdle.predict_proba(left.formula.tolist())[:, 1], p, **TIGHT)
+    # a composition without a PBE row still integrates over the latent GP's predictive
+    raw, keys = clf._asked(["LiBr"], None)
+    assert float(clf._property_moments(raw, keys, clf.model_.latent)[1][0]) > 0
+
+
+def test_fit_on_chosen_rows_conditions_on_the_others(ladder):
+    """``fit(rows=...)``: the model is fitted on those rows; a prediction at a left-out row's
+    composition conditions on it, as on the rows a cap leaves out."""
+    pbe = ladder[ladder.fidelity == "pbe"].reset_index(drop=True)
+    rows = np.arange(0, len(pbe), 3)
+    reg = MultiFidelityRegressor("single", **FAST).fit(pbe, rows=rows)
+    np.testing.assert_array_equal(reg.train_rows_, rows)
+    f = reg.dataset_.frame
+    out = f[~f.index.isin(rows)].drop_duplicates("composition", keep=False).head(5)
+    mean, _ = reg.predict(out.formula.tolist(), True)
+    alone = MultiFidelityRegressor("single", **FAST).fit(pbe.iloc[rows])
+    far, _ = alone.predict(out.formula.tolist(), True)
+    # the own row pulls each prediction towards its value
+    assert np.abs(mean - out.value.to_numpy()).sum() < np.abs(far - out.value.to_numpy()).sum()
+
+
+@pytest.mark.parametrize("rows, candidates, match", [
+    ([0, 1, 2], ["LiBr"], "rows= or candidates=, not both"),
+    ([0, 1, 10_000], None, "position 10000, outside"),
+    ([[0, 1]], None, "1-D sequence of integer"),
+    ([0.5, 1.5], None, "1-D sequence of integer"),
+])  # fmt: skip
+def test_fit_rows_are_checked(ladder, rows, candidates, match):
+    pbe = ladder[ladder.fidelity == "pbe"]
+    with pytest.raises(InputDataError, match=match):
+        MultiFidelityRegressor("single", **FAST).fit(pbe, candidates, rows=rows)
+
+
+def test_fit_rows_need_two_target_rows(ladder):
+    top = np.flatnonzero(ladder.fidelity.to_numpy() == "expt")
+    with pytest.raises(InputDataError, match="1 row.s. of the target fidelity 'expt'"):
+        MultiFidelityRegressor("ar1", **FAST).fit(ladder, rows=top[:1])
 
 
 def test_a_classifier_on_a_capped_latent_is_the_same_alone_or_in_a_batch(ladder):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor
 
 from mfgp.data.dataset import MultiFidelityDataset
@@ -189,9 +190,15 @@ class MetalClassifier(_FormulaEstimator):
         return self
 
     def _property_input(self) -> LatentInput:
-        """The input property's observed values (``latent``'s target rows) and noise."""
+        """The input property's observed values (``latent``'s fitted target rows) and noise.
+
+        The table serves the model on its own (raw tensors, no compositions); the estimator
+        looks observed values up by composition over every row of ``latent``'s dataset
+        (:meth:`_property_moments`).
+        """
         lat = self.latent.dataset_
         top = np.flatnonzero(lat.frame["fidelity_index"].to_numpy() == len(lat.fidelities) - 1)
+        top = np.intersect1d(top, self.latent.train_rows_)
         X_obs, Y_obs, _ = lat.tensors(top, **self._tensor_options)
         return LatentInput.from_observations(
             len(lat.fidelities) - 1, X_obs if self.latent_observed else None, Y_obs,
@@ -200,11 +207,24 @@ class MetalClassifier(_FormulaEstimator):
 
     def _property_moments(self, raw: Tensor, keys: np.ndarray, prop: LatentInput
                           ) -> tuple[Tensor, Tensor]:  # fmt: skip
-        """The input property's mean and std at ``raw``, each row on its own rows only."""
-        def marginals(Xl: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
-            return self.latent._marginals(Xl, keys, observation_noise=noise)
+        """The input property's mean and std at ``raw``, each row on its own rows only.
 
-        return prop.moments(None, raw, marginals=marginals)
+        With ``latent_observed``, a composition with a value in ``latent``'s dataset (a row
+        its fit used or one its cap left out) gets that value, std 0; the others the
+        latent's predictive, conditioned on their own rows.
+        """
+        mean = torch.as_tensor(self.latent._observed_target(keys), dtype=raw.dtype,
+                               device=raw.device)  # fmt: skip
+        todo = torch.isnan(mean) if self.latent_observed else torch.ones_like(mean, dtype=bool)
+        std = torch.zeros_like(mean)
+        if bool(todo.any()):
+            sub = keys[todo.cpu().numpy()]
+
+            def marginals(Xl: Tensor, noise: bool) -> tuple[Tensor, Tensor]:
+                return self.latent._marginals(Xl, sub, observation_noise=noise)
+
+            mean[todo], std[todo] = prop.moments(None, raw[todo], marginals=marginals)
+        return mean, std
 
     def _p_metal(self, X: Sequence[str] | pd.DataFrame | Tensor,
                  task: str | None = None) -> np.ndarray:  # fmt: skip

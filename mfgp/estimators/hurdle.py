@@ -237,14 +237,21 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         return self.multitask_
 
     def _fit_gap_input(self, ds: MultiFidelityDataset, candidates, common: dict):
-        """A single-fidelity GP of the lowest fidelity's gaps, for the classifier's input."""
+        """A single-fidelity GP of the lowest fidelity's gaps, for the classifier's input.
+
+        Its dataset holds every lowest-fidelity row; it is fitted on those of the target and
+        candidate compositions and a seeded sample of ``max_rows_per_fidelity`` others. A
+        composition outside the fitted rows with a value of its own (a formula of the shipped
+        PBE table asked later) still gets that value as the classifier's input.
+        """
         options = {**self.latent_defaults, **(self.latent if isinstance(self.latent, dict) else {})}
         cap = options.pop("max_rows_per_fidelity")
         rows = ds.capped_rows(cap, self.seed, candidates)
-        rows = rows[ds.frame["fidelity_index"].to_numpy()[rows] == 0]
-        lowest = ds.with_frame(ds.frame.iloc[rows], ds.fidelities[:1])
-        return MultiFidelityRegressor("single", **{**common, **options},
-                                      max_rows_per_fidelity=None).fit(lowest)  # fmt: skip
+        lowest = ds.frame["fidelity_index"].to_numpy() == 0
+        fitted = np.isin(np.flatnonzero(lowest), rows)  # the fitted rows, in lowest's order
+        gaps = ds.with_frame(ds.frame[lowest], ds.fidelities[:1])
+        return MultiFidelityRegressor("single", **{**common, **options}, max_rows_per_fidelity=None
+                                      ).fit(gaps, rows=np.flatnonzero(fitted))  # fmt: skip
 
     def predictive(self, X, recalibrated: bool = True) -> PointMassMixture:
         """The hurdle predictive of a new measurement of the target gap.

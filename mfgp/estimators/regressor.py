@@ -82,6 +82,36 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
+def _fit_rows(rows, ds: MultiFidelityDataset, candidates) -> np.ndarray:
+    """``fit(rows=...)`` checked: distinct row positions of ``ds``, 2 or more of the target."""
+    if candidates is not None:
+        raise InputDataError(
+            "pass rows= or candidates=, not both: rows= chooses the fitted rows itself (add the "
+            "candidates' rows to it)"
+        )
+    arr = np.asarray(rows)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise InputDataError(
+            f"rows must be a 1-D sequence of integer row positions; got shape {arr.shape}, "
+            f"dtype {arr.dtype}"
+        )
+    arr = arr.astype(np.int64)
+    bad = arr[(arr < 0) | (arr >= ds.n)]
+    if bad.size:
+        raise InputDataError(
+            f"rows holds position {int(bad[0])}, outside the dataset's {ds.n} rows (0 to "
+            f"{ds.n - 1})"
+        )
+    arr = np.unique(arr)
+    n_target = int((ds.frame["fidelity_index"].to_numpy()[arr] == len(ds.fidelities) - 1).sum())
+    if n_target < 2:
+        raise InputDataError(
+            f"rows holds {n_target} row(s) of the target fidelity {ds.target!r}; a GP needs at "
+            "least 2"
+        )
+    return arr
+
+
 class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
     """Fit a multi-fidelity GP to a long-format frame of formulas and predict new formulas.
 
@@ -204,6 +234,8 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         self,
         data: pd.DataFrame | MultiFidelityDataset,
         candidates: Sequence[str] | None = None,
+        *,
+        rows: Sequence[int] | np.ndarray | None = None,
         **frame_options,
     ) -> MultiFidelityRegressor:
         """Fit on a long-format frame (see :mod:`mfgp.datasets`) or a dataset; returns ``self``.
@@ -212,6 +244,13 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             data: the observations.
             candidates: compositions you will ask predictions for; their lower-fidelity rows are
                 always kept, however ``max_rows_per_fidelity`` caps the rest.
+            rows: instead of ``max_rows_per_fidelity``'s sample, fit on these rows of the
+                dataset only: positions in a :class:`MultiFidelityDataset`'s row order (a
+                frame's rows in order once repeated (composition, fidelity) rows are
+                aggregated; ``dataset_.frame`` shows them), at least 2 of the target. The others
+                stay in the dataset as rows the fit left out: a prediction at one of their
+                compositions conditions on that composition's own rows (as for the rows the
+                cap leaves out). Not with ``candidates``.
             **frame_options: passed to :meth:`MultiFidelityDataset.from_frame`.
 
         Known noise: a column ``noise`` of the frame (or the one named by ``noise_col=``) holds
@@ -257,9 +296,12 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
                 f"the target fidelity {ds.target!r} has {n_target} row(s); a GP needs at least "
                 "2 target observations (check fidelities=, the last one is the target)"
             )
+        if rows is None:
+            rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
+        else:
+            rows = _fit_rows(rows, ds, candidates)
         X_all, Y_all, _ = ds.tensors(**options)
         self.extractor_ = self._extractor(X_all, Y_all)
-        rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
         self.train_rows_ = rows
         X, Y, Yvar = ds.tensors(rows, **options)  # the same call as load(): bit-identical
         self.spec_ = ARCHITECTURES[self.architecture](self)
@@ -378,6 +420,17 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         if self.architecture == "single":  # its model reads the target's rows only
             mask &= ds.frame["fidelity_index"].to_numpy() == len(ds.fidelities) - 1
         return mask
+
+    def _observed_target(self, keys: np.ndarray) -> np.ndarray:
+        """Each key's mean observed value at the target fidelity (NaN where it has none).
+
+        Over every target row of the dataset, those the fit left out included; keyed by
+        reduced composition (a ``None`` key has none), never by feature values.
+        """
+        f = self.dataset_.frame
+        top = f[f["fidelity_index"].to_numpy() == len(self.dataset_.fidelities) - 1]
+        means = top.groupby("composition", sort=False)["value"].mean()
+        return pd.Series(list(keys), dtype=object).map(means).to_numpy(dtype=float)
 
     def _own_rows(self, keys: np.ndarray, device: torch.device, dtype: torch.dtype
                   ) -> OwnRows | None:  # fmt: skip
