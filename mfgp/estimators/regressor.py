@@ -427,10 +427,13 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         Over every target row of the dataset, those the fit left out included; keyed by
         reduced composition (a ``None`` key has none), never by feature values.
         """
-        f = self.dataset_.frame
-        top = f[f["fidelity_index"].to_numpy() == len(self.dataset_.fidelities) - 1]
-        means = top.groupby("composition", sort=False)["value"].mean()
-        return pd.Series(list(keys), dtype=object).map(means).to_numpy(dtype=float)
+        cached = getattr(self, "_target_means", None)
+        if cached is None or cached[0] is not self.dataset_:  # once per dataset (screens ask often)
+            f = self.dataset_.frame
+            top = f[f["fidelity_index"].to_numpy() == len(self.dataset_.fidelities) - 1]
+            cached = (self.dataset_, top.groupby("composition", sort=False)["value"].mean())
+            self._target_means = cached
+        return pd.Series(list(keys), dtype=object).map(cached[1]).to_numpy(dtype=float)
 
     def _own_rows(self, keys: np.ndarray, device: torch.device, dtype: torch.dtype
                   ) -> OwnRows | None:  # fmt: skip
