@@ -48,9 +48,9 @@ class MetalClassifier(_FormulaEstimator):
     the latent's value (its mean); a prediction integrates ``P(metal | x, z)`` over the latent's
     Gaussian ``z ~ N(m(x), s(x)^2)`` by quadrature, so a composition whose latent is uncertain
     (no PBE calculation nearby) gets a correspondingly softer probability. Where the latent was
-    observed (a PBE gap of that composition is in the latent's training rows) that value is used
-    as is, with ``s = 0`` (``latent_observed``; elsewhere ``s`` then includes the latent's
-    observation noise).
+    observed (a PBE gap of that composition is in the latent's dataset: a row it was fitted on,
+    or one its cap left out) that value is used as is, with ``s = 0`` (``latent_observed``;
+    elsewhere ``s`` then includes the latent's observation noise).
 
     Args:
         multitask: ``True``: one coregionalised GP over all tasks
@@ -71,7 +71,7 @@ class MetalClassifier(_FormulaEstimator):
         latent_nodes: nodes ``K`` of the integral over the latent (equal-probability
             midpoints: error at most ``1 / (2K)`` where P(metal) is monotone in the latent).
         latent_observed: ``True``: the latent is *the value the lower-level calculation
-            gives*: where the latent's training rows hold one for the composition it is used
+            gives*: where the latent's dataset holds one for the composition it is used
             as is, elsewhere the regressor's predictive of a new observation (noise included)
             is integrated over. ``False``: the latent is the regressor's noise-free function,
             its posterior everywhere (training rows at its posterior mean).

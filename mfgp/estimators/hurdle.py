@@ -54,9 +54,10 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
     The classifier learns ``gap == 0`` of the target, together with every lower fidelity's
     ``gap == 0`` when ``multitask`` is true (cheap PBE metallicity). With ``latent`` (the
     default) and a lower fidelity in the data, it also takes the lowest fidelity's *gap* at
-    each composition as an input (see :class:`MetalClassifier`): a single-fidelity GP of that
-    fidelity, conditioned on its rows at every target and candidate composition and on a
-    seeded sample of the others, supplies it with its uncertainty.
+    each composition as an input (see :class:`MetalClassifier`): a composition's own value
+    where the data hold one (asked at fit time or after), elsewhere a single-fidelity GP of that
+    fidelity, fitted on its rows at every target and candidate composition and on a seeded
+    sample of the others, supplies it with its uncertainty.
 
     Args:
         architecture: the regression architecture (see :class:`MultiFidelityRegressor`).
