@@ -4,7 +4,8 @@ A user of ``mfgp.pretrained("expt_gap")`` asks about formulas after the fit: mos
 gap in the shipped table. The hurdle's regression conditions each on its own PBE row; its
 classifier's input, the PBE gap, came from a latent GP whose dataset held only the rows it was
 fitted on (the target compositions and a sample of 1,500 others), so at any other composition
-it was the GP's smoothed guess (GaN: 0.73 +- 0.85 eV for its PBE 1.74), not the value. Now the
+it was the GP's predictive of a new PBE value (GaN: 0.73 +- 0.92 eV for its PBE 1.74), not
+the value. Now the
 latent GP's dataset holds every PBE row and the classifier reads a composition's own value.
 
 Protocol: the exact shipped estimator, ``HurdleRegressor()`` (every default), on the shipped

@@ -176,7 +176,7 @@ def test_the_classifier_reads_a_left_out_composition_s_own_pbe_gap(hurdle, ladde
     """The classifier's latent input at a composition with a PBE row is that row's value (std 0),
     also where the latent GP's cap left the row out of its fit (a formula of the shipped PBE
     table asked after the fit): before, such a composition got the latent GP's smoothed guess
-    (on the shipped model GaN's 0.73 +- 0.85 eV for its PBE 1.74)."""
+    (on the shipped model GaN's 0.73 +- 0.92 eV for its PBE 1.74)."""
     lat = hurdle.latent_
     pbe = ladder[ladder.fidelity == "pbe"]
     assert lat.dataset_.n == len(pbe)  # every PBE row is in the latent's dataset
@@ -227,10 +227,35 @@ def test_fit_rows_are_checked(ladder, rows, candidates, match):
         MultiFidelityRegressor("single", **FAST).fit(pbe, candidates, rows=rows)
 
 
+def test_fit_rows_take_a_boolean_mask_and_a_refused_fit_changes_nothing(ladder):
+    pbe = ladder[ladder.fidelity == "pbe"].reset_index(drop=True)
+    mask = np.arange(len(pbe)) % 3 == 0
+    reg = MultiFidelityRegressor("single", **FAST).fit(pbe, rows=mask)
+    np.testing.assert_array_equal(reg.train_rows_, np.flatnonzero(mask))
+    before = reg.predict(["GaN", "Si"], True)
+    for bad in ([0], mask[:-1]):  # too few target rows; a mask of another length
+        with pytest.raises(InputDataError):
+            reg.fit(pbe.iloc[:100], rows=bad)
+    with pytest.raises(InputDataError, match="rows= or candidates="):
+        reg.fit(pbe.iloc[:100], ["GaN"], rows=[0, 1, 2])
+    np.testing.assert_array_equal(reg.predict(["GaN", "Si"], True), before)
+
+
 def test_fit_rows_need_two_target_rows(ladder):
     top = np.flatnonzero(ladder.fidelity.to_numpy() == "expt")
     with pytest.raises(InputDataError, match="1 row.s. of the target fidelity 'expt'"):
         MultiFidelityRegressor("ar1", **FAST).fit(ladder, rows=top[:1])
+
+
+def test_a_saved_hurdle_reads_its_left_out_pbe_gaps_after_loading(hurdle, tmp_path):
+    lat = hurdle.latent_
+    f = lat.dataset_.frame
+    left = f[~f.index.isin(lat.train_rows_)].formula.drop_duplicates().head(6).tolist()
+    loaded = HurdleRegressor.load(hurdle.save(tmp_path / "h.mfgp"))
+    np.testing.assert_array_equal(loaded.latent_.train_rows_, lat.train_rows_)
+    assert loaded.latent_.dataset_.n == lat.dataset_.n
+    np.testing.assert_array_equal(loaded.predict_proba(left), hurdle.predict_proba(left))
+    np.testing.assert_array_equal(loaded.predict(left), hurdle.predict(left))
 
 
 def test_a_classifier_on_a_capped_latent_is_the_same_alone_or_in_a_batch(ladder):

@@ -95,6 +95,8 @@ def test_the_cards_cite_benchmark_numbers_that_the_committed_files_hold():
             records = [r for r in json.loads(path.read_text())["records"]
                        if all(r.get(k) == v for k, v in row["selector"].items())]  # fmt: skip
             assert len(records) == row["n_folds"]
+            if row["exact_model"]:  # cited as the shipped estimator: the records ran it
+                assert {r.get("estimator") for r in records} == {card(name)["estimator"]["call"]}
             for metric, value in row["metrics"].items():
                 assert value == pytest.approx(np.mean([r[metric] for r in records]), rel=1e-12)
 

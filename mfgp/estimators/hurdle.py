@@ -243,7 +243,9 @@ class HurdleRegressor(_Recalibrated, _FormulaEstimator):
         Its dataset holds every lowest-fidelity row; it is fitted on those of the target and
         candidate compositions and a seeded sample of ``max_rows_per_fidelity`` others. A
         composition outside the fitted rows with a value of its own (a formula of the shipped
-        PBE table asked later) still gets that value as the classifier's input.
+        PBE table asked later) still gets that value as the classifier's input. With
+        ``deep_features=True`` its extractor is pretrained on every one of those rows, as
+        the regression's is on its own dataset.
         """
         options = {**self.latent_defaults, **(self.latent if isinstance(self.latent, dict) else {})}
         cap = options.pop("max_rows_per_fidelity")

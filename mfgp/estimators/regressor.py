@@ -82,18 +82,19 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
-def _fit_rows(rows, ds: MultiFidelityDataset, candidates) -> np.ndarray:
-    """``fit(rows=...)`` checked: distinct row positions of ``ds``, 2 or more of the target."""
-    if candidates is not None:
-        raise InputDataError(
-            "pass rows= or candidates=, not both: rows= chooses the fitted rows itself (add the "
-            "candidates' rows to it)"
-        )
+def _fit_rows(rows, ds: MultiFidelityDataset) -> np.ndarray:
+    """``fit(rows=...)`` checked: sorted row positions of ``ds``, 2 or more of the target.
+
+    Repeated positions count once; a boolean mask of ``ds``'s rows gives its positions.
+    """
     arr = np.asarray(rows)
+    if arr.dtype == bool and arr.shape == (ds.n,):
+        arr = np.flatnonzero(arr)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
         raise InputDataError(
-            f"rows must be a 1-D sequence of integer row positions; got shape {arr.shape}, "
-            f"dtype {arr.dtype}"
+            f"rows must be a 1-D sequence of integer row positions or a boolean mask of the "
+            f"{ds.n} rows; got shape {arr.shape}, dtype {arr.dtype} (a mask of another length? "
+            "np.flatnonzero(mask) gives its positions)"
         )
     arr = arr.astype(np.int64)
     bad = arr[(arr < 0) | (arr >= ds.n)]
@@ -245,12 +246,14 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
             candidates: compositions you will ask predictions for; their lower-fidelity rows are
                 always kept, however ``max_rows_per_fidelity`` caps the rest.
             rows: instead of ``max_rows_per_fidelity``'s sample, fit on these rows of the
-                dataset only: positions in a :class:`MultiFidelityDataset`'s row order (a
-                frame's rows in order once repeated (composition, fidelity) rows are
-                aggregated; ``dataset_.frame`` shows them), at least 2 of the target. The others
-                stay in the dataset as rows the fit left out: a prediction at one of their
-                compositions conditions on that composition's own rows (as for the rows the
-                cap leaves out). Not with ``candidates``.
+                dataset only: positions in a :class:`MultiFidelityDataset`'s row order, or a
+                boolean mask of its rows, at least 2 of the target (build the dataset first
+                where the frame has repeated (composition, fidelity) rows: they are aggregated,
+                which moves the positions; ``dataset_.frame`` shows them). The others stay in
+                the dataset as rows the fit left out: a prediction at one of their compositions
+                conditions on that composition's own rows (as for the rows the cap leaves
+                out). Not with ``candidates``. A one-off choice, not a parameter: a refit
+                (``recalibrate``, a clone, cross-validation) uses ``max_rows_per_fidelity``.
             **frame_options: passed to :meth:`MultiFidelityDataset.from_frame`.
 
         Known noise: a column ``noise`` of the frame (or the one named by ``noise_col=``) holds
@@ -287,9 +290,13 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
                 f"'single', 'ar1' or 'multitask' architecture; got deep_features="
                 f"{self.deep_features!r}, architecture={self.architecture!r}"
             )
+        if rows is not None and candidates is not None:
+            raise InputDataError(
+                "pass rows= or candidates=, not both: rows= chooses the fitted rows itself (add "
+                "the candidates' rows to it)"
+            )
         options = self._tensor_options
         ds = self._dataset(data, frame_options)
-        self.dataset_, self.recalibration_ = ds, None
         n_target = int((ds.frame["fidelity_index"] == len(ds.fidelities) - 1).sum())
         if n_target < 2:
             raise InputDataError(
@@ -299,7 +306,9 @@ class MultiFidelityRegressor(_Recalibrated, _FormulaEstimator):
         if rows is None:
             rows = ds.capped_rows(self.max_rows_per_fidelity, self.seed, candidates)
         else:
-            rows = _fit_rows(rows, ds, candidates)
+            rows = _fit_rows(rows, ds)
+        # the data are checked: a refused fit leaves a fitted estimator as it was
+        self.dataset_, self.recalibration_ = ds, None
         X_all, Y_all, _ = ds.tensors(**options)
         self.extractor_ = self._extractor(X_all, Y_all)
         self.train_rows_ = rows

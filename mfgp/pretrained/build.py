@@ -78,7 +78,7 @@ class Recipe:
     description: str
     licence: str
     formulas: tuple[str, ...]
-    benchmarks: tuple[tuple[str, dict, str], ...] = field(default_factory=tuple)
+    benchmarks: tuple[tuple, ...] = field(default_factory=tuple)  # (file, selector, note[, exact])
     cv_folds: int = 0
 
     @property
@@ -281,6 +281,12 @@ def _cited(recipe: Recipe) -> list[dict]:
                    if all(r.get(k) == v for k, v in selector.items())]  # fmt: skip
         if not records:
             raise SystemExit(f"{path}: no record matches {selector}; update the recipe")
+        calls = {r.get("estimator") for r in records}
+        if exact and calls != {recipe.call}:
+            raise SystemExit(
+                f"{path}: the records of {selector} ran {sorted(map(str, calls))}, not the "
+                f"shipped {recipe.call}; they cannot be cited as it"
+            )
         metrics = {m: float(np.mean([r[m] for r in records])) for m in METRICS
                    if all(m in r for r in records)}  # fmt: skip
         out.append({
