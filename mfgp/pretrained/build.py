@@ -135,6 +135,9 @@ RECIPES: dict[str, Recipe] = {
              "held-out compositions' PBE rows included but not passed as candidates (as this "
              "model meets a formula after its fit); run at the commit in the file's records, "
              "before this build", True),
+            ("diag_own_pbe.json",
+             {"dataset": "expt_gap", "folds": "chemsys", "path": "own PBE", "subset": "all"},
+             "as above, folds grouped by chemical system", True),
             ("bench_calibration.json",
              {"dataset": "expt_gap", "folds": "random", "model": "hurdle"},
              "the benchmark's `HurdleRegressor(regressor_options=...)` gives the regression "
