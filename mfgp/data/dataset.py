@@ -723,15 +723,17 @@ class MultiFidelityDataset:
 
         Kept: all target rows; every lower-fidelity row of a composition that also has a target
         value or is listed in ``keep_compositions`` (the compositions one will predict: their
-        computed values inform the prediction); and at most ``max_per_fidelity`` other rows of
-        each lower fidelity, a seeded random sample. ``None`` keeps all rows.
+        computed values inform the prediction; formulas in any writing, ``"NGa"`` keeps
+        ``GaN``'s rows; one that does not parse has none); and at most ``max_per_fidelity``
+        other rows of each lower fidelity, a seeded random sample. ``None`` keeps all rows.
         """
         if max_per_fidelity is None:
             return np.arange(self.n)
         fid = self.frame["fidelity_index"].to_numpy()
         top = len(self.fidelities) - 1
         target = set(self.frame["composition"].to_numpy()[fid == top])
-        target |= set(keep_compositions or ())
+        keep = list(keep_compositions or ())
+        target |= {p.reduced for p in parse_formulas(keep).parsed if p is not None}
         shared = self.frame["composition"].isin(target).to_numpy()
         keep = [np.flatnonzero((fid == top) | shared)]
         rng = np.random.default_rng(seed)

@@ -317,3 +317,17 @@ def test_a_few_rows_named_like_another_level_are_refused_when_no_order_is_declar
     # balanced levels, or unrelated names, are not suspects
     assert misspelled_fidelities(["pbe"] * 3 + ["pbe0"] * 3) == []
     assert misspelled_fidelities(["pbe"] * 30 + ["expt"]) == []
+
+
+def test_capped_rows_keep_candidates_in_any_writing():
+    """``keep_compositions`` are formulas: ``"NGa"`` and ``"Ga2N2"`` keep GaN's rows (before, only
+    the reduced key ``"GaN"`` did), and one that does not parse keeps nothing."""
+    lower = ["GaN", "NaCl", "MgO", "ZnO", "CdTe", "Si", "GaAs", "ZnS"]
+    frame = pd.DataFrame({"formula": lower + ["TiO2", "SiC"],
+                          "fidelity": ["pbe"] * len(lower) + ["expt"] * 2,
+                          "value": np.linspace(0.5, 5.0, len(lower) + 2)})  # fmt: skip
+    ds = MultiFidelityDataset.from_frame(frame, fidelities=["pbe", "expt"])
+    gan = set(ds.rows_of(["GaN"]))
+    for written in ("GaN", "NGa", "Ga2N2"):
+        for seed in range(5):  # GaN's row is kept whatever the sample
+            assert gan <= set(ds.capped_rows(1, seed, [written, "Xx9"]))
