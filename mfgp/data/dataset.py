@@ -732,8 +732,8 @@ class MultiFidelityDataset:
         fid = self.frame["fidelity_index"].to_numpy()
         top = len(self.fidelities) - 1
         target = set(self.frame["composition"].to_numpy()[fid == top])
-        keep = list(keep_compositions or ())
-        target |= {p.reduced for p in parse_formulas(keep).parsed if p is not None}
+        asked = parse_formulas(list(keep_compositions or ())).parsed
+        target |= {p.reduced for p in asked if p is not None}
         shared = self.frame["composition"].isin(target).to_numpy()
         keep = [np.flatnonzero((fid == top) | shared)]
         rng = np.random.default_rng(seed)
